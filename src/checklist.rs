@@ -1,0 +1,86 @@
+//! The built-in standard checklist (`probes/checklist.toml`), and the starter config `init` writes.
+
+use url::Url;
+
+use crate::config::{Config, ConfigError};
+
+/// The checklist's source, embedded so `shipwatch check URL` needs no file.
+pub const SOURCE: &str = include_str!("../probes/checklist.toml");
+
+/// Command-line tuning of the checklist.
+#[derive(Debug, Clone, Default)]
+pub struct Tuning {
+    pub health_path: Option<String>,
+    pub http_url: Option<String>,
+    pub allow_origins: Vec<String>,
+}
+
+/// The checklist's configuration, parsed from the embedded source.
+pub fn config() -> Result<Config, ConfigError> {
+    Config::parse("probes/checklist.toml", SOURCE)
+}
+
+/// The variables the checklist needs, derived from the target URL.
+pub fn vars(target: &Url, tuning: &Tuning) -> Result<Vec<(String, String)>, String> {
+    let host = target.host_str().ok_or_else(|| format!("URL \"{target}\" has no host"))?;
+    let port = target.port_or_known_default().unwrap_or(443);
+    let base = target.as_str().trim_end_matches('/').to_string();
+    let http_url = match &tuning.http_url {
+        Some(u) => Url::parse(u).map_err(|e| format!("invalid --http-url \"{u}\": {e}"))?.to_string(),
+        None => format!("http://{}/", bracket(host)),
+    };
+    let health = tuning.health_path.clone().unwrap_or_else(|| "/health".into());
+    let health = if health.starts_with('/') { health } else { format!("/{health}") };
+    for o in &tuning.allow_origins {
+        let u = Url::parse(o).map_err(|_| format!("invalid --allow-origin \"{o}\", expected an origin such as https://app.example.com"))?;
+        if u.origin().ascii_serialization() != o.trim_end_matches('/') {
+            return Err(format!("--allow-origin \"{o}\" is not a bare origin (scheme://host[:port])"));
+        }
+    }
+    Ok(vec![
+        ("base_url".into(), base),
+        ("health_path".into(), health),
+        ("http_url".into(), http_url),
+        ("tls_host".into(), format!("{}:{port}", bracket(host))),
+        ("allowed_origins".into(), tuning.allow_origins.join(" ")),
+    ])
+}
+
+fn bracket(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() }
+}
+
+/// Check names that only make sense over HTTPS; a plain-http target skips them.
+pub const HTTPS_ONLY: &[&str] = &["https-redirect", "tls"];
+
+/// A commented starter `shipwatch.toml` for `target`, built from the checklist.
+pub fn starter(target: &Url, tuning: &Tuning) -> Result<String, String> {
+    let vars = vars(target, tuning)?;
+    let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let checks = SOURCE.find("[[check]]").map_or("", |i| &SOURCE[i..]);
+    Ok(format!(
+        r#"# shipwatch configuration, written by `shipwatch init`.
+# Validate it with `shipwatch validate -c shipwatch.toml`, run it with `shipwatch check -c shipwatch.toml`.
+# Durations are written 500ms, 10s, 5m, 4h or 30d. Strings may use {{{{ name }}}} to insert a variable.
+
+[defaults]
+timeout = "10s"                       # one deadline per check
+# ca_file = "certs/internal-ca.pem"   # extra trusted roots (PEM), added to Mozilla's bundle
+
+# [secrets]                           # never printed, logged or sent anywhere but the target
+# admin_password = {{ env = "SHIPWATCH_ADMIN_PASSWORD" }}
+
+[env.production]
+base_url = "{base}"
+http_url = "{http}"                   # where plain HTTP listens, for the redirect check
+vars = {{ health_path = "{health}", tls_host = "{tls}" }}
+# resolve = {{ "{tls}" = "10.0.3.7" }}   # probe a new stack's address with the production name
+# labels = {{ region = "eu-west-1" }}
+
+{checks}"#,
+        base = get("base_url"),
+        http = get("http_url"),
+        health = get("health_path"),
+        tls = get("tls_host"),
+    ))
+}

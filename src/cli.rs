@@ -1,0 +1,265 @@
+//! The command line: `check`, `validate` and `init`. `main.rs` parses argv and maps the result to an exit code.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use url::Url;
+
+use crate::checklist::{self, Tuning};
+use crate::config::{Config, parse_duration};
+use crate::net::Engine;
+use crate::plan::{self, PlanError, PlanOptions};
+use crate::report::{Format, Report};
+use crate::runner;
+
+/// Exit code: every check passed (warnings allowed unless --strict).
+pub const EXIT_PASS: i32 = 0;
+/// Exit code: a check failed or could not run.
+pub const EXIT_FAIL: i32 = 1;
+/// Exit code: usage or configuration error; nothing was probed.
+pub const EXIT_USAGE: i32 = 2;
+
+const DEFAULT_CONFIG: &str = "shipwatch.toml";
+
+#[derive(Debug, Parser)]
+#[command(name = "shipwatch", version, about = "Post-deploy synthetic monitoring: the deployment checklist as code")]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// More logging (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the checks once and print a sign-off report (exit 0 pass, 1 fail, 2 usage error).
+    Check(CheckArgs),
+    /// Check a config file for errors without probing anything.
+    Validate {
+        /// Config file.
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Write a commented starter shipwatch.toml.
+    Init {
+        /// Base URL of the site to watch.
+        url: Option<String>,
+        /// Where to write it.
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        output: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Args, Default)]
+pub struct CheckArgs {
+    /// Base URL: with no config file, runs the built-in standard checklist against it.
+    pub url: Option<String>,
+    /// Config file (default: shipwatch.toml when no URL is given).
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
+    /// Environment from the config to check.
+    #[arg(long)]
+    pub env: Option<String>,
+    /// Only run this check (repeatable).
+    #[arg(long)]
+    pub only: Vec<String>,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Option<Format>,
+    /// Write the report here; a text summary still goes to stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Address HOST:PORT at ADDR, keeping the name for SNI and Host (repeatable), like curl.
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+    /// Extra trusted roots (PEM), added to Mozilla's bundle.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Re-run failing checks until they pass or this much time is over (e.g. 5m).
+    #[arg(long, value_name = "DURATION")]
+    pub wait: Option<String>,
+    /// Treat warnings as failures for the exit code.
+    #[arg(long)]
+    pub strict: bool,
+    /// Checklist: path of the health endpoint (default /health).
+    #[arg(long)]
+    pub health_path: Option<String>,
+    /// Checklist: an origin allowed by CORS (repeatable).
+    #[arg(long, value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+    /// Checklist: where plain HTTP listens, when it is not port 80.
+    #[arg(long, value_name = "URL")]
+    pub http_url: Option<String>,
+}
+
+/// What the library needs from the process: its environment, its output streams, and whether stdout is a terminal.
+pub struct Io<'a> {
+    pub getenv: &'a dyn Fn(&str) -> Option<String>,
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+    pub color: bool,
+}
+
+/// Runs a parsed command line and returns the exit code.
+pub async fn run(cli: Cli, io: &mut Io<'_>) -> i32 {
+    match cli.command {
+        Command::Check(args) => check(args, io).await,
+        Command::Validate { config } => validate(&config, io),
+        Command::Init { url, output, force } => init(url, &output, force, io),
+    }
+}
+
+fn usage(io: &mut Io<'_>, msg: impl std::fmt::Display) -> i32 {
+    let _ = writeln!(io.err, "error: {msg}");
+    EXIT_USAGE
+}
+
+fn validate(path: &Path, io: &mut Io<'_>) -> i32 {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => return usage(io, e),
+    };
+    // Interpolation and secrets are checked for every environment, as a run would.
+    let envs: Vec<Option<String>> =
+        if config.envs.is_empty() { vec![None] } else { config.envs.iter().map(|e| Some(e.name.clone())).collect() };
+    for env in envs {
+        let opts = PlanOptions { env, getenv: Some(io.getenv), ..PlanOptions::default() };
+        if let Err(e) = plan::build(&config, &opts) {
+            return usage(io, e);
+        }
+    }
+    let _ = writeln!(io.out, "{}: ok ({} checks, {} environments)", path.display(), config.checks.len(), config.envs.len());
+    EXIT_PASS
+}
+
+fn init(url: Option<String>, output: &Path, force: bool, io: &mut Io<'_>) -> i32 {
+    let url = url.unwrap_or_else(|| "https://example.com".into());
+    let target = match Url::parse(&url) {
+        Ok(u) => u,
+        Err(e) => return usage(io, format!("invalid URL \"{url}\": {e}")),
+    };
+    if output.exists() && !force {
+        return usage(io, format!("{} already exists; use --force to overwrite it", output.display()));
+    }
+    let text = match checklist::starter(&target, &Tuning::default()) {
+        Ok(t) => t,
+        Err(e) => return usage(io, e),
+    };
+    if let Err(e) = std::fs::write(output, text) {
+        return usage(io, format!("cannot write {}: {e}", output.display()));
+    }
+    let _ = writeln!(io.out, "wrote {}; check it with `shipwatch validate -c {}`", output.display(), output.display());
+    EXIT_PASS
+}
+
+/// Loads the config (or the checklist) and builds the plan; every failure here is exit code 2.
+fn plan_for(args: &CheckArgs, io: &mut Io<'_>) -> Result<plan::Plan, String> {
+    let target = args.url.as_deref().map(|u| Url::parse(u).map_err(|e| format!("invalid URL \"{u}\": {e}"))).transpose()?;
+    if let Some(t) = &target {
+        if t.scheme() != "http" && t.scheme() != "https" {
+            return Err(format!("URL \"{t}\" must be http:// or https://"));
+        }
+    }
+    let config_path = args.config.clone().or_else(|| target.is_none().then(|| PathBuf::from(DEFAULT_CONFIG)));
+    let (config, vars) = match (&config_path, &target) {
+        (Some(path), t) => {
+            let config = Config::load(path).map_err(|e| e.to_string())?;
+            let vars = t.iter().map(|u| ("base_url".to_string(), u.as_str().trim_end_matches('/').to_string())).collect();
+            (config, vars)
+        }
+        (None, Some(t)) => {
+            let tuning = Tuning {
+                health_path: args.health_path.clone(),
+                http_url: args.http_url.clone(),
+                allow_origins: args.allow_origin.clone(),
+            };
+            (checklist::config().map_err(|e| e.to_string())?, checklist::vars(t, &tuning)?)
+        }
+        (None, None) => unreachable!("a config path is chosen when there is no URL"),
+    };
+    let opts = PlanOptions {
+        env: args.env.clone(),
+        only: args.only.clone(),
+        resolve: args.resolve.clone(),
+        ca_file: args.ca_file.clone(),
+        vars,
+        getenv: Some(io.getenv),
+    };
+    let mut plan = plan::build(&config, &opts).map_err(|e| match e {
+        PlanError::Config(c) => c.to_string(),
+        PlanError::Usage(u) => u,
+    })?;
+    if config_path.is_none() && target.as_ref().is_some_and(|t| t.scheme() == "http") {
+        plan.jobs.retain(|j| !checklist::HTTPS_ONLY.contains(&j.name.as_str()));
+        let _ = writeln!(io.err, "note: {} is plain HTTP; the redirect and TLS checks are skipped", args.url.as_deref().unwrap_or(""));
+    }
+    Ok(plan)
+}
+
+async fn check(args: CheckArgs, io: &mut Io<'_>) -> i32 {
+    let wait = match args.wait.as_deref().map(parse_duration).transpose() {
+        Ok(w) => w,
+        Err(e) => return usage(io, format!("--wait: {e}")),
+    };
+    let plan = match plan_for(&args, io) {
+        Ok(p) => p,
+        Err(e) => return usage(io, e),
+    };
+    if plan.jobs.is_empty() {
+        return usage(io, "no checks to run");
+    }
+    let engine = match Engine::new(&plan.engine) {
+        Ok(e) => e,
+        Err(e) => return usage(io, e),
+    };
+    let started_at = time::OffsetDateTime::now_utc();
+    let clock = std::time::Instant::now();
+    let checks = match wait {
+        None => runner::run_once(&plan, &engine).await,
+        Some(w) => {
+            let err = &mut *io.err;
+            runner::run_until_pass(&plan, &engine, w, Duration::from_secs(5).min(w), |o| {
+                let _ = writeln!(err, "attempt {}: {} {} ({})", o.attempts.len(), o.name, o.status.as_str(), o.summary());
+            })
+            .await
+        }
+    };
+    let report = Report { environment: plan.environment.clone(), target: plan.target.clone(), started_at, duration: clock.elapsed(), checks };
+    emit(&report, &args, io)
+}
+
+fn emit(report: &Report, args: &CheckArgs, io: &mut Io<'_>) -> i32 {
+    let format = args.format.unwrap_or(Format::Text);
+    let written = match &args.output {
+        Some(path) => {
+            let mut buf = Vec::new();
+            let r = report.write(format, false, &mut buf).and_then(|_| std::fs::write(path, buf));
+            if let Err(e) = r {
+                let _ = writeln!(io.err, "error: cannot write {}: {e}", path.display());
+                return EXIT_FAIL;
+            }
+            report.write(Format::Text, io.color, io.out)
+        }
+        None => report.write(format, io.color && format == Format::Text, io.out),
+    };
+    if let Err(e) = written {
+        let _ = writeln!(io.err, "error: cannot write the report: {e}");
+        return EXIT_FAIL;
+    }
+    report.exit_code(args.strict)
+}

@@ -1,0 +1,218 @@
+//! Configuration: reads a TOML file into checks, environments and secrets, reporting every problem at once.
+
+mod error;
+mod node;
+mod spec;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{ConfigError, Diagnostic, line_col, suggest};
+pub use node::{Node, Sink, Spanned, Table, Value, parse_duration};
+pub use spec::{BodySpec, CheckSpec, HttpSpec, KindSpec, PageSpec, RedirectSpec, TlsSpec};
+
+/// Settings every check inherits unless it overrides them.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub timeout: Duration,
+    pub ca_file: Option<PathBuf>,
+    /// Bodies are capped so a hostile target cannot exhaust memory.
+    pub max_body: u64,
+    /// How many checks may run at once.
+    pub concurrency: usize,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults { timeout: Duration::from_secs(10), ca_file: None, max_body: 10 << 20, concurrency: 16 }
+    }
+}
+
+/// Where a secret's value comes from. The value itself is only read when a plan is built.
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+/// A named secret with the span of its definition, for "variable not set" errors.
+#[derive(Debug, Clone)]
+pub struct Secret {
+    pub name: String,
+    pub source: SecretSource,
+    pub span: std::ops::Range<usize>,
+}
+
+/// One `[env.NAME]` section: the URLs and overrides of a deployment.
+#[derive(Debug, Clone, Default)]
+pub struct EnvSpec {
+    pub name: String,
+    /// `base_url`, `web_url`, `http_url` and any `vars`: all usable as `{{ name }}`.
+    pub vars: Vec<(String, Spanned<String>)>,
+    /// `host:port` to address, like curl's `--resolve`.
+    pub resolve: Vec<(String, Spanned<String>)>,
+    pub labels: Vec<(String, String)>,
+}
+
+/// A whole configuration file, validated for shape but not yet interpolated.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// The file name shown in errors.
+    pub file: String,
+    /// The source text, kept so later errors (interpolation, secrets) can point into it.
+    pub source: String,
+    pub defaults: Defaults,
+    pub vars: Vec<(String, Spanned<String>)>,
+    pub secrets: Vec<Secret>,
+    pub envs: Vec<EnvSpec>,
+    pub checks: Vec<CheckSpec>,
+}
+
+const TOP_KEYS: &[&str] = &["agent", "defaults", "vars", "secrets", "env", "check", "alerts"];
+const ENV_URL_KEYS: &[&str] = &["base_url", "web_url", "http_url"];
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::plain(&file, format!("cannot read config: {e}")))?;
+        Config::parse(&file, &source)
+    }
+
+    /// Validates configuration text; `file` is the name used in error positions.
+    pub fn parse(file: &str, source: &str) -> Result<Config, ConfigError> {
+        let fail = |diagnostics: Vec<Diagnostic>| ConfigError {
+            file: file.to_string(),
+            source: source.to_string(),
+            diagnostics,
+        };
+        let root = Node::parse(source).map_err(|d| fail(vec![d]))?;
+        let mut sink = Sink::default();
+        let mut config = Config { file: file.to_string(), source: source.to_string(), ..Config::default() };
+        let mut top = Table::of(&root, "", &mut sink);
+        // `[agent]` and `[alerts]` belong to the agent; they are read there and skipped here.
+        top.get("agent");
+        top.get("alerts");
+        if let Some(node) = top.get("defaults") {
+            config.defaults = read_defaults(node, &mut sink);
+        }
+        if let Some(vars) = top.str_map("vars", &mut sink) {
+            config.vars = vars;
+        }
+        if let Some(node) = top.get("secrets") {
+            config.secrets = read_secrets(node, &mut sink);
+        }
+        if let Some(node) = top.get("env") {
+            let mut envs = Table::of(node, "env", &mut sink);
+            for e in envs.entries() {
+                config.envs.push(read_env(&e.key, &e.node, &mut sink));
+            }
+        }
+        match top.get("check").map(|n| &n.value) {
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(c) = spec::read_check(item, i, &mut sink) {
+                        config.checks.push(c);
+                    }
+                }
+            }
+            Some(_) => sink.error(0..0, "`check` must be an array of tables: write [[check]]"),
+            None => {}
+        }
+        top.finish(TOP_KEYS, &mut sink);
+        check_unique_names(&config.checks, &mut sink);
+        if sink.diagnostics.is_empty() {
+            Ok(config)
+        } else {
+            let mut diagnostics = sink.diagnostics;
+            diagnostics.sort_by_key(|d| d.span.start);
+            Err(fail(diagnostics))
+        }
+    }
+
+    /// Wraps diagnostics found after loading (interpolation, secrets) with this file's positions.
+    pub fn error(&self, diagnostics: Vec<Diagnostic>) -> ConfigError {
+        ConfigError { file: self.file.clone(), source: self.source.clone(), diagnostics }
+    }
+}
+
+fn read_defaults(node: &Node, sink: &mut Sink) -> Defaults {
+    let mut d = Defaults::default();
+    let mut t = Table::of(node, "defaults", sink);
+    if let Some(v) = t.duration("timeout", sink) {
+        d.timeout = v;
+    }
+    if let Some(v) = t.str("ca_file", sink) {
+        d.ca_file = Some(PathBuf::from(v.value));
+    }
+    if let Some(v) = t.int("max_body", 1..(1 << 40), sink) {
+        d.max_body = v as u64;
+    }
+    if let Some(v) = t.int("concurrency", 1..10_000, sink) {
+        d.concurrency = v as usize;
+    }
+    t.finish(&["timeout", "ca_file", "max_body", "concurrency"], sink);
+    d
+}
+
+fn read_secrets(node: &Node, sink: &mut Sink) -> Vec<Secret> {
+    let mut out = Vec::new();
+    let mut t = Table::of(node, "secrets", sink);
+    for e in t.entries() {
+        let path = format!("secrets.{}", e.key);
+        let mut s = Table::of(&e.node, path.clone(), sink);
+        let env = s.str("env", sink);
+        let file = s.str("file", sink);
+        let source = match (env, file) {
+            (Some(v), None) => Some(SecretSource::Env(v.value)),
+            (None, Some(f)) => Some(SecretSource::File(PathBuf::from(f.value))),
+            _ => {
+                sink.error(e.node.span.clone(), format!("{path}: write either {{ env = \"VAR\" }} or {{ file = \"/path\" }}"));
+                None
+            }
+        };
+        s.finish(&["env", "file"], sink);
+        if let Some(source) = source {
+            out.push(Secret { name: e.key.clone(), source, span: e.node.span.clone() });
+        }
+    }
+    out
+}
+
+fn read_env(name: &str, node: &Node, sink: &mut Sink) -> EnvSpec {
+    let path = format!("env.{name}");
+    let mut env = EnvSpec { name: name.to_string(), ..EnvSpec::default() };
+    let mut t = Table::of(node, path, sink);
+    for key in ENV_URL_KEYS {
+        if let Some(v) = t.str(key, sink) {
+            env.vars.push((key.to_string(), v));
+        }
+    }
+    if let Some(vars) = t.str_map("vars", sink) {
+        env.vars.extend(vars);
+    }
+    if let Some(map) = t.str_map("resolve", sink) {
+        for (host_port, addr) in map {
+            if !host_port.contains(':') {
+                sink.error(addr.span.clone(), format!("resolve key \"{host_port}\" must be HOST:PORT"));
+            } else if addr.value.parse::<std::net::IpAddr>().is_err() {
+                sink.error(addr.span.clone(), format!("resolve address \"{}\" is not an IP address", addr.value));
+            }
+            env.resolve.push((host_port, addr));
+        }
+    }
+    if let Some(labels) = t.str_map("labels", sink) {
+        env.labels = labels.into_iter().map(|(k, v)| (k, v.value)).collect();
+    }
+    t.finish(&["base_url", "web_url", "http_url", "vars", "resolve", "labels"], sink);
+    env
+}
+
+fn check_unique_names(checks: &[CheckSpec], sink: &mut Sink) {
+    for (i, c) in checks.iter().enumerate() {
+        if checks[..i].iter().any(|p| p.name.value == c.name.value) {
+            sink.error(c.name.span.clone(), format!("duplicate check name \"{}\"", c.name.value));
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! A spanned TOML tree and a reader that collects every problem instead of stopping at the first.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use toml::de::{DeTable, DeValue};
+
+use super::error::{Diagnostic, suggest};
+
+/// One TOML value with the byte range it came from, so every later error can point at it.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub span: Range<usize>,
+    pub value: Value,
+}
+
+/// The value part of a [`Node`]. Tables keep their keys' spans for "unknown key" errors.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Datetime(String),
+    Array(Vec<Node>),
+    Table(Vec<Entry>),
+}
+
+/// A key of a table, with the span of the key itself.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub key: String,
+    pub key_span: Range<usize>,
+    pub node: Node,
+}
+
+impl Node {
+    /// Parses TOML source into a spanned tree; a syntax error is returned as a diagnostic.
+    pub fn parse(src: &str) -> Result<Node, Diagnostic> {
+        match DeTable::parse(src) {
+            Ok(table) => {
+                let span = table.span();
+                Ok(Node { span, value: Value::Table(convert_table(table.get_ref())) })
+            }
+            Err(err) => Err(Diagnostic::new(
+                err.span().unwrap_or(0..0),
+                format!("invalid TOML: {}", err.message().trim()),
+            )),
+        }
+    }
+
+    /// A short word for the value's type, used in "expected a string, found an integer".
+    pub fn type_name(&self) -> &'static str {
+        match self.value {
+            Value::Str(_) => "a string",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a float",
+            Value::Bool(_) => "a boolean",
+            Value::Datetime(_) => "a datetime",
+            Value::Array(_) => "an array",
+            Value::Table(_) => "a table",
+        }
+    }
+}
+
+fn convert_table(table: &DeTable<'_>) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = table
+        .iter()
+        .map(|(k, v)| Entry {
+            key: k.get_ref().to_string(),
+            key_span: k.span(),
+            node: convert(v.get_ref(), v.span()),
+        })
+        .collect();
+    // The map is ordered by key; source order reads better in errors and reports.
+    entries.sort_by_key(|e| e.key_span.start);
+    entries
+}
+
+fn convert(value: &DeValue<'_>, span: Range<usize>) -> Node {
+    let value = match value {
+        DeValue::String(s) => Value::Str(s.to_string()),
+        DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
+            Ok(n) => Value::Int(n),
+            Err(_) => Value::Float(f64::INFINITY),
+        },
+        DeValue::Float(f) => Value::Float(f.to_string().parse().unwrap_or(f64::NAN)),
+        DeValue::Boolean(b) => Value::Bool(*b),
+        DeValue::Datetime(d) => Value::Datetime(d.to_string()),
+        DeValue::Array(a) => Value::Array(a.iter().map(|v| convert(v.get_ref(), v.span())).collect()),
+        DeValue::Table(t) => Value::Table(convert_table(t)),
+    };
+    Node { span, value }
+}
+
+/// Collects diagnostics while configuration is read, so all of them are reported at once.
+#[derive(Debug, Default)]
+pub struct Sink {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Sink {
+    pub fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.diagnostics.push(Diagnostic::new(span, message.into()));
+    }
+
+    fn wrong_type(&mut self, path: &str, node: &Node, want: &str) {
+        self.error(node.span.clone(), format!("{path}: expected {want}, found {}", node.type_name()));
+    }
+}
+
+/// Reads the keys of one table, remembering which were used so leftovers can be reported.
+pub struct Table<'a> {
+    path: String,
+    span: Range<usize>,
+    entries: &'a [Entry],
+    used: Vec<bool>,
+}
+
+impl<'a> Table<'a> {
+    /// Views `node` as a table; reports a type error and yields an empty view otherwise.
+    pub fn of(node: &'a Node, path: impl Into<String>, sink: &mut Sink) -> Table<'a> {
+        let path = path.into();
+        let entries: &[Entry] = match &node.value {
+            Value::Table(e) => e,
+            _ => {
+                sink.wrong_type(&path, node, "a table");
+                &[]
+            }
+        };
+        Table { path, span: node.span.clone(), entries, used: vec![false; entries.len()] }
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub fn span(&self) -> Range<usize> {
+        self.span.clone()
+    }
+
+    /// The dotted path of a key, for messages.
+    pub fn key_path(&self, key: &str) -> String {
+        if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
+    }
+
+    /// The raw node for `key`, marking it used.
+    pub fn get(&mut self, key: &str) -> Option<&'a Node> {
+        let i = self.entries.iter().position(|e| e.key == key)?;
+        self.used[i] = true;
+        Some(&self.entries[i].node)
+    }
+
+    pub fn str(&mut self, key: &str, sink: &mut Sink) -> Option<Spanned<String>> {
+        let node = self.get(key)?;
+        match &node.value {
+            Value::Str(s) => Some(Spanned { span: node.span.clone(), value: s.clone() }),
+            _ => {
+                sink.wrong_type(&self.key_path(key), node, "a string");
+                None
+            }
+        }
+    }
+
+    pub fn bool(&mut self, key: &str, sink: &mut Sink) -> Option<bool> {
+        let node = self.get(key)?;
+        match node.value {
+            Value::Bool(b) => Some(b),
+            _ => {
+                sink.wrong_type(&self.key_path(key), node, "true or false");
+                None
+            }
+        }
+    }
+
+    /// An integer within `range`, reported with its bounds when it is outside them.
+    pub fn int(&mut self, key: &str, range: Range<i64>, sink: &mut Sink) -> Option<i64> {
+        let node = self.get(key)?;
+        match node.value {
+            Value::Int(n) if range.contains(&n) => Some(n),
+            Value::Int(n) => {
+                let msg = format!(
+                    "{}: {n} is out of range, expected {} to {}",
+                    self.key_path(key),
+                    range.start,
+                    range.end - 1
+                );
+                sink.error(node.span.clone(), msg);
+                None
+            }
+            _ => {
+                sink.wrong_type(&self.key_path(key), node, "an integer");
+                None
+            }
+        }
+    }
+
+    pub fn duration(&mut self, key: &str, sink: &mut Sink) -> Option<Duration> {
+        let s = self.str(key, sink)?;
+        match parse_duration(&s.value) {
+            Ok(d) => Some(d),
+            Err(why) => {
+                sink.error(s.span, format!("{}: {why}", self.key_path(key)));
+                None
+            }
+        }
+    }
+
+    /// A list of strings; a lone string is also accepted as a one-element list.
+    pub fn str_list(&mut self, key: &str, sink: &mut Sink) -> Option<Vec<Spanned<String>>> {
+        let node = self.get(key)?;
+        let path = self.key_path(key);
+        Some(str_list(node, &path, sink))
+    }
+
+    /// A table of string values, such as `headers` or `labels`.
+    pub fn str_map(&mut self, key: &str, sink: &mut Sink) -> Option<Vec<(String, Spanned<String>)>> {
+        let node = self.get(key)?;
+        let path = self.key_path(key);
+        let mut out = Vec::new();
+        let mut t = Table::of(node, path.clone(), sink);
+        for e in t.entries {
+            match &e.node.value {
+                Value::Str(s) => {
+                    out.push((e.key.clone(), Spanned { span: e.node.span.clone(), value: s.clone() }))
+                }
+                _ => sink.wrong_type(&format!("{path}.{}", e.key), &e.node, "a string"),
+            }
+        }
+        t.used.iter_mut().for_each(|u| *u = true);
+        Some(out)
+    }
+
+    /// Every entry of this table, marking all of them used (for free-form maps).
+    pub fn entries(&mut self) -> &'a [Entry] {
+        self.used.iter_mut().for_each(|u| *u = true);
+        self.entries
+    }
+
+    /// Reports keys that were never read, with a suggestion from `known`.
+    pub fn finish(self, known: &[&str], sink: &mut Sink) {
+        for (e, used) in self.entries.iter().zip(&self.used) {
+            if *used {
+                continue;
+            }
+            let mut msg = format!("unknown key `{}` in {}", e.key, self.describe());
+            if let Some(s) = suggest(&e.key, known.iter().copied()) {
+                msg.push_str(&format!(", did you mean `{s}`?"));
+            } else if !known.is_empty() {
+                msg.push_str(&format!(" (known keys: {})", known.join(", ")));
+            }
+            sink.error(e.key_span.clone(), msg);
+        }
+    }
+
+    fn describe(&self) -> String {
+        if self.path.is_empty() { "the top level".to_string() } else { format!("`{}`", self.path) }
+    }
+}
+
+/// Reads a list of strings from `node`, accepting a single string as a list of one.
+pub fn str_list(node: &Node, path: &str, sink: &mut Sink) -> Vec<Spanned<String>> {
+    match &node.value {
+        Value::Str(s) => vec![Spanned { span: node.span.clone(), value: s.clone() }],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|n| match &n.value {
+                Value::Str(s) => Some(Spanned { span: n.span.clone(), value: s.clone() }),
+                _ => {
+                    sink.wrong_type(path, n, "a string");
+                    None
+                }
+            })
+            .collect(),
+        _ => {
+            sink.wrong_type(path, node, "a list of strings");
+            Vec::new()
+        }
+    }
+}
+
+/// A value with the byte range of the source text it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spanned<T> {
+    pub span: Range<usize>,
+    pub value: T,
+}
+
+/// Parses `500ms`, `10s`, `5m`, `4h`, `30d`, and sums like `1m30s`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("empty duration, expected something like \"10s\"".into());
+    }
+    let mut total = 0f64;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let unit_len = rest[num_len..].find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len() - num_len);
+        let (num, unit) = (&rest[..num_len], &rest[num_len..num_len + unit_len]);
+        let n: f64 = num
+            .parse()
+            .map_err(|_| format!("invalid duration \"{text}\", expected something like \"500ms\" or \"10s\""))?;
+        let scale = match unit {
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "d" => 86400.0,
+            "" => return Err(format!("duration \"{text}\" needs a unit: ms, s, m, h or d")),
+            other => return Err(format!("unknown duration unit \"{other}\" in \"{text}\", use ms, s, m, h or d")),
+        };
+        total += n * scale;
+        rest = &rest[num_len + unit_len..];
+    }
+    if !total.is_finite() || total > 1e9 {
+        return Err(format!("duration \"{text}\" is too large"));
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86400)));
+        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
+        assert!(parse_duration("10y").unwrap_err().contains("unknown duration unit \"y\""));
+        assert!(parse_duration("").is_err());
+    }
+}

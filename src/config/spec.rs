@@ -1,0 +1,222 @@
+//! The `[[check]]` tables: one reader per check kind, each rejecting keys it does not know.
+
+use std::ops::Range;
+use std::time::Duration;
+
+use super::node::{Node, Sink, Spanned, Table};
+use crate::assert::{Assertion, Context};
+
+/// One `[[check]]` as written, before interpolation.
+#[derive(Debug, Clone)]
+pub struct CheckSpec {
+    pub name: Spanned<String>,
+    pub timeout: Option<Duration>,
+    /// Lets requests go over a connection whose certificate failed verification.
+    pub insecure: bool,
+    pub span: Range<usize>,
+    pub kind: KindSpec,
+}
+
+/// The kind-specific part of a check.
+#[derive(Debug, Clone)]
+pub enum KindSpec {
+    Http(HttpSpec),
+    Page(PageSpec),
+    Redirect(RedirectSpec),
+    Tls(TlsSpec),
+}
+
+impl KindSpec {
+    pub fn name(&self) -> &'static str {
+        match self {
+            KindSpec::Http(_) => "http",
+            KindSpec::Page(_) => "page",
+            KindSpec::Redirect(_) => "redirect",
+            KindSpec::Tls(_) => "tls",
+        }
+    }
+}
+
+/// The body of a request: raw text, a JSON document, or form fields.
+#[derive(Debug, Clone)]
+pub enum BodySpec {
+    Raw(Spanned<String>),
+    Json(Node),
+    Form(Vec<(String, Spanned<String>)>),
+}
+
+/// `kind = "http"`: one request and its assertions.
+#[derive(Debug, Clone)]
+pub struct HttpSpec {
+    pub url: Spanned<String>,
+    pub method: String,
+    pub headers: Vec<(String, Spanned<String>)>,
+    pub body: Option<BodySpec>,
+    pub expect: Vec<Spanned<String>>,
+    pub follow_redirects: bool,
+}
+
+/// `kind = "page"`: a front-end page and its same-origin assets.
+#[derive(Debug, Clone)]
+pub struct PageSpec {
+    pub url: Spanned<String>,
+    pub expect: Vec<Spanned<String>>,
+    pub assets: bool,
+}
+
+/// `kind = "redirect"`: plain HTTP must send users to HTTPS.
+#[derive(Debug, Clone)]
+pub struct RedirectSpec {
+    pub url: Spanned<String>,
+    pub max_hops: usize,
+}
+
+/// `kind = "tls"`: the certificate and protocol of one endpoint.
+#[derive(Debug, Clone)]
+pub struct TlsSpec {
+    pub host: Spanned<String>,
+    pub server_name: Option<Spanned<String>>,
+    pub warn_days: i64,
+    pub fail_days: i64,
+    /// "1.2" or "1.3".
+    pub min_version: String,
+}
+
+const KINDS: &[&str] = &["http", "page", "redirect", "tls"];
+const COMMON: &[&str] = &["name", "kind", "timeout", "insecure", "interval"];
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+pub(super) fn read_check(node: &Node, index: usize, sink: &mut Sink) -> Option<CheckSpec> {
+    let mut t = Table::of(node, format!("check[{index}]"), sink);
+    let name = t.str("name", sink);
+    if name.is_none() {
+        sink.error(t.span(), format!("{}: missing `name`", t.path()));
+    }
+    if let Some(n) = &name {
+        let path = t.path().to_string();
+        t = Table::of(node, format!("check \"{}\"", n.value), sink);
+        t.get("name");
+        let _ = path;
+    }
+    let timeout = t.duration("timeout", sink);
+    let insecure = t.bool("insecure", sink).unwrap_or(false);
+    t.duration("interval", sink);
+    let kind = match t.str("kind", sink) {
+        None => {
+            sink.error(t.span(), format!("{}: missing `kind` (one of {})", t.path(), KINDS.join(", ")));
+            None
+        }
+        Some(k) => match k.value.as_str() {
+            "http" => Some(read_http(&mut t, sink).map(KindSpec::Http)),
+            "page" => Some(read_page(&mut t, sink).map(KindSpec::Page)),
+            "redirect" => Some(read_redirect(&mut t, sink).map(KindSpec::Redirect)),
+            "tls" => Some(read_tls(&mut t, sink).map(KindSpec::Tls)),
+            other => {
+                let hint = super::suggest(other, KINDS.iter().copied())
+                    .map(|s| format!(", did you mean \"{s}\"?"))
+                    .unwrap_or_else(|| format!(" (known kinds: {})", KINDS.join(", ")));
+                sink.error(k.span, format!("unknown check kind \"{other}\"{hint}"));
+                None
+            }
+        },
+    };
+    // Without a valid kind, other keys cannot be judged; only report the kind.
+    if let Some(kind) = &kind {
+        let extra = kind_keys(kind.as_ref());
+        let known: Vec<&str> = COMMON.iter().chain(extra).copied().collect();
+        t.finish(&known, sink);
+    }
+    Some(CheckSpec { name: name?, timeout, insecure, span: node.span.clone(), kind: kind.flatten()? })
+}
+
+fn kind_keys(kind: Option<&KindSpec>) -> &'static [&'static str] {
+    match kind.map(KindSpec::name) {
+        Some("http") => &["url", "method", "headers", "body", "json", "form", "expect", "follow_redirects"],
+        Some("page") => &["url", "expect", "assets"],
+        Some("redirect") => &["url", "max_hops"],
+        Some("tls") => &["host", "server_name", "warn_days", "fail_days", "min_version"],
+        _ => &[],
+    }
+}
+
+fn required(t: &mut Table<'_>, key: &str, sink: &mut Sink) -> Option<Spanned<String>> {
+    let v = t.str(key, sink);
+    if v.is_none() {
+        sink.error(t.span(), format!("{}: missing `{key}`", t.path()));
+    }
+    v
+}
+
+/// Parses each assertion now, so a typo is a configuration error pointing at its column.
+fn read_expect(t: &mut Table<'_>, ctx: Context, sink: &mut Sink) -> Vec<Spanned<String>> {
+    let list = t.str_list("expect", sink).unwrap_or_default();
+    for a in &list {
+        if let Err(e) = Assertion::parse(&a.value, ctx) {
+            // +1 skips the opening quote of the TOML string.
+            let at = a.span.start + 1 + e.offset;
+            sink.error(at..a.span.end.saturating_sub(1).max(at + 1), format!("invalid assertion: {}", e.message));
+        }
+    }
+    list
+}
+
+fn read_http(t: &mut Table<'_>, sink: &mut Sink) -> Option<HttpSpec> {
+    let url = required(t, "url", sink);
+    let method = match t.str("method", sink) {
+        Some(m) if METHODS.contains(&m.value.to_ascii_uppercase().as_str()) => m.value.to_ascii_uppercase(),
+        Some(m) => {
+            sink.error(m.span, format!("unknown method \"{}\", expected one of {}", m.value, METHODS.join(", ")));
+            "GET".into()
+        }
+        None => "GET".into(),
+    };
+    let headers = t.str_map("headers", sink).unwrap_or_default();
+    let mut bodies = Vec::new();
+    if let Some(b) = t.str("body", sink) {
+        bodies.push(BodySpec::Raw(b));
+    }
+    if let Some(j) = t.get("json") {
+        bodies.push(BodySpec::Json(j.clone()));
+    }
+    if let Some(f) = t.str_map("form", sink) {
+        bodies.push(BodySpec::Form(f));
+    }
+    if bodies.len() > 1 {
+        sink.error(t.span(), format!("{}: use only one of `body`, `json` and `form`", t.path()));
+    }
+    let expect = read_expect(t, Context::Response, sink);
+    let follow_redirects = t.bool("follow_redirects", sink).unwrap_or(true);
+    Some(HttpSpec { url: url?, method, headers, body: bodies.into_iter().next(), expect, follow_redirects })
+}
+
+fn read_page(t: &mut Table<'_>, sink: &mut Sink) -> Option<PageSpec> {
+    let url = required(t, "url", sink);
+    let expect = read_expect(t, Context::Response, sink);
+    let assets = t.bool("assets", sink).unwrap_or(true);
+    Some(PageSpec { url: url?, expect, assets })
+}
+
+fn read_redirect(t: &mut Table<'_>, sink: &mut Sink) -> Option<RedirectSpec> {
+    let url = required(t, "url", sink);
+    let max_hops = t.int("max_hops", 1..21, sink).unwrap_or(3) as usize;
+    Some(RedirectSpec { url: url?, max_hops })
+}
+
+fn read_tls(t: &mut Table<'_>, sink: &mut Sink) -> Option<TlsSpec> {
+    let host = required(t, "host", sink);
+    let server_name = t.str("server_name", sink);
+    let warn_days = t.int("warn_days", 0..3651, sink).unwrap_or(30);
+    let fail_days = t.int("fail_days", 0..3651, sink).unwrap_or(7);
+    if fail_days > warn_days {
+        sink.error(t.span(), format!("{}: fail_days ({fail_days}) is larger than warn_days ({warn_days})", t.path()));
+    }
+    let min_version = match t.str("min_version", sink) {
+        Some(v) if v.value == "1.2" || v.value == "1.3" => v.value,
+        Some(v) => {
+            sink.error(v.span, format!("min_version \"{}\" is not supported, use \"1.2\" or \"1.3\"", v.value));
+            "1.2".into()
+        }
+        None => "1.2".into(),
+    };
+    Some(TlsSpec { host: host?, server_name, warn_days, fail_days, min_version })
+}

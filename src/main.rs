@@ -1,0 +1,49 @@
+//! The shipwatch binary: reads argv and the environment, sets up logging, and maps the result to an exit code.
+
+use std::io::IsTerminal;
+
+use clap::Parser;
+use shipwatch::cli::{Cli, EXIT_USAGE, Io, LogFormat, run};
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // clap exits 0 for --help and --version; every real usage error is 2.
+            std::process::exit(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    init_tracing(cli.log_format, cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(EXIT_USAGE);
+        }
+    };
+    let getenv = |name: &str| std::env::var(name).ok();
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    let mut io = Io { getenv: &getenv, out: &mut out, err: &mut err, color };
+    let code = runtime.block_on(run(cli, &mut io));
+    drop(out);
+    // Leftover connection tasks are already aborted; do not wait for idle runtime threads.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    std::process::exit(code);
+}
+
+fn init_tracing(format: LogFormat, verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHIPWATCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,308 @@
+//! One connection: TCP, optional TLS, then a hyper HTTP/1.1 or HTTP/2 client over it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
+use url::Url;
+
+use super::tls::{RecordingVerifier, TlsInfo};
+use super::{Engine, NetError, Overrides, Phase, Request, Response, Timings, dns, within};
+
+const USER_AGENT: &str = concat!("shipwatch/", env!("CARGO_PKG_VERSION"));
+
+/// Stops the task that drives a connection when the connection is dropped, so nothing outlives a check.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+enum Sender {
+    H1(http1::SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+/// An open connection. Requests sent on it after the first report zero set-up time.
+pub struct Conn {
+    sender: Sender,
+    _driver: AbortOnDrop,
+    tls: Option<Arc<TlsInfo>>,
+    setup: Timings,
+    remote: SocketAddr,
+    authority: String,
+    fresh: bool,
+}
+
+impl Conn {
+    pub fn tls(&self) -> Option<&Arc<TlsInfo>> {
+        self.tls.as_ref()
+    }
+
+    /// Sends one request and reads its body up to the cap, all before `deadline`.
+    pub async fn send(&mut self, req: &Request, deadline: Instant) -> Result<Response, NetError> {
+        let started = Instant::now();
+        let request = self.build(req)?;
+        let head = within(deadline, Phase::Ttfb, started, async {
+            let resp = match &mut self.sender {
+                Sender::H1(s) => {
+                    s.ready().await.map_err(|e| protocol("connection is not usable", &e))?;
+                    s.send_request(request).await
+                }
+                Sender::H2(s) => {
+                    s.ready().await.map_err(|e| protocol("connection is not usable", &e))?;
+                    s.send_request(request).await
+                }
+            };
+            resp.map_err(|e| protocol("no valid HTTP response", &e))
+        })
+        .await?;
+        let ttfb = started.elapsed();
+        let (parts, body) = head.into_parts();
+        let (body, truncated) = within(deadline, Phase::Transfer, started, read_capped(body, req.max_body)).await?;
+        let mut timings = if self.fresh { self.setup } else { Timings::default() };
+        self.fresh = false;
+        timings.ttfb = ttfb;
+        timings.transfer = started.elapsed() - ttfb;
+        timings.total = timings.dns + timings.connect + timings.tls + started.elapsed();
+        Ok(Response {
+            url: req.url.clone(),
+            status: parts.status.as_u16(),
+            version: parts.version,
+            headers: parts.headers,
+            body,
+            truncated,
+            timings,
+            tls: self.tls.clone(),
+            remote: self.remote,
+        })
+    }
+
+    fn build(&self, req: &Request) -> Result<http::Request<Full<Bytes>>, NetError> {
+        let mut b = http::Request::builder().method(req.method.clone());
+        b = match self.sender {
+            Sender::H2(_) => b.uri(req.url.as_str()),
+            Sender::H1(_) => {
+                let path = &req.url[url::Position::BeforePath..url::Position::AfterQuery];
+                b.uri(if path.is_empty() { "/" } else { path }).header(http::header::HOST, &self.authority)
+            }
+        };
+        let has = |name: &str| req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+        if !has("user-agent") {
+            b = b.header(http::header::USER_AGENT, USER_AGENT);
+        }
+        if !has("accept") {
+            b = b.header(http::header::ACCEPT, "*/*");
+        }
+        for (k, v) in &req.headers {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        b.body(Full::new(req.body.clone()))
+            .map_err(|e| NetError::Protocol(format!("invalid request to {}: {e}", req.url)))
+    }
+}
+
+async fn read_capped(mut body: hyper::body::Incoming, cap: u64) -> Result<(Bytes, bool), NetError> {
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| protocol("body cut short", &e))?;
+        if let Ok(data) = frame.into_data() {
+            let room = cap.saturating_sub(buf.len() as u64) as usize;
+            if data.len() > room {
+                buf.extend_from_slice(&data[..room]);
+                return Ok((buf.freeze(), true));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok((buf.freeze(), false))
+}
+
+/// hyper's errors are terse; the source chain holds the useful part ("connection reset by peer").
+fn protocol(what: &str, e: &hyper::Error) -> NetError {
+    let mut msg = format!("{what}: {e}");
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    NetError::Protocol(msg)
+}
+
+fn host_and_port(url: &Url) -> Result<(String, u16), NetError> {
+    let host = url.host_str().ok_or_else(|| NetError::Protocol(format!("URL has no host: {url}")))?;
+    let port = url.port_or_known_default().ok_or_else(|| NetError::Protocol(format!("URL has no port: {url}")))?;
+    Ok((host.to_string(), port))
+}
+
+pub(super) async fn open(
+    engine: &Engine,
+    url: &Url,
+    overrides: &Overrides,
+    deadline: Instant,
+    allow_h2: bool,
+) -> Result<Conn, NetError> {
+    let (host, port) = host_and_port(url)?;
+    let authority = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.clone(),
+    };
+    let (tcp, mut setup) = connect_tcp(engine, &host, port, overrides, deadline).await?;
+    let remote = tcp.peer_addr().map_err(|e| NetError::Connect(format!("connection to {host}:{port} lost: {e}")))?;
+    match url.scheme() {
+        "http" => {
+            let (sender, driver) = start_h1(tcp, deadline).await?;
+            Ok(Conn { sender, _driver: driver, tls: None, setup, remote, authority, fresh: true })
+        }
+        "https" => {
+            let alpn: &[&[u8]] = if allow_h2 { &[b"h2", b"http/1.1"] } else { &[b"http/1.1"] };
+            let started = Instant::now();
+            let (stream, info) = within(deadline, Phase::Tls, started, tls_connect(engine, tcp, &host, alpn)).await?;
+            setup.tls = started.elapsed();
+            let (sender, driver) = if info.alpn.as_deref() == Some("h2") {
+                start_h2(stream, deadline).await?
+            } else {
+                start_h1(stream, deadline).await?
+            };
+            Ok(Conn { sender, _driver: driver, tls: Some(Arc::new(info)), setup, remote, authority, fresh: true })
+        }
+        other => Err(NetError::Protocol(format!("unsupported URL scheme \"{other}\" in {url}"))),
+    }
+}
+
+pub(super) async fn handshake_only(
+    engine: &Engine,
+    host: &str,
+    port: u16,
+    server_name: &str,
+    overrides: &Overrides,
+    deadline: Instant,
+) -> Result<(Arc<TlsInfo>, Timings), NetError> {
+    let (tcp, mut timings) = connect_tcp(engine, host, port, overrides, deadline).await?;
+    let started = Instant::now();
+    let alpn: &[&[u8]] = &[b"h2", b"http/1.1"];
+    let (_stream, info) = within(deadline, Phase::Tls, started, tls_connect(engine, tcp, server_name, alpn)).await?;
+    timings.tls = started.elapsed();
+    timings.total = timings.dns + timings.connect + timings.tls;
+    Ok((Arc::new(info), timings))
+}
+
+async fn connect_tcp(
+    engine: &Engine,
+    host: &str,
+    port: u16,
+    overrides: &Overrides,
+    deadline: Instant,
+) -> Result<(TcpStream, Timings), NetError> {
+    let mut timings = Timings::default();
+    let started = Instant::now();
+    let addrs = within(deadline, Phase::Dns, started, dns::resolve(&engine.resolver, host, port, overrides)).await?;
+    timings.dns = started.elapsed();
+    let started = Instant::now();
+    let mut last = None;
+    for ip in addrs {
+        let addr = SocketAddr::new(ip, port);
+        let attempt = within(deadline, Phase::Connect, started, async {
+            TcpStream::connect(addr).await.map_err(|e| NetError::Connect(format!("cannot connect to {addr}: {e}")))
+        })
+        .await;
+        match attempt {
+            Ok(tcp) => {
+                let _ = tcp.set_nodelay(true);
+                timings.connect = started.elapsed();
+                return Ok((tcp, timings));
+            }
+            Err(e @ NetError::Timeout { .. }) => return Err(e),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| NetError::Dns(format!("no address for {host}"))))
+}
+
+async fn tls_connect(
+    engine: &Engine,
+    tcp: TcpStream,
+    host: &str,
+    alpn: &[&[u8]],
+) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, TlsInfo), NetError> {
+    let verifier = Arc::new(RecordingVerifier::new(engine.roots.clone(), engine.provider.clone())?);
+    let mut config = rustls::ClientConfig::builder_with_provider(engine.provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| NetError::Setup(format!("TLS set-up failed: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())
+        .map_err(|_| NetError::Tls(format!("\"{host}\" is not a valid TLS server name")))?;
+    let stream = TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| {
+            let hint = if e.to_string().contains("InvalidContentType") { " (the port does not speak TLS)" } else { "" };
+            NetError::Tls(format!("TLS handshake with {host} failed: {e}{hint}"))
+        })?;
+    let presented = verifier
+        .take()
+        .ok_or_else(|| NetError::Tls(format!("TLS handshake with {host} presented no certificate")))?;
+    let c = stream.get_ref().1;
+    let info = TlsInfo {
+        version: c.protocol_version().map_or("unknown".into(), |v| version_name(v).to_string()),
+        cipher: c.negotiated_cipher_suite().map_or("unknown".into(), |s| format!("{:?}", s.suite())),
+        alpn: c.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned()),
+        chain: presented.chain,
+        ocsp: presented.ocsp,
+        trust: presented.trust,
+        hostname: presented.hostname,
+    };
+    Ok((stream, info))
+}
+
+fn version_name(v: rustls::ProtocolVersion) -> &'static str {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+        rustls::ProtocolVersion::TLSv1_1 => "TLSv1.1",
+        rustls::ProtocolVersion::TLSv1_0 => "TLSv1.0",
+        _ => "unknown",
+    }
+}
+
+async fn start_h1<S>(io: S, deadline: Instant) -> Result<(Sender, AbortOnDrop), NetError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = http1::handshake(TokioIo::new(io)).await.map_err(|e| protocol("HTTP/1.1 set-up failed", &e))?;
+    Ok((Sender::H1(sender), drive(conn, deadline)))
+}
+
+async fn start_h2<S>(io: S, deadline: Instant) -> Result<(Sender, AbortOnDrop), NetError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+        .await
+        .map_err(|e| protocol("HTTP/2 set-up failed", &e))?;
+    Ok((Sender::H2(sender), drive(conn, deadline)))
+}
+
+/// The connection task also stops at the deadline, in case the connection is leaked.
+fn drive<F>(conn: F, deadline: Instant) -> AbortOnDrop
+where
+    F: std::future::Future + Send + 'static,
+{
+    AbortOnDrop(tokio::spawn(async move {
+        let _ = tokio::time::timeout_at(deadline + std::time::Duration::from_secs(1), conn).await;
+    }))
+}

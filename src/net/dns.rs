@@ -1,0 +1,91 @@
+//! Name resolution: `resolve` overrides first, then hickory-resolver.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+
+use super::NetError;
+
+/// `HOST:PORT -> ADDR` pairs, like curl's `--resolve`: the name is kept for SNI and Host.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    map: HashMap<String, IpAddr>,
+}
+
+impl Overrides {
+    pub fn insert(&mut self, host: &str, port: u16, addr: IpAddr) {
+        self.map.insert(format!("{}:{port}", host.to_ascii_lowercase()), addr);
+    }
+
+    /// Parses `HOST:PORT:ADDR` as given on the command line.
+    pub fn parse_flag(&mut self, flag: &str) -> Result<(), String> {
+        let mut parts = flag.splitn(3, ':');
+        let (host, port, addr) = (parts.next(), parts.next(), parts.next());
+        let bad = || format!("invalid --resolve \"{flag}\", expected HOST:PORT:ADDR");
+        let port: u16 = port.and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+        let addr = addr.map(|a| a.trim_matches(['[', ']'])).ok_or_else(bad)?;
+        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
+        self.insert(host.filter(|h| !h.is_empty()).ok_or_else(bad)?, port, addr);
+        Ok(())
+    }
+
+    fn get(&self, host: &str, port: u16) -> Option<IpAddr> {
+        self.map.get(&format!("{}:{port}", host.to_ascii_lowercase())).copied()
+    }
+}
+
+/// Builds the resolver: the system's configuration, or the given name servers (tests use a loopback one).
+pub fn build_resolver(nameservers: &[SocketAddr]) -> Result<TokioResolver, NetError> {
+    let provider = TokioRuntimeProvider::default();
+    let builder = if nameservers.is_empty() {
+        TokioResolver::builder(provider).map_err(|e| NetError::Setup(format!("cannot read the system DNS configuration: {e}")))?
+    } else {
+        let servers = nameservers
+            .iter()
+            .map(|s| {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = s.port();
+                NameServerConfig::new(s.ip(), true, vec![udp])
+            })
+            .collect();
+        TokioResolver::builder_with_config(ResolverConfig::from_parts(None, vec![], servers), provider)
+    };
+    builder.build().map_err(|e| NetError::Setup(format!("cannot start the DNS resolver: {e}")))
+}
+
+/// The addresses to try for `host:port`. IP literals and `localhost` never touch DNS.
+pub async fn resolve(
+    resolver: &TokioResolver,
+    host: &str,
+    port: u16,
+    overrides: &Overrides,
+) -> Result<Vec<IpAddr>, NetError> {
+    if let Some(addr) = overrides.get(host, port) {
+        return Ok(vec![addr]);
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    if host.eq_ignore_ascii_case("localhost") {
+        return Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]);
+    }
+    let lookup = resolver.lookup_ip(format!("{host}.")).await.map_err(|e| {
+        let why = if e.is_nx_domain() {
+            "no such domain (NXDOMAIN)".to_string()
+        } else if e.is_no_records_found() {
+            "no address records".to_string()
+        } else {
+            e.to_string()
+        };
+        NetError::Dns(format!("cannot resolve \"{host}\": {why}"))
+    })?;
+    let addrs: Vec<IpAddr> = lookup.iter().collect();
+    if addrs.is_empty() {
+        return Err(NetError::Dns(format!("cannot resolve \"{host}\": no address records")));
+    }
+    Ok(addrs)
+}

@@ -1,0 +1,273 @@
+//! The one HTTP engine: DNS, TCP, TLS and HTTP/1.1 or HTTP/2 done by hand, so each phase is timed.
+//!
+//! A probe builds a [`Request`], and the [`Engine`] returns a [`Response`] with per-phase
+//! [`Timings`] and, for HTTPS, the [`TlsInfo`] of the connection. Every wait is bounded by one
+//! deadline per check, bodies are capped, and redirects are followed by hand so each hop is kept.
+
+mod conn;
+mod dns;
+mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hickory_resolver::TokioResolver;
+use rustls::RootCertStore;
+use rustls::crypto::CryptoProvider;
+use tokio::time::Instant;
+use url::Url;
+
+pub use conn::Conn;
+pub use dns::Overrides;
+pub use tls::{CertProblem, TlsInfo};
+
+/// Why a request could not complete. `kind()` is a fixed word, safe as a metric label.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum NetError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("{0}")]
+    Dns(String),
+    #[error("{0}")]
+    Connect(String),
+    #[error("{0}")]
+    Tls(String),
+    #[error("timeout after {after:?} during {phase}")]
+    Timeout { phase: Phase, after: Duration },
+    #[error("{0}")]
+    Protocol(String),
+}
+
+impl NetError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NetError::Setup(_) => "setup",
+            NetError::Dns(_) => "dns",
+            NetError::Connect(_) => "connect",
+            NetError::Tls(_) => "tls",
+            NetError::Timeout { .. } => "timeout",
+            NetError::Protocol(_) => "protocol",
+        }
+    }
+}
+
+/// The phases of one request, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Dns,
+    Connect,
+    Tls,
+    Ttfb,
+    Transfer,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Dns => "dns",
+            Phase::Connect => "connect",
+            Phase::Tls => "tls",
+            Phase::Ttfb => "waiting for the response headers",
+            Phase::Transfer => "reading the body",
+        })
+    }
+}
+
+/// Per-phase durations of one request. A reused connection has zero dns/connect/tls.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    pub dns: Duration,
+    pub connect: Duration,
+    pub tls: Duration,
+    pub ttfb: Duration,
+    pub transfer: Duration,
+    pub total: Duration,
+}
+
+/// One request to send.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: http::Method,
+    pub url: Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    /// Allow sending over a connection whose certificate failed verification.
+    pub insecure: bool,
+    /// Bytes of body to keep; the rest is not read.
+    pub max_body: u64,
+}
+
+impl Request {
+    pub fn get(url: Url) -> Request {
+        Request {
+            method: http::Method::GET,
+            url,
+            headers: Vec::new(),
+            body: Bytes::new(),
+            insecure: false,
+            max_body: 10 << 20,
+        }
+    }
+}
+
+/// One response, with everything the checks need to judge it.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub url: Url,
+    pub status: u16,
+    pub version: http::Version,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+    /// The body was longer than the cap and was cut.
+    pub truncated: bool,
+    pub timings: Timings,
+    pub tls: Option<Arc<TlsInfo>>,
+    pub remote: SocketAddr,
+}
+
+impl Response {
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get(http::header::LOCATION).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn is_redirect(&self) -> bool {
+        matches!(self.status, 301 | 302 | 303 | 307 | 308)
+    }
+}
+
+/// One hop of a redirect chain.
+#[derive(Debug, Clone)]
+pub struct Hop {
+    pub url: Url,
+    pub status: u16,
+    pub location: Option<String>,
+    pub timings: Timings,
+}
+
+/// A request and the redirects followed to its final response.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub hops: Vec<Hop>,
+    pub response: Response,
+}
+
+/// How the engine is set up: extra trusted roots, and (for tests) the DNS servers to ask.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    pub ca_file: Option<PathBuf>,
+    pub nameservers: Vec<SocketAddr>,
+}
+
+/// Shared by every check of a run; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    roots: Arc<RootCertStore>,
+    provider: Arc<CryptoProvider>,
+    resolver: TokioResolver,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("roots", &self.roots.len()).finish()
+    }
+}
+
+/// The most redirects an `http` check follows before it gives up.
+pub const MAX_REDIRECTS: usize = 10;
+
+impl Engine {
+    pub fn new(options: &EngineOptions) -> Result<Engine, NetError> {
+        let roots = Arc::new(tls::load_roots(options.ca_file.as_deref())?);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let resolver = dns::build_resolver(&options.nameservers)?;
+        Ok(Engine { roots, provider, resolver })
+    }
+
+    /// Sends one request on a new connection, refusing to send over an unverified one.
+    pub async fn send(&self, req: &Request, overrides: &Overrides, deadline: Instant) -> Result<Response, NetError> {
+        let mut conn = self.open(&req.url, overrides, deadline).await?;
+        if let Some(tls) = conn.tls() {
+            if !tls.verified() && !req.insecure {
+                let why = tls.problem().unwrap_or_default();
+                return Err(NetError::Tls(format!("refusing to send over an untrusted connection: {why}")));
+            }
+        }
+        conn.send(req, deadline).await
+    }
+
+    /// Sends a request and follows up to `max_redirects` redirects, recording each hop.
+    pub async fn fetch(
+        &self,
+        req: &Request,
+        overrides: &Overrides,
+        deadline: Instant,
+        max_redirects: usize,
+    ) -> Result<Exchange, NetError> {
+        let mut req = req.clone();
+        let mut hops: Vec<Hop> = Vec::new();
+        loop {
+            let response = self.send(&req, overrides, deadline).await?;
+            let next = match (response.is_redirect(), response.location()) {
+                (true, Some(loc)) => req.url.join(loc).map_err(|e| {
+                    NetError::Protocol(format!("invalid Location \"{loc}\" from {}: {e}", req.url))
+                })?,
+                _ => return Ok(Exchange { hops, response }),
+            };
+            hops.push(Hop {
+                url: req.url.clone(),
+                status: response.status,
+                location: response.location().map(str::to_string),
+                timings: response.timings,
+            });
+            if hops.iter().any(|h| h.url == next) {
+                let chain: Vec<String> = hops.iter().map(|h| h.url.to_string()).collect();
+                return Err(NetError::Protocol(format!("redirect loop: {} → {next}", chain.join(" → "))));
+            }
+            if hops.len() > max_redirects {
+                return Err(NetError::Protocol(format!("more than {max_redirects} redirects, last to {next}")));
+            }
+            if response.status == 303 || (matches!(response.status, 301 | 302) && req.method == http::Method::POST) {
+                req.method = http::Method::GET;
+                req.body = Bytes::new();
+            }
+            req.url = next;
+        }
+    }
+
+    /// Opens a connection (DNS, TCP, and TLS for https) ready to send requests.
+    pub async fn open(&self, url: &Url, overrides: &Overrides, deadline: Instant) -> Result<Conn, NetError> {
+        conn::open(self, url, overrides, deadline, true).await
+    }
+
+    /// A TLS handshake only, for the `tls` check: the result says why the chain is or is not trusted.
+    pub async fn handshake(
+        &self,
+        host: &str,
+        port: u16,
+        server_name: &str,
+        overrides: &Overrides,
+        deadline: Instant,
+    ) -> Result<(Arc<TlsInfo>, Timings), NetError> {
+        conn::handshake_only(self, host, port, server_name, overrides, deadline).await
+    }
+}
+
+/// Runs `fut` until `deadline`, turning a timeout into a [`NetError::Timeout`] for `phase`.
+async fn within<T>(
+    deadline: Instant,
+    phase: Phase,
+    started: Instant,
+    fut: impl std::future::Future<Output = Result<T, NetError>>,
+) -> Result<T, NetError> {
+    match tokio::time::timeout_at(deadline, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(NetError::Timeout { phase, after: round_ms(started.elapsed()) }),
+    }
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
+}

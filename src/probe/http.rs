@@ -1,0 +1,48 @@
+//! `kind = "http"`: one request (following redirects unless told not to) judged by assertions.
+
+use crate::assert::Assertion;
+use crate::net::{MAX_REDIRECTS, Request};
+
+use super::{Ctx, Finding, Probed, Status, body_limit, judge_assertions, subject_of};
+
+/// A request and what its response must satisfy.
+#[derive(Debug, Clone)]
+pub struct HttpProbe {
+    pub request: Request,
+    pub expect: Vec<Assertion>,
+    pub follow_redirects: bool,
+}
+
+impl HttpProbe {
+    pub async fn run(&self, ctx: &Ctx<'_>) -> Probed {
+        let max = if self.follow_redirects { MAX_REDIRECTS } else { 0 };
+        let result = if self.follow_redirects {
+            ctx.engine.fetch(&self.request, ctx.overrides, ctx.deadline, max).await
+        } else {
+            ctx.engine
+                .send(&self.request, ctx.overrides, ctx.deadline)
+                .await
+                .map(|response| crate::net::Exchange { hops: Vec::new(), response })
+        };
+        let ex = match result {
+            Ok(ex) => ex,
+            Err(e) => return Probed::failed(e),
+        };
+        let resp = &ex.response;
+        let subject = subject_of(resp, ex.hops.len());
+        let mut findings = judge_assertions(&subject, &self.expect, "http.status", "http.assert");
+        if !findings.iter().any(|f| f.id == "http.status") {
+            let ok = (200..300).contains(&resp.status);
+            findings.insert(
+                0,
+                Finding::judge("http.status", ok, Status::Fail, format!("status {}", resp.status))
+                    .expect("2xx", resp.status.to_string()),
+            );
+        }
+        findings.extend(body_limit(resp, self.request.max_body));
+        let mut details = std::collections::BTreeMap::new();
+        details.insert("final_url".into(), resp.url.as_str().into());
+        details.insert("http_version".into(), format!("{:?}", resp.version).into());
+        Probed { findings, timings: Some(resp.timings), error: None, details }
+    }
+}

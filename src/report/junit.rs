@@ -1,0 +1,71 @@
+//! The JUnit report: one testsuite per check, one testcase per finding; could-not-run is `<error>`.
+
+use std::io::{self, Write};
+
+use super::{Report, ms};
+use crate::probe::Status;
+
+/// Escapes text for XML attributes and content.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
+    let tests: usize = r.checks.iter().map(|c| c.findings.len().max(1)).sum();
+    let failures = r.checks.iter().flat_map(|c| &c.findings).filter(|f| f.status == Status::Fail).count();
+    let errors = r.checks.iter().filter(|c| c.error.is_some()).count();
+    writeln!(w, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+    writeln!(
+        w,
+        r#"<testsuites name="shipwatch {}" tests="{tests}" failures="{failures}" errors="{errors}" time="{:.3}" timestamp="{}">"#,
+        esc(&r.environment),
+        r.duration.as_secs_f64(),
+        r.started_rfc3339()
+    )?;
+    for c in &r.checks {
+        let class = esc(&format!("{}.{}", r.environment, c.name));
+        let fails = c.findings.iter().filter(|f| f.status == Status::Fail).count();
+        writeln!(
+            w,
+            r#"  <testsuite name="{}" tests="{}" failures="{fails}" errors="{}" time="{:.3}">"#,
+            esc(&c.name),
+            c.findings.len().max(1),
+            usize::from(c.error.is_some()),
+            ms(c.duration) / 1000.0
+        )?;
+        if let Some(e) = &c.error {
+            writeln!(w, r#"    <testcase name="{}.run" classname="{class}">"#, esc(c.kind))?;
+            writeln!(w, r#"      <error type="{}" message="{}"/>"#, esc(e.kind), esc(&e.message))?;
+            writeln!(w, "    </testcase>")?;
+        }
+        for f in &c.findings {
+            writeln!(w, r#"    <testcase name="{}" classname="{class}">"#, esc(&f.id))?;
+            let detail = format!(
+                "{}\nexpected: {}\nactual: {}",
+                f.message,
+                f.expected.as_deref().unwrap_or("-"),
+                f.actual.as_deref().unwrap_or("-")
+            );
+            match f.status {
+                Status::Fail => writeln!(w, r#"      <failure type="fail" message="{}">{}</failure>"#, esc(&f.message), esc(&detail))?,
+                Status::Warn => writeln!(w, "      <system-out>warning: {}</system-out>", esc(&detail))?,
+                _ => {}
+            }
+            writeln!(w, "    </testcase>")?;
+        }
+        writeln!(w, "  </testsuite>")?;
+    }
+    writeln!(w, "</testsuites>")
+}

@@ -1,0 +1,57 @@
+//! The Markdown report, for pull-request comments and chat.
+
+use std::io::{self, Write};
+
+use super::{Report, ms, notable};
+use crate::probe::Status;
+
+fn icon(s: Status) -> &'static str {
+    match s {
+        Status::Pass => "✅",
+        Status::Warn => "⚠️",
+        Status::Fail => "❌",
+        Status::Error => "🛑",
+    }
+}
+
+/// Table cells cannot hold pipes or newlines.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
+    let s = r.summary();
+    let target = if r.target.is_empty() { String::new() } else { format!(" — {}", r.target) };
+    writeln!(w, "### {} shipwatch: {} · {}{target}", icon(r.status()), r.status().as_str().to_uppercase(), cell(&r.environment))?;
+    writeln!(w)?;
+    writeln!(w, "{} pass · {} warn · {} fail · {} error · {:.0} ms · {}", s.pass, s.warn, s.fail, s.error, ms(r.duration), r.started_rfc3339())?;
+    writeln!(w)?;
+    writeln!(w, "| | Check | Kind | Status | Time |")?;
+    writeln!(w, "|---|---|---|---|---:|")?;
+    for c in &r.checks {
+        let status = match &c.error {
+            Some(e) => format!("error: {}", cell(&e.message)),
+            None => c.status.as_str().to_string(),
+        };
+        writeln!(w, "| {} | `{}` | {} | {} | {:.1} ms |", icon(c.status), cell(&c.name), c.kind, status, ms(c.duration))?;
+    }
+    let bad = notable(r);
+    if !bad.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "| Check | Finding | Status | Expected | Actual |")?;
+        writeln!(w, "|---|---|---|---|---|")?;
+        for (c, f) in bad {
+            writeln!(
+                w,
+                "| `{}` | `{}` | {} {} | {} | {} |",
+                cell(&c.name),
+                f.id,
+                icon(f.status),
+                f.status.as_str(),
+                cell(f.expected.as_deref().unwrap_or("")),
+                cell(f.actual.as_deref().unwrap_or(""))
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! Reports: a run's outcomes as text, JSON, JUnit XML or Markdown, each written to any `Write`.
+
+mod json;
+mod junit;
+mod markdown;
+mod text;
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::probe::Status;
+use crate::runner::Outcome;
+
+pub use json::to_json;
+
+/// The output formats of `shipwatch check --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Junit,
+    Markdown,
+}
+
+/// One run, ready to render: the outcomes plus when, where and how long.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub environment: String,
+    pub target: String,
+    pub started_at: OffsetDateTime,
+    pub duration: Duration,
+    pub checks: Vec<Outcome>,
+}
+
+/// Counts of checks by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub pass: usize,
+    pub warn: usize,
+    pub fail: usize,
+    pub error: usize,
+}
+
+impl Report {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary::default();
+        for c in &self.checks {
+            match c.status {
+                Status::Pass => s.pass += 1,
+                Status::Warn => s.warn += 1,
+                Status::Fail => s.fail += 1,
+                Status::Error => s.error += 1,
+            }
+        }
+        s
+    }
+
+    /// The run's verdict: `fail` if any check failed or could not run, else `warn` if any warned.
+    pub fn status(&self) -> Status {
+        match self.checks.iter().map(|c| c.status).max() {
+            Some(Status::Error) | Some(Status::Fail) => Status::Fail,
+            Some(Status::Warn) => Status::Warn,
+            _ => Status::Pass,
+        }
+    }
+
+    /// The process exit code: 0 pass (warnings allowed unless `strict`), 1 otherwise.
+    pub fn exit_code(&self, strict: bool) -> i32 {
+        match self.status() {
+            Status::Pass => 0,
+            Status::Warn if !strict => 0,
+            _ => 1,
+        }
+    }
+
+    pub fn started_rfc3339(&self) -> String {
+        self.started_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| self.started_at.unix_timestamp().to_string())
+    }
+
+    /// Renders the report in `format`. `color` only affects text.
+    pub fn write(&self, format: Format, color: bool, w: &mut dyn Write) -> io::Result<()> {
+        match format {
+            Format::Text => text::write(self, color, w),
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut *w, &to_json(self))?;
+                writeln!(w)
+            }
+            Format::Junit => junit::write(self, w),
+            Format::Markdown => markdown::write(self, w),
+        }
+    }
+}
+
+/// Milliseconds with one decimal, the unit every report uses.
+pub fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+/// The findings a reader must look at: failures and warnings, worst first, in check order.
+pub fn notable(report: &Report) -> Vec<(&Outcome, &crate::probe::Finding)> {
+    let mut out: Vec<_> = report
+        .checks
+        .iter()
+        .flat_map(|c| c.findings.iter().filter(|f| f.status >= Status::Warn).map(move |f| (c, f)))
+        .collect();
+    out.sort_by_key(|(_, f)| std::cmp::Reverse(f.status));
+    out
+}
