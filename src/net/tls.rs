@@ -130,6 +130,23 @@ impl RecordingVerifier {
         Ok(RecordingVerifier { roots, provider, inner, seen: Mutex::new(None) })
     }
 
+    /// A handshake signature that cannot be checked (a 1024-bit RSA key, say) marks the connection
+    /// untrusted instead of aborting it, so the `tls` check can still report the key.
+    fn tolerate(
+        &self,
+        result: Result<HandshakeSignatureValid, rustls::Error>,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        match result {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let mut slot = self.seen.lock().map_err(|_| e.clone())?;
+                let seen = slot.as_mut().ok_or_else(|| e.clone())?;
+                seen.trust = Err(CertProblem::Other(format!("handshake signature not verifiable: {e}")));
+                Ok(HandshakeSignatureValid::assertion())
+            }
+        }
+    }
+
     /// What the last handshake presented, if it got that far.
     pub fn take(&self) -> Option<Presented> {
         self.seen.lock().ok()?.take()
@@ -167,7 +184,7 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.tolerate(self.inner.verify_tls12_signature(message, cert, dss))
     }
 
     fn verify_tls13_signature(
@@ -176,7 +193,7 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.tolerate(self.inner.verify_tls13_signature(message, cert, dss))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

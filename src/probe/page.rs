@@ -87,7 +87,7 @@ pub fn same_origin_assets(html: &str, base: &Url) -> Vec<Url> {
             "link" if tag.attr("rel").is_some_and(|r| r.split_whitespace().any(|t| t.eq_ignore_ascii_case("stylesheet"))) => "href",
             _ => continue,
         };
-        let Some(value) = tag.attr(attr) else { continue };
+        let Some(value) = tag.attr(attr).filter(|v| !v.trim().is_empty()) else { continue };
         let Ok(url) = base.join(value.trim()) else { continue };
         if url.origin() == base.origin() && !out.contains(&url) && out.len() < MAX_ASSETS {
             out.push(url);

@@ -1,0 +1,307 @@
+//! Test fixtures: a certificate authority made at test time, and real servers on 127.0.0.1:0.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use shipwatch::config::Config;
+use shipwatch::net::Engine;
+use shipwatch::plan::{self, PlanOptions};
+use shipwatch::probe::{Finding, Status};
+use shipwatch::runner::{self, Outcome};
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+
+/// A private CA with one intermediate, created fresh for each test.
+pub struct Pki {
+    pub root_der: CertificateDer<'static>,
+    pub root_pem: String,
+    root: Issuer<'static, KeyPair>,
+    pub inter_der: CertificateDer<'static>,
+    inter: Issuer<'static, KeyPair>,
+}
+
+/// A certificate chain and its key, ready for a server.
+pub struct Identity {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: Vec<u8>,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+fn ca_params(name: &str, days: i64) -> CertificateParams {
+    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.not_before = OffsetDateTime::now_utc() - time::Duration::days(30);
+    p.not_after = OffsetDateTime::now_utc() + time::Duration::days(days);
+    p
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        Pki::build("shipwatch test", 3650)
+    }
+
+    /// A second, unrelated CA with its own names.
+    pub fn unrelated() -> Pki {
+        Pki::build("unrelated", 3650)
+    }
+
+    /// A PKI whose intermediate expires in `days` days.
+    pub fn with_intermediate_days(days: i64) -> Pki {
+        Pki::build("shipwatch test", days)
+    }
+
+    fn build(name: &str, days: i64) -> Pki {
+        let root_key = KeyPair::generate().expect("key");
+        let root_params = ca_params(&format!("{name} root"), 3650);
+        let root_cert = root_params.self_signed(&root_key).expect("root");
+        let root = Issuer::new(root_params, root_key);
+        let inter_key = KeyPair::generate().expect("key");
+        let inter_params = ca_params(&format!("{name} intermediate"), days);
+        let inter_cert = inter_params.signed_by(&inter_key, &root).expect("intermediate");
+        Pki {
+            root_der: root_cert.der().clone(),
+            root_pem: root_cert.pem(),
+            root,
+            inter_der: inter_cert.der().clone(),
+            inter: Issuer::new(inter_params, inter_key),
+        }
+    }
+
+    /// A leaf for `names`, valid for `days` more days (negative: already expired).
+    pub fn leaf(&self, names: &[&str], days: i64) -> Identity {
+        let key = KeyPair::generate().expect("key");
+        let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("params");
+        p.distinguished_name.push(DnType::CommonName, names[0]);
+        p.not_before = OffsetDateTime::now_utc() - time::Duration::days(60);
+        p.not_after = OffsetDateTime::now_utc() + time::Duration::days(days);
+        let cert = p.signed_by(&key, &self.inter).expect("leaf");
+        Identity {
+            chain: vec![cert.der().clone(), self.inter_der.clone()],
+            key: key.serialize_der(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    /// Writes the root to a PEM file for `--ca-file`.
+    pub fn write_ca(&self, dir: &tempfile::TempDir) -> PathBuf {
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, &self.root_pem).expect("write ca");
+        path
+    }
+}
+
+/// A self-signed leaf, trusted by nobody.
+pub fn self_signed(names: &[&str]) -> Identity {
+    let key = KeyPair::generate().expect("key");
+    let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("params");
+    p.distinguished_name.push(DnType::CommonName, names[0]);
+    let cert = p.self_signed(&key).expect("self-signed");
+    Identity { chain: vec![cert.der().clone()], key: key.serialize_der(), cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+}
+
+/// What a test handler sees of a request.
+#[derive(Debug, Clone)]
+pub struct Req {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+    /// How many requests this server had answered before this one.
+    pub seq: usize,
+}
+
+/// What a test handler answers.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    pub delay: Duration,
+}
+
+impl Resp {
+    pub fn new(status: u16, body: impl Into<Bytes>) -> Resp {
+        Resp { status, headers: Vec::new(), body: body.into(), delay: Duration::ZERO }
+    }
+    pub fn json(status: u16, body: &str) -> Resp {
+        Resp::new(status, body.to_string()).header("content-type", "application/json")
+    }
+    pub fn html(body: &str) -> Resp {
+        Resp::new(200, body.to_string()).header("content-type", "text/html; charset=utf-8")
+    }
+    pub fn redirect(status: u16, to: &str) -> Resp {
+        Resp::new(status, "").header("location", to)
+    }
+    pub fn header(mut self, k: &str, v: &str) -> Resp {
+        self.headers.push((k.to_string(), v.to_string()));
+        self
+    }
+    pub fn delay(mut self, d: Duration) -> Resp {
+        self.delay = d;
+        self
+    }
+}
+
+pub type Handler = Arc<dyn Fn(&Req) -> Resp + Send + Sync>;
+
+/// A running in-process server; it stops when dropped.
+pub struct Server {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+    pub hits: Arc<AtomicUsize>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Server {
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+    pub fn url(&self, scheme: &str, host: &str) -> String {
+        format!("{scheme}://{host}:{}", self.addr.port())
+    }
+}
+
+async fn answer(handler: Handler, hits: Arc<AtomicUsize>, req: http::Request<Incoming>) -> Result<http::Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let r = Req {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers: parts.headers,
+        body,
+        seq: hits.fetch_add(1, Ordering::SeqCst),
+    };
+    let resp = handler(&r);
+    if !resp.delay.is_zero() {
+        tokio::time::sleep(resp.delay).await;
+    }
+    let mut b = http::Response::builder().status(resp.status);
+    for (k, v) in &resp.headers {
+        b = b.header(k, v);
+    }
+    Ok(b.body(Full::new(resp.body)).expect("response"))
+}
+
+/// Serves `handler` over plain HTTP.
+pub async fn http_server(handler: impl Fn(&Req) -> Resp + Send + Sync + 'static) -> Server {
+    serve(Arc::new(handler), None).await
+}
+
+/// Serves `handler` over HTTPS with `identity` (HTTP/1.1 and HTTP/2 by ALPN).
+pub async fn https_server(identity: &Identity, handler: impl Fn(&Req) -> Resp + Send + Sync + 'static) -> Server {
+    serve(Arc::new(handler), Some(tls_config(identity, None))).await
+}
+
+/// A rustls server config; `versions` limits the protocol versions offered.
+pub fn tls_config(identity: &Identity, versions: Option<&[&'static rustls::SupportedProtocolVersion]>) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider);
+    let builder = match versions {
+        Some(v) => builder.with_protocol_versions(v),
+        None => builder.with_safe_default_protocol_versions(),
+    }
+    .expect("versions");
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key.clone()));
+    let mut config = builder.with_no_client_auth().with_single_cert(identity.chain.clone(), key).expect("server cert");
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
+/// Serves with a given TLS config (or none).
+pub async fn serve(handler: Handler, tls: Option<Arc<rustls::ServerConfig>>) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let task = tokio::spawn(async move {
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let (handler, hits, acceptor) = (handler.clone(), counter.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| answer(handler.clone(), hits.clone(), req));
+                let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                match acceptor {
+                    Some(a) => {
+                        if let Ok(stream) = a.accept(tcp).await {
+                            let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                        }
+                    }
+                    None => {
+                        let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
+                    }
+                }
+            });
+        }
+    });
+    Server { addr, task, hits }
+}
+
+/// A raw TCP server: `behave` gets each accepted socket and does whatever a hostile target does.
+pub async fn raw_server<F, Fut>(behave: F) -> Server
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let behave = Arc::new(behave);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            tokio::spawn(behave(tcp));
+        }
+    });
+    Server { addr, task, hits: Arc::new(AtomicUsize::new(0)) }
+}
+
+/// Loads `toml`, plans it with `ca` trusted, runs it once and returns the outcomes by check order.
+pub async fn run_toml(toml: &str, ca: Option<PathBuf>) -> Vec<Outcome> {
+    run_toml_with(toml, PlanOptions { ca_file: ca, ..PlanOptions::default() }).await
+}
+
+pub async fn run_toml_with(toml: &str, opts: PlanOptions<'_>) -> Vec<Outcome> {
+    let config = Config::parse("test.toml", toml).unwrap_or_else(|e| panic!("config: {e}"));
+    let plan = plan::build(&config, &opts).unwrap_or_else(|e| panic!("plan: {e}"));
+    let engine = Engine::new(&plan.engine).expect("engine");
+    runner::run_once(&plan, &engine).await
+}
+
+/// The finding with `id`, or a panic listing what there was.
+pub fn finding<'a>(o: &'a Outcome, id: &str) -> &'a Finding {
+    o.findings.iter().find(|f| f.id == id).unwrap_or_else(|| {
+        let ids: Vec<&str> = o.findings.iter().map(|f| f.id.as_str()).collect();
+        panic!("no finding {id} in {} (have {ids:?}; error {:?})", o.name, o.error)
+    })
+}
+
+/// Asserts a finding's status and that its message or actual contains `needle`.
+pub fn assert_finding(o: &Outcome, id: &str, status: Status, needle: &str) {
+    let f = finding(o, id);
+    let text = format!("{} | {}", f.message, f.actual.as_deref().unwrap_or(""));
+    assert_eq!(f.status, status, "{id}: {text}");
+    assert!(text.contains(needle), "{id}: expected {needle:?} in {text:?}");
+}
