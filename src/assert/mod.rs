@@ -222,8 +222,12 @@ impl Assertion {
             Op::Exists | Op::NotExists => None,
             _ if value_text.is_empty() => return Err(err(value_at, "missing value after the operator")),
             Op::Matches | Op::NotMatches => Some(parse_regex(value_text, value_at)?),
-            _ => Some(parse_value(value_text, value_at)?),
+            _ => Some(parse_value(value_text, value_at, op)?),
         };
+        let timed = matches!(query, Query::Time | Query::Ttfb | Query::Percentile(_) | Query::Max | Query::Mean);
+        if timed && matches!(expected, Some(Expected::Json(serde_json::Value::Number(_)))) {
+            return Err(err(value_at, format!("\"{value_text}\" needs a unit, such as {value_text}ms")));
+        }
         if op == Op::In && !matches!(expected, Some(Expected::Json(serde_json::Value::Array(_)))) {
             return Err(err(value_at, "\"in\" needs a JSON array, such as [200, 204]"));
         }
@@ -309,11 +313,14 @@ fn parse_regex(text: &str, at: usize) -> Result<Expected, ParseError> {
         .map_err(|e| err(at, format!("invalid regex \"{pattern}\": {}", e.to_string().lines().last().unwrap_or(""))))
 }
 
-fn parse_value(text: &str, at: usize) -> Result<Expected, ParseError> {
+/// Orderings need a number, a duration or a percentage; other operators fall back to a bare word,
+/// so `header X-Version startswith 2.` means the text "2.".
+fn parse_value(text: &str, at: usize, op: Op) -> Result<Expected, ParseError> {
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
         return Ok(Expected::Json(v));
     }
-    if let Some(p) = text.strip_suffix('%') {
+    let ordering = matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge);
+    if let Some(p) = text.strip_suffix('%').filter(|_| ordering) {
         return p
             .trim()
             .parse::<f64>()
@@ -321,9 +328,11 @@ fn parse_value(text: &str, at: usize) -> Result<Expected, ParseError> {
             .map_err(|_| err(at, format!("invalid percentage \"{text}\"")));
     }
     if text.starts_with(|c: char| c.is_ascii_digit()) {
-        return crate::config::parse_duration(text)
-            .map(Expected::Duration)
-            .map_err(|why| err(at, why));
+        match crate::config::parse_duration(text) {
+            Ok(d) => return Ok(Expected::Duration(d)),
+            Err(why) if ordering => return Err(err(at, why)),
+            Err(_) => {}
+        }
     }
     if text.starts_with(['"', '[', '{']) {
         return Err(err(at, format!("invalid JSON value {text}")));
@@ -369,5 +378,7 @@ mod tests {
         assert_eq!(p("json $..[ == 1").unwrap_err().offset, 5);
         assert!(p("status in 200").unwrap_err().message.contains("JSON array"));
         assert!(p("p95 < 1s").is_err());
+        assert!(matches!(p("header v startswith 2.").unwrap().expected, Some(Expected::Word(ref w)) if w == "2."));
+        assert!(p("time < 5").unwrap_err().message.contains("needs a unit"));
     }
 }

@@ -121,6 +121,8 @@ pub struct Req {
     pub method: String,
     pub path: String,
     pub query: String,
+    /// The Host header, or the :authority of an HTTP/2 request.
+    pub host: String,
     pub headers: http::HeaderMap,
     pub body: Bytes,
     /// How many requests this server had answered before this one.
@@ -190,6 +192,12 @@ async fn answer(handler: Handler, hits: Arc<AtomicUsize>, req: http::Request<Inc
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().unwrap_or("").to_string(),
+        host: parts
+            .uri
+            .authority()
+            .map(|a| a.to_string())
+            .or_else(|| parts.headers.get("host").and_then(|h| h.to_str().ok()).map(str::to_string))
+            .unwrap_or_default(),
         headers: parts.headers,
         body,
         seq: hits.fetch_add(1, Ordering::SeqCst),
