@@ -163,23 +163,33 @@ fn read_secrets(config: &Config, opts: &PlanOptions<'_>, scope: &mut Scope, reda
                 redactor.add(&v);
                 scope.set_secret(&format!("secrets.{}", s.name), v);
             }
-            Err(msg) => diags.push(Diagnostic::new(s.span.clone(), msg)),
+            Err(msg) => {
+                diags.push(Diagnostic::new(s.span.clone(), msg));
+                // A stand-in keeps templates that use the secret from reporting it a second time.
+                scope.set_secret(&format!("secrets.{}", s.name), "");
+            }
         }
     }
 }
 
 /// Renders a template, recording a positioned diagnostic on failure.
+fn try_render(scope: &Scope, s: &Spanned<String>, diags: &mut Vec<Diagnostic>) -> Option<crate::assert::Rendered> {
+    interpolate(&s.value, scope)
+        .map_err(|e| {
+            let at = s.span.start + 1 + e.offset;
+            diags.push(Diagnostic::new(at..at + e.len, e.message));
+        })
+        .ok()
+}
+
+/// Like [`try_render`], for values whose later use cannot fail: the raw text stands in.
 fn render(scope: &Scope, s: &Spanned<String>, diags: &mut Vec<Diagnostic>) -> crate::assert::Rendered {
-    interpolate(&s.value, scope).unwrap_or_else(|e| {
-        let at = s.span.start + 1 + e.offset;
-        diags.push(Diagnostic::new(at..at + 2, e.message));
-        crate::assert::Rendered { text: s.value.clone(), uses_secret: false }
-    })
+    try_render(scope, s, diags).unwrap_or_else(|| crate::assert::Rendered { text: s.value.clone(), uses_secret: false })
 }
 
 /// Renders and parses a URL, with the check's context in the message.
 fn render_url(scope: &Scope, s: &Spanned<String>, diags: &mut Vec<Diagnostic>) -> Option<Url> {
-    let text = render(scope, s, diags).text;
+    let text = try_render(scope, s, diags)?.text;
     match Url::parse(&text) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Some(u),
         Ok(u) => {
@@ -196,7 +206,7 @@ fn render_url(scope: &Scope, s: &Spanned<String>, diags: &mut Vec<Diagnostic>) -
 fn render_expect(scope: &Scope, list: &[Spanned<String>], ctx: Context, diags: &mut Vec<Diagnostic>) -> Vec<Assertion> {
     list.iter()
         .filter_map(|a| {
-            let text = render(scope, a, diags).text;
+            let text = try_render(scope, a, diags)?.text;
             // Shape errors were reported when the file was read; this only catches interpolated values.
             Assertion::parse(&text, ctx)
                 .map_err(|e| diags.push(Diagnostic::new(a.span.clone(), format!("invalid assertion after interpolation: {}", e.message))))

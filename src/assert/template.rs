@@ -24,6 +24,8 @@ impl Scope {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateError {
     pub offset: usize,
+    /// Length of the offending `{{ ... }}`, for the caret.
+    pub len: usize,
     pub message: String,
 }
 
@@ -44,7 +46,7 @@ pub fn interpolate(template: &str, scope: &Scope) -> Result<Rendered, TemplateEr
         out.push_str(&rest[..open]);
         let after = &rest[open + 2..];
         let Some(close) = after.find("}}") else {
-            return Err(TemplateError { offset: offset + open, message: "unclosed \"{{\"".into() });
+            return Err(TemplateError { offset: offset + open, len: 2, message: "unclosed \"{{\"".into() });
         };
         let name = after[..close].trim();
         match scope.values.get(name) {
@@ -58,6 +60,7 @@ pub fn interpolate(template: &str, scope: &Scope) -> Result<Rendered, TemplateEr
                     .unwrap_or_default();
                 return Err(TemplateError {
                     offset: offset + open,
+                    len: close + 4,
                     message: format!("unknown variable \"{name}\"{hint}"),
                 });
             }
