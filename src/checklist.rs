@@ -22,19 +22,36 @@ pub fn config() -> Result<Config, ConfigError> {
 
 /// The variables the checklist needs, derived from the target URL.
 pub fn vars(target: &Url, tuning: &Tuning) -> Result<Vec<(String, String)>, String> {
-    let host = target.host_str().ok_or_else(|| format!("URL \"{target}\" has no host"))?;
+    let host = target
+        .host_str()
+        .ok_or_else(|| format!("URL \"{target}\" has no host"))?;
     let port = target.port_or_known_default().unwrap_or(443);
     let base = target.as_str().trim_end_matches('/').to_string();
     let http_url = match &tuning.http_url {
-        Some(u) => Url::parse(u).map_err(|e| format!("invalid --http-url \"{u}\": {e}"))?.to_string(),
+        Some(u) => Url::parse(u)
+            .map_err(|e| format!("invalid --http-url \"{u}\": {e}"))?
+            .to_string(),
         None => format!("http://{}/", bracket(host)),
     };
-    let health = tuning.health_path.clone().unwrap_or_else(|| "/health".into());
-    let health = if health.starts_with('/') { health } else { format!("/{health}") };
+    let health = tuning
+        .health_path
+        .clone()
+        .unwrap_or_else(|| "/health".into());
+    let health = if health.starts_with('/') {
+        health
+    } else {
+        format!("/{health}")
+    };
     for o in &tuning.allow_origins {
-        let u = Url::parse(o).map_err(|_| format!("invalid --allow-origin \"{o}\", expected an origin such as https://app.example.com"))?;
+        let u = Url::parse(o).map_err(|_| {
+            format!(
+                "invalid --allow-origin \"{o}\", expected an origin such as https://app.example.com"
+            )
+        })?;
         if u.origin().ascii_serialization() != o.trim_end_matches('/') {
-            return Err(format!("--allow-origin \"{o}\" is not a bare origin (scheme://host[:port])"));
+            return Err(format!(
+                "--allow-origin \"{o}\" is not a bare origin (scheme://host[:port])"
+            ));
         }
     }
     Ok(vec![
@@ -47,7 +64,11 @@ pub fn vars(target: &Url, tuning: &Tuning) -> Result<Vec<(String, String)>, Stri
 }
 
 fn bracket(host: &str) -> String {
-    if host.contains(':') && !host.starts_with('[') { format!("[{host}]") } else { host.to_string() }
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
 }
 
 /// Check names that only make sense over HTTPS; a plain-http target skips them.
@@ -56,7 +77,12 @@ pub const HTTPS_ONLY: &[&str] = &["https-redirect", "tls"];
 /// A commented starter `shipwatch.toml` for `target`, built from the checklist.
 pub fn starter(target: &Url, tuning: &Tuning) -> Result<String, String> {
     let vars = vars(target, tuning)?;
-    let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let get = |k: &str| {
+        vars.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     let checks = SOURCE.find("[[check]]").map_or("", |i| &SOURCE[i..]);
     Ok(format!(
         r#"# shipwatch configuration, written by `shipwatch init`.

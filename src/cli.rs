@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use url::Url;
@@ -24,7 +23,11 @@ pub const EXIT_USAGE: i32 = 2;
 const DEFAULT_CONFIG: &str = "shipwatch.toml";
 
 #[derive(Debug, Parser)]
-#[command(name = "shipwatch", version, about = "Post-deploy synthetic monitoring: the deployment checklist as code")]
+#[command(
+    name = "shipwatch",
+    version,
+    about = "Post-deploy synthetic monitoring: the deployment checklist as code"
+)]
 pub struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "text")]
@@ -45,7 +48,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the checks once and print a sign-off report (exit 0 pass, 1 fail, 2 usage error).
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// Check a config file for errors without probing anything.
     Validate {
         /// Config file.
@@ -93,6 +96,9 @@ pub struct CheckArgs {
     /// Re-run failing checks until they pass or this much time is over (e.g. 5m).
     #[arg(long, value_name = "DURATION")]
     pub wait: Option<String>,
+    /// With --wait: time between two attempts.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub wait_every: String,
     /// Treat warnings as failures for the exit code.
     #[arg(long)]
     pub strict: bool,
@@ -118,7 +124,7 @@ pub struct Io<'a> {
 /// Runs a parsed command line and returns the exit code.
 pub async fn run(cli: Cli, io: &mut Io<'_>) -> i32 {
     match cli.command {
-        Command::Check(args) => check(args, io).await,
+        Command::Check(args) => check(*args, io).await,
         Command::Validate { config } => validate(&config, io),
         Command::Init { url, output, force } => init(url, &output, force, io),
     }
@@ -135,15 +141,28 @@ fn validate(path: &Path, io: &mut Io<'_>) -> i32 {
         Err(e) => return usage(io, e),
     };
     // Interpolation and secrets are checked for every environment, as a run would.
-    let envs: Vec<Option<String>> =
-        if config.envs.is_empty() { vec![None] } else { config.envs.iter().map(|e| Some(e.name.clone())).collect() };
+    let envs: Vec<Option<String>> = if config.envs.is_empty() {
+        vec![None]
+    } else {
+        config.envs.iter().map(|e| Some(e.name.clone())).collect()
+    };
     for env in envs {
-        let opts = PlanOptions { env, getenv: Some(io.getenv), ..PlanOptions::default() };
+        let opts = PlanOptions {
+            env,
+            getenv: Some(io.getenv),
+            ..PlanOptions::default()
+        };
         if let Err(e) = plan::build(&config, &opts) {
             return usage(io, e);
         }
     }
-    let _ = writeln!(io.out, "{}: ok ({} checks, {} environments)", path.display(), config.checks.len(), config.envs.len());
+    let _ = writeln!(
+        io.out,
+        "{}: ok ({} checks, {} environments)",
+        path.display(),
+        config.checks.len(),
+        config.envs.len()
+    );
     EXIT_PASS
 }
 
@@ -154,7 +173,13 @@ fn init(url: Option<String>, output: &Path, force: bool, io: &mut Io<'_>) -> i32
         Err(e) => return usage(io, format!("invalid URL \"{url}\": {e}")),
     };
     if output.exists() && !force {
-        return usage(io, format!("{} already exists; use --force to overwrite it", output.display()));
+        return usage(
+            io,
+            format!(
+                "{} already exists; use --force to overwrite it",
+                output.display()
+            ),
+        );
     }
     let text = match checklist::starter(&target, &Tuning::default()) {
         Ok(t) => t,
@@ -163,23 +188,44 @@ fn init(url: Option<String>, output: &Path, force: bool, io: &mut Io<'_>) -> i32
     if let Err(e) = std::fs::write(output, text) {
         return usage(io, format!("cannot write {}: {e}", output.display()));
     }
-    let _ = writeln!(io.out, "wrote {}; check it with `shipwatch validate -c {}`", output.display(), output.display());
+    let _ = writeln!(
+        io.out,
+        "wrote {}; check it with `shipwatch validate -c {}`",
+        output.display(),
+        output.display()
+    );
     EXIT_PASS
 }
 
 /// Loads the config (or the checklist) and builds the plan; every failure here is exit code 2.
 fn plan_for(args: &CheckArgs, io: &mut Io<'_>) -> Result<plan::Plan, String> {
-    let target = args.url.as_deref().map(|u| Url::parse(u).map_err(|e| format!("invalid URL \"{u}\": {e}"))).transpose()?;
-    if let Some(t) = &target {
-        if t.scheme() != "http" && t.scheme() != "https" {
-            return Err(format!("URL \"{t}\" must be http:// or https://"));
-        }
+    let target = args
+        .url
+        .as_deref()
+        .map(|u| Url::parse(u).map_err(|e| format!("invalid URL \"{u}\": {e}")))
+        .transpose()?;
+    if let Some(t) = target
+        .as_ref()
+        .filter(|t| t.scheme() != "http" && t.scheme() != "https")
+    {
+        return Err(format!("URL \"{t}\" must be http:// or https://"));
     }
-    let config_path = args.config.clone().or_else(|| target.is_none().then(|| PathBuf::from(DEFAULT_CONFIG)));
+    let config_path = args
+        .config
+        .clone()
+        .or_else(|| target.is_none().then(|| PathBuf::from(DEFAULT_CONFIG)));
     let (config, vars) = match (&config_path, &target) {
         (Some(path), t) => {
             let config = Config::load(path).map_err(|e| e.to_string())?;
-            let vars = t.iter().map(|u| ("base_url".to_string(), u.as_str().trim_end_matches('/').to_string())).collect();
+            let vars = t
+                .iter()
+                .map(|u| {
+                    (
+                        "base_url".to_string(),
+                        u.as_str().trim_end_matches('/').to_string(),
+                    )
+                })
+                .collect();
             (config, vars)
         }
         (None, Some(t)) => {
@@ -188,7 +234,10 @@ fn plan_for(args: &CheckArgs, io: &mut Io<'_>) -> Result<plan::Plan, String> {
                 http_url: args.http_url.clone(),
                 allow_origins: args.allow_origin.clone(),
             };
-            (checklist::config().map_err(|e| e.to_string())?, checklist::vars(t, &tuning)?)
+            (
+                checklist::config().map_err(|e| e.to_string())?,
+                checklist::vars(t, &tuning)?,
+            )
         }
         (None, None) => unreachable!("a config path is chosen when there is no URL"),
     };
@@ -205,8 +254,13 @@ fn plan_for(args: &CheckArgs, io: &mut Io<'_>) -> Result<plan::Plan, String> {
         PlanError::Usage(u) => u,
     })?;
     if config_path.is_none() && target.as_ref().is_some_and(|t| t.scheme() == "http") {
-        plan.jobs.retain(|j| !checklist::HTTPS_ONLY.contains(&j.name.as_str()));
-        let _ = writeln!(io.err, "note: {} is plain HTTP; the redirect and TLS checks are skipped", args.url.as_deref().unwrap_or(""));
+        plan.jobs
+            .retain(|j| !checklist::HTTPS_ONLY.contains(&j.name.as_str()));
+        let _ = writeln!(
+            io.err,
+            "note: {} is plain HTTP; the redirect and TLS checks are skipped",
+            args.url.as_deref().unwrap_or("")
+        );
     }
     Ok(plan)
 }
@@ -215,6 +269,11 @@ async fn check(args: CheckArgs, io: &mut Io<'_>) -> i32 {
     let wait = match args.wait.as_deref().map(parse_duration).transpose() {
         Ok(w) => w,
         Err(e) => return usage(io, format!("--wait: {e}")),
+    };
+    let every = match parse_duration(&args.wait_every) {
+        Ok(d) if !d.is_zero() => d,
+        Ok(_) => return usage(io, "--wait-every must be more than zero"),
+        Err(e) => return usage(io, format!("--wait-every: {e}")),
     };
     let plan = match plan_for(&args, io) {
         Ok(p) => p,
@@ -233,13 +292,26 @@ async fn check(args: CheckArgs, io: &mut Io<'_>) -> i32 {
         None => runner::run_once(&plan, &engine).await,
         Some(w) => {
             let err = &mut *io.err;
-            runner::run_until_pass(&plan, &engine, w, Duration::from_secs(5).min(w), |o| {
-                let _ = writeln!(err, "attempt {}: {} {} ({})", o.attempts.len(), o.name, o.status.as_str(), o.summary());
+            runner::run_until_pass(&plan, &engine, w, every.min(w), |o| {
+                let _ = writeln!(
+                    err,
+                    "attempt {}: {} {} ({})",
+                    o.attempts.len(),
+                    o.name,
+                    o.status.as_str(),
+                    o.summary()
+                );
             })
             .await
         }
     };
-    let report = Report { environment: plan.environment.clone(), target: plan.target.clone(), started_at, duration: clock.elapsed(), checks };
+    let report = Report {
+        environment: plan.environment.clone(),
+        target: plan.target.clone(),
+        started_at,
+        duration: clock.elapsed(),
+        checks,
+    };
     emit(&report, &args, io)
 }
 
@@ -248,7 +320,9 @@ fn emit(report: &Report, args: &CheckArgs, io: &mut Io<'_>) -> i32 {
     let written = match &args.output {
         Some(path) => {
             let mut buf = Vec::new();
-            let r = report.write(format, false, &mut buf).and_then(|_| std::fs::write(path, buf));
+            let r = report
+                .write(format, false, &mut buf)
+                .and_then(|_| std::fs::write(path, buf));
             if let Err(e) = r {
                 let _ = writeln!(io.err, "error: cannot write {}: {e}", path.display());
                 return EXIT_FAIL;

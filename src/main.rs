@@ -15,7 +15,10 @@ fn main() {
         }
     };
     init_tracing(cli.log_format, cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -25,7 +28,12 @@ fn main() {
     let getenv = |name: &str| std::env::var(name).ok();
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
-    let mut io = Io { getenv: &getenv, out: &mut out, err: &mut err, color };
+    let mut io = Io {
+        getenv: &getenv,
+        out: &mut out,
+        err: &mut err,
+        color,
+    };
     let code = runtime.block_on(run(cli, &mut io));
     drop(out);
     // Leftover connection tasks are already aborted; do not wait for idle runtime threads.
@@ -41,7 +49,9 @@ fn init_tracing(format: LogFormat, verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SHIPWATCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),

@@ -7,7 +7,9 @@ use bytes::Bytes;
 use url::Url;
 
 use crate::assert::{Assertion, Context, Redactor, Scope, interpolate};
-use crate::config::{BodySpec, CheckSpec, Config, Diagnostic, KindSpec, Node, SecretSource, Spanned, Value, suggest};
+use crate::config::{
+    BodySpec, CheckSpec, Config, Diagnostic, KindSpec, Node, SecretSource, Spanned, Value, suggest,
+};
 use crate::net::{EngineOptions, Overrides, Request};
 use crate::probe::{HttpProbe, PageProbe, Probe, RedirectProbe, TlsProbe};
 
@@ -38,6 +40,9 @@ pub struct Plan {
     pub concurrency: usize,
 }
 
+/// Reads an environment variable by name.
+pub type GetEnv<'a> = &'a dyn Fn(&str) -> Option<String>;
+
 /// What the command line adds to a config when a plan is built.
 #[derive(Default)]
 pub struct PlanOptions<'a> {
@@ -48,7 +53,7 @@ pub struct PlanOptions<'a> {
     /// Variables set from the command line (`check URL` sets `base_url` and friends).
     pub vars: Vec<(String, String)>,
     /// Reads an environment variable; passed in so only `main.rs` touches the process environment.
-    pub getenv: Option<&'a dyn Fn(&str) -> Option<String>>,
+    pub getenv: Option<GetEnv<'a>>,
 }
 
 /// Why no plan could be built. Both mean exit code 2: nothing was probed.
@@ -99,7 +104,10 @@ pub fn build(config: &Config, opts: &PlanOptions<'_>) -> Result<Plan, PlanError>
         overrides.parse_flag(flag).map_err(PlanError::Usage)?;
     }
     let selected = select(&config.checks, &opts.only)?;
-    let jobs: Vec<Job> = selected.into_iter().filter_map(|c| build_job(config, c, &scope, &mut diags)).collect();
+    let jobs: Vec<Job> = selected
+        .into_iter()
+        .filter_map(|c| build_job(config, c, &scope, &mut diags))
+        .collect();
     if !diags.is_empty() {
         diags.sort_by_key(|d| d.span.start);
         return Err(config.error(diags).into());
@@ -110,7 +118,10 @@ pub fn build(config: &Config, opts: &PlanOptions<'_>) -> Result<Plan, PlanError>
         jobs,
         redactor,
         engine: EngineOptions {
-            ca_file: opts.ca_file.clone().or_else(|| config.defaults.ca_file.clone()),
+            ca_file: opts
+                .ca_file
+                .clone()
+                .or_else(|| config.defaults.ca_file.clone()),
             nameservers: Vec::new(),
         },
         overrides,
@@ -118,14 +129,30 @@ pub fn build(config: &Config, opts: &PlanOptions<'_>) -> Result<Plan, PlanError>
     })
 }
 
-fn pick_env<'c>(config: &'c Config, wanted: Option<&str>) -> Result<Option<&'c crate::config::EnvSpec>, PlanError> {
+fn pick_env<'c>(
+    config: &'c Config,
+    wanted: Option<&str>,
+) -> Result<Option<&'c crate::config::EnvSpec>, PlanError> {
     let names: Vec<&str> = config.envs.iter().map(|e| e.name.as_str()).collect();
     match wanted {
-        Some(w) => config.envs.iter().find(|e| e.name == w).map(Some).ok_or_else(|| {
-            let hint = suggest(w, names.iter().copied()).map(|s| format!(", did you mean \"{s}\"?")).unwrap_or_default();
-            let known = if names.is_empty() { "none".to_string() } else { names.join(", ") };
-            PlanError::Usage(format!("unknown environment \"{w}\"{hint} (configured: {known})"))
-        }),
+        Some(w) => config
+            .envs
+            .iter()
+            .find(|e| e.name == w)
+            .map(Some)
+            .ok_or_else(|| {
+                let hint = suggest(w, names.iter().copied())
+                    .map(|s| format!(", did you mean \"{s}\"?"))
+                    .unwrap_or_default();
+                let known = if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                };
+                PlanError::Usage(format!(
+                    "unknown environment \"{w}\"{hint} (configured: {known})"
+                ))
+            }),
         None if config.envs.len() > 1 => Err(PlanError::Usage(format!(
             "{} environments are configured ({}): choose one with --env",
             names.len(),
@@ -141,22 +168,42 @@ fn select<'c>(checks: &'c [CheckSpec], only: &[String]) -> Result<Vec<&'c CheckS
             let hint = suggest(name, checks.iter().map(|c| c.name.value.as_str()))
                 .map(|s| format!(", did you mean \"{s}\"?"))
                 .unwrap_or_default();
-            return Err(PlanError::Usage(format!("--only \"{name}\": no such check{hint}")));
+            return Err(PlanError::Usage(format!(
+                "--only \"{name}\": no such check{hint}"
+            )));
         }
     }
-    Ok(checks.iter().filter(|c| only.is_empty() || only.contains(&c.name.value)).collect())
+    Ok(checks
+        .iter()
+        .filter(|c| only.is_empty() || only.contains(&c.name.value))
+        .collect())
 }
 
-fn read_secrets(config: &Config, opts: &PlanOptions<'_>, scope: &mut Scope, redactor: &mut Redactor, diags: &mut Vec<Diagnostic>) {
+fn read_secrets(
+    config: &Config,
+    opts: &PlanOptions<'_>,
+    scope: &mut Scope,
+    redactor: &mut Redactor,
+    diags: &mut Vec<Diagnostic>,
+) {
     for s in &config.secrets {
         let value = match &s.source {
             SecretSource::Env(var) => match opts.getenv.and_then(|f| f(var)) {
                 Some(v) if !v.is_empty() => Ok(v),
-                _ => Err(format!("secret \"{}\": environment variable {var} is not set", s.name)),
+                _ => Err(format!(
+                    "secret \"{}\": environment variable {var} is not set",
+                    s.name
+                )),
             },
             SecretSource::File(path) => std::fs::read_to_string(path)
                 .map(|v| v.trim_end_matches(['\n', '\r']).to_string())
-                .map_err(|e| format!("secret \"{}\": cannot read \"{}\": {e}", s.name, path.display())),
+                .map_err(|e| {
+                    format!(
+                        "secret \"{}\": cannot read \"{}\": {e}",
+                        s.name,
+                        path.display()
+                    )
+                }),
         };
         match value {
             Ok(v) => {
@@ -173,7 +220,11 @@ fn read_secrets(config: &Config, opts: &PlanOptions<'_>, scope: &mut Scope, reda
 }
 
 /// Renders a template, recording a positioned diagnostic on failure.
-fn try_render(scope: &Scope, s: &Spanned<String>, diags: &mut Vec<Diagnostic>) -> Option<crate::assert::Rendered> {
+fn try_render(
+    scope: &Scope,
+    s: &Spanned<String>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<crate::assert::Rendered> {
     interpolate(&s.value, scope)
         .map_err(|e| {
             let at = s.span.start + 1 + e.offset;
@@ -183,8 +234,15 @@ fn try_render(scope: &Scope, s: &Spanned<String>, diags: &mut Vec<Diagnostic>) -
 }
 
 /// Like [`try_render`], for values whose later use cannot fail: the raw text stands in.
-fn render(scope: &Scope, s: &Spanned<String>, diags: &mut Vec<Diagnostic>) -> crate::assert::Rendered {
-    try_render(scope, s, diags).unwrap_or_else(|| crate::assert::Rendered { text: s.value.clone(), uses_secret: false })
+fn render(
+    scope: &Scope,
+    s: &Spanned<String>,
+    diags: &mut Vec<Diagnostic>,
+) -> crate::assert::Rendered {
+    try_render(scope, s, diags).unwrap_or_else(|| crate::assert::Rendered {
+        text: s.value.clone(),
+        uses_secret: false,
+    })
 }
 
 /// Renders and parses a URL, with the check's context in the message.
@@ -193,63 +251,123 @@ fn render_url(scope: &Scope, s: &Spanned<String>, diags: &mut Vec<Diagnostic>) -
     match Url::parse(&text) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Some(u),
         Ok(u) => {
-            diags.push(Diagnostic::new(s.span.clone(), format!("URL \"{text}\" must be http:// or https://, not {}://", u.scheme())));
+            diags.push(Diagnostic::new(
+                s.span.clone(),
+                format!(
+                    "URL \"{text}\" must be http:// or https://, not {}://",
+                    u.scheme()
+                ),
+            ));
             None
         }
         Err(e) => {
-            diags.push(Diagnostic::new(s.span.clone(), format!("invalid URL \"{text}\": {e}")));
+            diags.push(Diagnostic::new(
+                s.span.clone(),
+                format!("invalid URL \"{text}\": {e}"),
+            ));
             None
         }
     }
 }
 
-fn render_expect(scope: &Scope, list: &[Spanned<String>], ctx: Context, diags: &mut Vec<Diagnostic>) -> Vec<Assertion> {
+fn render_expect(
+    scope: &Scope,
+    list: &[Spanned<String>],
+    ctx: Context,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Assertion> {
     list.iter()
         .filter_map(|a| {
             let text = try_render(scope, a, diags)?.text;
             // Shape errors were reported when the file was read; this only catches interpolated values.
             Assertion::parse(&text, ctx)
-                .map_err(|e| diags.push(Diagnostic::new(a.span.clone(), format!("invalid assertion after interpolation: {}", e.message))))
+                .map_err(|e| {
+                    diags.push(Diagnostic::new(
+                        a.span.clone(),
+                        format!("invalid assertion after interpolation: {}", e.message),
+                    ))
+                })
                 .ok()
         })
         .collect()
 }
 
-fn build_job(config: &Config, spec: &CheckSpec, scope: &Scope, diags: &mut Vec<Diagnostic>) -> Option<Job> {
+fn build_job(
+    config: &Config,
+    spec: &CheckSpec,
+    scope: &Scope,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Job> {
     let timeout = spec.timeout.unwrap_or(config.defaults.timeout);
     let max_body = config.defaults.max_body;
-    let base_request = |url: Url| Request { insecure: spec.insecure, max_body, ..Request::get(url) };
+    let base_request = |url: Url| Request {
+        insecure: spec.insecure,
+        max_body,
+        ..Request::get(url)
+    };
     let probe = match &spec.kind {
         KindSpec::Http(h) => {
             let url = render_url(scope, &h.url, diags);
-            let mut headers: Vec<(String, String)> =
-                h.headers.iter().map(|(k, v)| (k.clone(), render(scope, v, diags).text)).collect();
-            let body = h.body.as_ref().map(|b| render_body(scope, b, &mut headers, diags)).unwrap_or_default();
+            let mut headers: Vec<(String, String)> = h
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), render(scope, v, diags).text))
+                .collect();
+            let body = h
+                .body
+                .as_ref()
+                .map(|b| render_body(scope, b, &mut headers, diags))
+                .unwrap_or_default();
             let expect = render_expect(scope, &h.expect, Context::Response, diags);
             let method = h.method.parse().unwrap_or(http::Method::GET);
-            let request = Request { method, headers, body, ..base_request(url?) };
-            Probe::Http(HttpProbe { request, expect, follow_redirects: h.follow_redirects })
+            let request = Request {
+                method,
+                headers,
+                body,
+                ..base_request(url?)
+            };
+            Probe::Http(HttpProbe {
+                request,
+                expect,
+                follow_redirects: h.follow_redirects,
+            })
         }
         KindSpec::Page(p) => {
             let url = render_url(scope, &p.url, diags)?;
             let expect = render_expect(scope, &p.expect, Context::Response, diags);
-            Probe::Page(PageProbe { request: base_request(url), expect, assets: p.assets })
+            Probe::Page(PageProbe {
+                request: base_request(url),
+                expect,
+                assets: p.assets,
+            })
         }
         KindSpec::Redirect(r) => {
             let url = render_url(scope, &r.url, diags)?;
             if url.scheme() != "http" {
-                diags.push(Diagnostic::new(r.url.span.clone(), format!("a redirect check starts from an http:// URL, not \"{url}\"")));
+                diags.push(Diagnostic::new(
+                    r.url.span.clone(),
+                    format!("a redirect check starts from an http:// URL, not \"{url}\""),
+                ));
                 return None;
             }
-            Probe::Redirect(RedirectProbe { request: base_request(url), max_hops: r.max_hops })
+            Probe::Redirect(RedirectProbe {
+                request: base_request(url),
+                max_hops: r.max_hops,
+            })
         }
         KindSpec::Tls(t) => {
             let host = render(scope, &t.host, diags).text;
             let Some((name, port)) = split_host_port(&host) else {
-                diags.push(Diagnostic::new(t.host.span.clone(), format!("host \"{host}\" must be HOST or HOST:PORT")));
+                diags.push(Diagnostic::new(
+                    t.host.span.clone(),
+                    format!("host \"{host}\" must be HOST or HOST:PORT"),
+                ));
                 return None;
             };
-            let server_name = t.server_name.as_ref().map_or_else(|| name.clone(), |s| render(scope, s, diags).text);
+            let server_name = t
+                .server_name
+                .as_ref()
+                .map_or_else(|| name.clone(), |s| render(scope, s, diags).text);
             Probe::Tls(TlsProbe {
                 host: name,
                 port,
@@ -260,7 +378,11 @@ fn build_job(config: &Config, spec: &CheckSpec, scope: &Scope, diags: &mut Vec<D
             })
         }
     };
-    Some(Job { name: spec.name.value.clone(), timeout, probe })
+    Some(Job {
+        name: spec.name.value.clone(),
+        timeout,
+        probe,
+    })
 }
 
 /// `example.com:8443` → (`example.com`, 8443); a bare host means port 443; `[::1]:443` works.
@@ -282,9 +404,17 @@ pub fn split_host_port(s: &str) -> Option<(String, u16)> {
     }
 }
 
-fn render_body(scope: &Scope, body: &BodySpec, headers: &mut Vec<(String, String)>, diags: &mut Vec<Diagnostic>) -> Bytes {
+fn render_body(
+    scope: &Scope,
+    body: &BodySpec,
+    headers: &mut Vec<(String, String)>,
+    diags: &mut Vec<Diagnostic>,
+) -> Bytes {
     let mut set_type = |t: &str| {
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
             headers.push(("Content-Type".into(), t.into()));
         }
     };
@@ -309,13 +439,28 @@ fn render_body(scope: &Scope, body: &BodySpec, headers: &mut Vec<(String, String
 fn to_json(scope: &Scope, node: &Node, diags: &mut Vec<Diagnostic>) -> serde_json::Value {
     use serde_json::Value as J;
     match &node.value {
-        Value::Str(s) => J::String(render(scope, &Spanned { span: node.span.clone(), value: s.clone() }, diags).text),
+        Value::Str(s) => J::String(
+            render(
+                scope,
+                &Spanned {
+                    span: node.span.clone(),
+                    value: s.clone(),
+                },
+                diags,
+            )
+            .text,
+        ),
         Value::Int(i) => J::from(*i),
         Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
         Value::Bool(b) => J::Bool(*b),
         Value::Datetime(d) => J::String(d.clone()),
         Value::Array(items) => J::Array(items.iter().map(|n| to_json(scope, n, diags)).collect()),
-        Value::Table(entries) => J::Object(entries.iter().map(|e| (e.key.clone(), to_json(scope, &e.node, diags))).collect()),
+        Value::Table(entries) => J::Object(
+            entries
+                .iter()
+                .map(|e| (e.key.clone(), to_json(scope, &e.node, diags)))
+                .collect(),
+        ),
     }
 }
 
@@ -325,8 +470,14 @@ mod tests {
 
     #[test]
     fn host_port_forms() {
-        assert_eq!(split_host_port("example.com"), Some(("example.com".into(), 443)));
-        assert_eq!(split_host_port("example.com:8443"), Some(("example.com".into(), 8443)));
+        assert_eq!(
+            split_host_port("example.com"),
+            Some(("example.com".into(), 443))
+        );
+        assert_eq!(
+            split_host_port("example.com:8443"),
+            Some(("example.com".into(), 8443))
+        );
         assert_eq!(split_host_port("[::1]:9"), Some(("::1".into(), 9)));
         assert_eq!(split_host_port("example.com:x"), None);
         assert_eq!(split_host_port(""), None);

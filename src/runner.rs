@@ -45,7 +45,11 @@ impl Outcome {
         let status = if p.error.is_some() {
             Status::Error
         } else {
-            p.findings.iter().map(|f| f.status).max().unwrap_or(Status::Pass)
+            p.findings
+                .iter()
+                .map(|f| f.status)
+                .max()
+                .unwrap_or(Status::Pass)
         };
         Outcome {
             name: job.name.clone(),
@@ -66,8 +70,17 @@ impl Outcome {
         if let Some(e) = &self.error {
             return format!("{}: {}", e.kind, e.message);
         }
-        let bad: Vec<&str> = self.findings.iter().filter(|f| f.status >= Status::Warn).map(|f| f.id.as_str()).collect();
-        if bad.is_empty() { "all findings pass".into() } else { bad.join(", ") }
+        let bad: Vec<&str> = self
+            .findings
+            .iter()
+            .filter(|f| f.status >= Status::Warn)
+            .map(|f| f.id.as_str())
+            .collect();
+        if bad.is_empty() {
+            "all findings pass".into()
+        } else {
+            bad.join(", ")
+        }
     }
 
     /// Replaces every secret or captured value in every text field.
@@ -80,7 +93,10 @@ impl Outcome {
         }
         for f in &mut self.findings {
             r.scrub(&mut f.message);
-            f.expected.iter_mut().chain(f.actual.iter_mut()).for_each(|s| r.scrub(s));
+            f.expected
+                .iter_mut()
+                .chain(f.actual.iter_mut())
+                .for_each(|s| r.scrub(s));
         }
         self.details.values_mut().for_each(|v| scrub_json(v, r));
         for a in &mut self.attempts {
@@ -99,18 +115,34 @@ fn scrub_json(v: &mut serde_json::Value, r: &Redactor) {
 }
 
 /// Runs one job to completion or to its timeout. Never panics, never outlives the timeout by much.
-pub async fn run_job(job: &Job, engine: &Engine, overrides: &Overrides, env: &str, redactor: &Redactor) -> Outcome {
+pub async fn run_job(
+    job: &Job,
+    engine: &Engine,
+    overrides: &Overrides,
+    env: &str,
+    redactor: &Redactor,
+) -> Outcome {
     let started = Instant::now();
     let deadline = started + job.timeout;
-    let ctx = Ctx { engine, overrides, deadline };
-    // The probes honour the deadline phase by phase; this outer bound is a safety net.
-    let probed = match tokio::time::timeout_at(deadline + Duration::from_millis(250), job.probe.run(&ctx)).await {
-        Ok(p) => p,
-        Err(_) => Probed {
-            error: Some(ProbeError { kind: "timeout", message: format!("check did not finish within {:?}", job.timeout) }),
-            ..Probed::default()
-        },
+    let ctx = Ctx {
+        engine,
+        overrides,
+        deadline,
     };
+    // The probes honour the deadline phase by phase; this outer bound is a safety net.
+    let probed =
+        match tokio::time::timeout_at(deadline + Duration::from_millis(250), job.probe.run(&ctx))
+            .await
+        {
+            Ok(p) => p,
+            Err(_) => Probed {
+                error: Some(ProbeError {
+                    kind: "timeout",
+                    message: format!("check did not finish within {:?}", job.timeout),
+                }),
+                ..Probed::default()
+            },
+        };
     let mut outcome = Outcome::from_probed(job, env, probed, started.elapsed());
     outcome.redact(redactor);
     outcome
@@ -128,7 +160,14 @@ async fn run_some(plan: &Plan, engine: &Engine, which: &[usize]) -> Vec<Outcome>
         let limit = limit.clone();
         async move {
             let _permit = limit.acquire().await;
-            run_job(&plan.jobs[i], engine, &plan.overrides, &plan.environment, &plan.redactor).await
+            run_job(
+                &plan.jobs[i],
+                engine,
+                &plan.overrides,
+                &plan.environment,
+                &plan.redactor,
+            )
+            .await
         }
     });
     futures_util::future::join_all(runs).await
@@ -159,7 +198,9 @@ pub async fn run_until_pass(
     }
     let mut attempt = 1;
     loop {
-        let failing: Vec<usize> = (0..outcomes.len()).filter(|&i| outcomes[i].status >= Status::Fail).collect();
+        let failing: Vec<usize> = (0..outcomes.len())
+            .filter(|&i| outcomes[i].status >= Status::Fail)
+            .collect();
         let left = wait.saturating_sub(started.elapsed());
         if failing.is_empty() || left.is_zero() {
             return outcomes;

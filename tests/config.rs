@@ -6,7 +6,9 @@ use shipwatch::config::{Config, ConfigError};
 use shipwatch::plan::{self, PlanError, PlanOptions};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/invalid")
+        .join(name)
 }
 
 /// Loads and plans a fixture as `shipwatch validate` does; returns `line:col: message` for each problem.
@@ -15,7 +17,11 @@ fn errors(name: &str) -> Vec<String> {
         Err(e) => e,
         Ok(config) => {
             let getenv = |_: &str| None;
-            let opts = PlanOptions { env: config.envs.first().map(|e| e.name.clone()), getenv: Some(&getenv), ..PlanOptions::default() };
+            let opts = PlanOptions {
+                env: config.envs.first().map(|e| e.name.clone()),
+                getenv: Some(&getenv),
+                ..PlanOptions::default()
+            };
             match plan::build(&config, &opts) {
                 Err(PlanError::Config(e)) => e,
                 Err(PlanError::Usage(u)) => panic!("{name}: usage error {u}"),
@@ -35,20 +41,56 @@ fn errors(name: &str) -> Vec<String> {
 #[test]
 fn each_fixture_has_its_exact_message() {
     let cases = [
-        ("unknown_key.toml", "5:1: unknown key `timout` in `check \"api\"`, did you mean `timeout`?"),
-        ("unknown_section.toml", "1:2: unknown key `defautls` in the top level, did you mean `defaults`?"),
-        ("unknown_kind.toml", "3:8: unknown check kind \"htp\", did you mean \"http\"?"),
-        ("bad_assertion.toml", "5:29: invalid assertion: unknown query \"stauts\", did you mean \"status\"?"),
-        ("bad_operator.toml", "5:19: invalid assertion: unknown operator \"===\", expected one of == != < <= > >= contains !contains matches !matches in startswith endswith exists !exists"),
-        ("bad_duration.toml", "2:11: defaults.timeout: duration \"10\" needs a unit: ms, s, m, h or d"),
+        (
+            "unknown_key.toml",
+            "5:1: unknown key `timout` in `check \"api\"`, did you mean `timeout`?",
+        ),
+        (
+            "unknown_section.toml",
+            "1:2: unknown key `defautls` in the top level, did you mean `defaults`?",
+        ),
+        (
+            "unknown_kind.toml",
+            "3:8: unknown check kind \"htp\", did you mean \"http\"?",
+        ),
+        (
+            "bad_assertion.toml",
+            "5:29: invalid assertion: unknown query \"stauts\", did you mean \"status\"?",
+        ),
+        (
+            "bad_operator.toml",
+            "5:19: invalid assertion: unknown operator \"===\", expected one of == != < <= > >= contains !contains matches !matches in startswith endswith exists !exists",
+        ),
+        (
+            "bad_duration.toml",
+            "2:11: defaults.timeout: duration \"10\" needs a unit: ms, s, m, h or d",
+        ),
         ("missing_url.toml", "1:1: check \"api\": missing `url`"),
-        ("bad_toml.toml", "3:13: invalid TOML: invalid basic string, expected `\"`"),
-        ("wrong_type.toml", "5:13: check \"tls\".warn_days: expected an integer, found a string"),
+        (
+            "bad_toml.toml",
+            "3:13: invalid TOML: invalid basic string, expected `\"`",
+        ),
+        (
+            "wrong_type.toml",
+            "5:13: check \"tls\".warn_days: expected an integer, found a string",
+        ),
         ("duplicate_name.toml", "6:8: duplicate check name \"a\""),
-        ("redirect_https.toml", "4:7: a redirect check starts from an http:// URL, not \"https://example.com/\""),
-        ("fail_over_warn.toml", "1:1: check \"t\": fail_days (10) is larger than warn_days (5)"),
-        ("unknown_variable.toml", "6:8: unknown variable \"base_ur\", did you mean \"base_url\"?"),
-        ("missing_secret.toml", "2:6: secret \"pw\": environment variable SHIPWATCH_TEST_UNSET_VAR is not set"),
+        (
+            "redirect_https.toml",
+            "4:7: a redirect check starts from an http:// URL, not \"https://example.com/\"",
+        ),
+        (
+            "fail_over_warn.toml",
+            "1:1: check \"t\": fail_days (10) is larger than warn_days (5)",
+        ),
+        (
+            "unknown_variable.toml",
+            "6:8: unknown variable \"base_ur\", did you mean \"base_url\"?",
+        ),
+        (
+            "missing_secret.toml",
+            "2:6: secret \"pw\": environment variable SHIPWATCH_TEST_UNSET_VAR is not set",
+        ),
     ];
     for (name, want) in cases {
         assert_eq!(errors(name), vec![want.to_string()], "{name}");
@@ -69,7 +111,11 @@ fn all_errors_are_reported_at_once() {
 
 #[test]
 fn rendering_shows_file_line_column_and_a_caret() {
-    let e = Config::parse("shipwatch.toml", "[[check]]\nname = \"a\"\nkind = \"tls\"\nhost = \"x\"\nwarn_dayz = 3\n").unwrap_err();
+    let e = Config::parse(
+        "shipwatch.toml",
+        "[[check]]\nname = \"a\"\nkind = \"tls\"\nhost = \"x\"\nwarn_dayz = 3\n",
+    )
+    .unwrap_err();
     assert_eq!(
         e.to_string(),
         "shipwatch.toml:5:1: unknown key `warn_dayz` in `check \"a\"`, did you mean `warn_days`?\n    5 | warn_dayz = 3\n      | ^^^^^^^^^\n1 error in shipwatch.toml"
@@ -103,5 +149,8 @@ expect = ['status == 200', 'json $.status == "healthy"', 'json $.database == "co
 "#;
     let c = Config::parse("design.toml", src).expect("design example parses");
     assert_eq!(c.envs[0].resolve[0].0, "api.example.com:443");
-    assert_eq!(c.envs[0].labels, vec![("region".to_string(), "eu-west-1".to_string())]);
+    assert_eq!(
+        c.envs[0].labels,
+        vec![("region".to_string(), "eu-west-1".to_string())]
+    );
 }

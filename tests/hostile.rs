@@ -16,7 +16,9 @@ use tokio::net::{TcpStream, UdpSocket};
 const TIMEOUT_MS: u64 = 800;
 
 fn http_check(url: &str) -> String {
-    format!("[defaults]\ntimeout = \"{TIMEOUT_MS}ms\"\n[[check]]\nname = \"target\"\nkind = \"http\"\nurl = \"{url}\"\n")
+    format!(
+        "[defaults]\ntimeout = \"{TIMEOUT_MS}ms\"\n[[check]]\nname = \"target\"\nkind = \"http\"\nurl = \"{url}\"\n"
+    )
 }
 
 /// Runs the check and asserts it ended within the timeout plus a small margin.
@@ -24,7 +26,10 @@ async fn run_bounded(toml: &str) -> Outcome {
     let started = Instant::now();
     let o = run_toml(toml, None).await.remove(0);
     let took = started.elapsed();
-    assert!(took < Duration::from_millis(TIMEOUT_MS + 700), "took {took:?}");
+    assert!(
+        took < Duration::from_millis(TIMEOUT_MS + 700),
+        "took {took:?}"
+    );
     o
 }
 
@@ -32,7 +37,11 @@ fn assert_error(o: &Outcome, kind: &str, needle: &str) {
     assert_eq!(o.status, Status::Error, "{:?}", o.findings);
     let e = o.error.as_ref().expect("error");
     assert_eq!(e.kind, kind, "{}", e.message);
-    assert!(e.message.contains(needle), "expected {needle:?} in {:?}", e.message);
+    assert!(
+        e.message.contains(needle),
+        "expected {needle:?} in {:?}",
+        e.message
+    );
 }
 
 /// Reads the request head so the client is past "connect" before the server misbehaves.
@@ -73,7 +82,9 @@ async fn trickled_headers_time_out() {
 async fn trickled_body_times_out_while_reading() {
     let s = raw_server(|mut tcp| async move {
         read_head(&mut tcp).await;
-        let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n").await;
+        let _ = tcp
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+            .await;
         for _ in 0..200 {
             if tcp.write_all(b"x").await.is_err() {
                 return;
@@ -90,7 +101,9 @@ async fn trickled_body_times_out_while_reading() {
 async fn multi_gigabyte_body_is_capped() {
     let s = raw_server(|mut tcp| async move {
         read_head(&mut tcp).await;
-        let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5000000000\r\n\r\n").await;
+        let _ = tcp
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5000000000\r\n\r\n")
+            .await;
         let chunk = vec![0u8; 64 * 1024];
         // 5 GB at most; in practice the client hangs up after its cap.
         for _ in 0..(5_000_000_000u64 / chunk.len() as u64) {
@@ -100,7 +113,8 @@ async fn multi_gigabyte_body_is_capped() {
         }
     })
     .await;
-    let toml = http_check(&format!("http://127.0.0.1:{}/", s.port())).replace("[defaults]\n", "[defaults]\nmax_body = 2097152\n");
+    let toml = http_check(&format!("http://127.0.0.1:{}/", s.port()))
+        .replace("[defaults]\n", "[defaults]\nmax_body = 2097152\n");
     let o = run_bounded(&toml).await;
     assert_eq!(o.status, Status::Fail);
     assert_finding(&o, "http.body_limit", Status::Fail, "> 2097152 bytes");
@@ -110,7 +124,7 @@ async fn multi_gigabyte_body_is_capped() {
 async fn connection_reset_is_a_protocol_error() {
     let s = raw_server(|mut tcp| async move {
         read_head(&mut tcp).await;
-        let _ = tcp.set_linger(Some(Duration::ZERO));
+        let _ = tcp.set_zero_linger();
         drop(tcp);
     })
     .await;
@@ -122,7 +136,9 @@ async fn connection_reset_is_a_protocol_error() {
 async fn garbage_instead_of_http_is_a_protocol_error() {
     let s = raw_server(|mut tcp| async move {
         read_head(&mut tcp).await;
-        let _ = tcp.write_all(b"SSH-2.0-OpenSSH_9.2\r\n\x00\x01\x02garbage\r\n\r\n").await;
+        let _ = tcp
+            .write_all(b"SSH-2.0-OpenSSH_9.2\r\n\x00\x01\x02garbage\r\n\r\n")
+            .await;
     })
     .await;
     let o = run_bounded(&http_check(&format!("http://127.0.0.1:{}/", s.port()))).await;
@@ -138,14 +154,25 @@ async fn tls_to_a_plain_http_port_is_a_tls_error() {
 
 #[tokio::test]
 async fn closed_port_is_a_connect_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let o = run_bounded(&http_check(&format!("http://127.0.0.1:{port}/"))).await;
     assert_error(&o, "connect", "refused");
 }
 
 #[tokio::test]
 async fn redirect_loop_is_reported() {
-    let s = http_server(|r| if r.path == "/a" { Resp::redirect(302, "/b") } else { Resp::redirect(302, "/a") }).await;
+    let s = http_server(|r| {
+        if r.path == "/a" {
+            Resp::redirect(302, "/b")
+        } else {
+            Resp::redirect(302, "/a")
+        }
+    })
+    .await;
     let o = run_bounded(&http_check(&format!("http://127.0.0.1:{}/a", s.port()))).await;
     assert_error(&o, "protocol", "redirect loop");
 }
@@ -157,7 +184,9 @@ async fn nxdomain_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>
     let task = tokio::spawn(async move {
         let mut buf = [0u8; 1500];
         for _ in 0..100 {
-            let Ok((n, from)) = sock.recv_from(&mut buf).await else { return };
+            let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+                return;
+            };
             if n < 12 {
                 continue;
             }
@@ -180,7 +209,8 @@ async fn nxdomain_server() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>
 #[tokio::test]
 async fn nxdomain_is_a_dns_error() {
     let (dns, task) = nxdomain_server().await;
-    let config = Config::parse("t.toml", &http_check("http://no-such-host.shipwatch.test/")).unwrap();
+    let config =
+        Config::parse("t.toml", &http_check("http://no-such-host.shipwatch.test/")).unwrap();
     let mut plan = plan::build(&config, &PlanOptions::default()).unwrap();
     plan.engine.nameservers = vec![dns];
     let engine = Engine::new(&plan.engine).unwrap();
@@ -189,5 +219,10 @@ async fn nxdomain_is_a_dns_error() {
     assert!(started.elapsed() < Duration::from_millis(TIMEOUT_MS + 700));
     task.abort();
     assert_error(&o, "dns", "NXDOMAIN");
-    assert!(o.error.unwrap().message.contains("no-such-host.shipwatch.test"));
+    assert!(
+        o.error
+            .unwrap()
+            .message
+            .contains("no-such-host.shipwatch.test")
+    );
 }

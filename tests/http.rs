@@ -7,7 +7,13 @@ use shipwatch::probe::Status;
 use shipwatch::runner::Outcome;
 
 fn health(resp: Resp) -> impl Fn(&Req) -> Resp + Send + Sync + 'static {
-    move |r| if r.path == "/health" { resp.clone() } else { Resp::new(404, "not found") }
+    move |r| {
+        if r.path == "/health" {
+            resp.clone()
+        } else {
+            Resp::new(404, "not found")
+        }
+    }
 }
 
 const HEALTH: &str = r#"
@@ -19,13 +25,20 @@ expect = ['status == 200', 'json $.status == "healthy"', 'json $.database == "co
 "#;
 
 async fn run_health(server: &Server) -> Outcome {
-    let toml = format!("[env.test]\nbase_url = \"{}\"\n{HEALTH}", server.url("http", "127.0.0.1"));
+    let toml = format!(
+        "[env.test]\nbase_url = \"{}\"\n{HEALTH}",
+        server.url("http", "127.0.0.1")
+    );
     run_toml(&toml, None).await.remove(0)
 }
 
 #[tokio::test]
 async fn healthy_service_passes() {
-    let s = http_server(health(Resp::json(200, r#"{"status":"healthy","database":"connected"}"#))).await;
+    let s = http_server(health(Resp::json(
+        200,
+        r#"{"status":"healthy","database":"connected"}"#,
+    )))
+    .await;
     let o = run_health(&s).await;
     assert_eq!(o.status, Status::Pass, "{:?}", o.findings);
     assert_eq!(o.environment, "test");
@@ -38,27 +51,46 @@ async fn healthy_service_passes() {
 
 #[tokio::test]
 async fn health_answering_503_fails() {
-    let s = http_server(health(Resp::json(503, r#"{"status":"unhealthy","database":"connected"}"#))).await;
+    let s = http_server(health(Resp::json(
+        503,
+        r#"{"status":"unhealthy","database":"connected"}"#,
+    )))
+    .await;
     let o = run_health(&s).await;
     assert_eq!(o.status, Status::Fail);
     let f = finding(&o, "http.status");
-    assert_eq!((f.status, f.expected.as_deref(), f.actual.as_deref()), (Status::Fail, Some("== 200"), Some("503")));
+    assert_eq!(
+        (f.status, f.expected.as_deref(), f.actual.as_deref()),
+        (Status::Fail, Some("== 200"), Some("503"))
+    );
     assert_finding(&o, "http.assert.2", Status::Fail, "\"unhealthy\"");
 }
 
 #[tokio::test]
 async fn database_disconnected_fails() {
-    let s = http_server(health(Resp::json(200, r#"{"status":"healthy","database":"disconnected"}"#))).await;
+    let s = http_server(health(Resp::json(
+        200,
+        r#"{"status":"healthy","database":"disconnected"}"#,
+    )))
+    .await;
     let o = run_health(&s).await;
     assert_eq!(o.status, Status::Fail);
     assert_finding(&o, "http.status", Status::Pass, "200");
     let f = finding(&o, "http.assert.3");
-    assert_eq!((f.status, f.actual.as_deref()), (Status::Fail, Some("\"disconnected\"")));
+    assert_eq!(
+        (f.status, f.actual.as_deref()),
+        (Status::Fail, Some("\"disconnected\""))
+    );
 }
 
 #[tokio::test]
 async fn default_status_finding_and_warn_assertions() {
-    let s = http_server(|_| Resp::new(200, "pong").header("x-version", "1.2.3").header("set-cookie", "sid=abc; Secure")).await;
+    let s = http_server(|_| {
+        Resp::new(200, "pong")
+            .header("x-version", "1.2.3")
+            .header("set-cookie", "sid=abc; Secure")
+    })
+    .await;
     let toml = format!(
         "[[check]]\nname = \"ping\"\nkind = \"http\"\nurl = \"{}/ping\"\nexpect = ['body == pong', 'warn: header X-Version startswith 2.', 'cookie sid == abc', 'size <= 4', 'url endswith /ping', 'redirects == 0']\n",
         s.url("http", "127.0.0.1")
@@ -68,7 +100,13 @@ async fn default_status_finding_and_warn_assertions() {
     assert_finding(&o, "http.status", Status::Pass, "200");
     assert_eq!(finding(&o, "http.status").expected.as_deref(), Some("2xx"));
     assert_finding(&o, "http.assert.2", Status::Warn, "1.2.3");
-    for id in ["http.assert.1", "http.assert.3", "http.assert.4", "http.assert.5", "http.assert.6"] {
+    for id in [
+        "http.assert.1",
+        "http.assert.3",
+        "http.assert.4",
+        "http.assert.5",
+        "http.assert.6",
+    ] {
         assert_eq!(finding(&o, id).status, Status::Pass, "{id}");
     }
 }
@@ -78,7 +116,10 @@ async fn post_json_with_interpolated_vars_and_redirects_counted() {
     let s = http_server(|r| match r.path.as_str() {
         "/old" => Resp::redirect(302, "/login"),
         "/login" if r.method == "GET" => Resp::new(405, ""),
-        "/login" => Resp::json(200, &format!(r#"{{"echo":{}}}"#, String::from_utf8_lossy(&r.body))),
+        "/login" => Resp::json(
+            200,
+            &format!(r#"{{"echo":{}}}"#, String::from_utf8_lossy(&r.body)),
+        ),
         _ => Resp::new(404, ""),
     })
     .await;
@@ -118,22 +159,38 @@ expect = ['status == 302', 'header location == /login']
 async fn body_over_the_cap_is_a_finding() {
     let big = vec![b'x'; 3 << 20];
     let s = http_server(move |_| Resp::new(200, big.clone())).await;
-    let toml = format!("[defaults]\nmax_body = 1048576\n[[check]]\nname = \"big\"\nkind = \"http\"\nurl = \"{}/\"\n", s.url("http", "127.0.0.1"));
+    let toml = format!(
+        "[defaults]\nmax_body = 1048576\n[[check]]\nname = \"big\"\nkind = \"http\"\nurl = \"{}/\"\n",
+        s.url("http", "127.0.0.1")
+    );
     let o = run_toml(&toml, None).await.remove(0);
     assert_finding(&o, "http.body_limit", Status::Fail, "> 1048576 bytes");
 }
 
 #[tokio::test]
 async fn untrusted_tls_refuses_to_send_unless_insecure() {
-    let s = https_server(&self_signed(&["localhost"]), |_| Resp::new(200, "secret stuff")).await;
+    let s = https_server(&self_signed(&["localhost"]), |_| {
+        Resp::new(200, "secret stuff")
+    })
+    .await;
     let url = s.url("https", "localhost");
-    let check = |name: &str, extra: &str| format!("[[check]]\nname = \"{name}\"\nkind = \"http\"\n{extra}\nurl = \"{url}/\"\n");
+    let check = |name: &str, extra: &str| {
+        format!("[[check]]\nname = \"{name}\"\nkind = \"http\"\n{extra}\nurl = \"{url}/\"\n")
+    };
     let mut out = run_toml(&check("a", ""), None).await;
     assert_eq!(out[0].status, Status::Error);
     let e = out[0].error.as_ref().unwrap();
     assert_eq!(e.kind, "tls");
-    assert!(e.message.contains("self-signed") || e.message.contains("not trusted"), "{}", e.message);
-    assert_eq!(s.hits.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing may be sent over an untrusted connection");
+    assert!(
+        e.message.contains("self-signed") || e.message.contains("not trusted"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        s.hits.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing may be sent over an untrusted connection"
+    );
     out = run_toml(&check("b", "insecure = true"), None).await;
     assert_eq!(out[0].status, Status::Pass);
     assert_eq!(s.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
@@ -144,7 +201,10 @@ async fn http2_is_negotiated_by_alpn() {
     let pki = Pki::new();
     let s = https_server(&pki.leaf(&["localhost"], 90), |_| Resp::new(200, "ok")).await;
     let dir = tempfile::tempdir().unwrap();
-    let toml = format!("[[check]]\nname = \"h2\"\nkind = \"http\"\nurl = \"{}/\"\nexpect = ['cert.days > 80']\n", s.url("https", "localhost"));
+    let toml = format!(
+        "[[check]]\nname = \"h2\"\nkind = \"http\"\nurl = \"{}/\"\nexpect = ['cert.days > 80']\n",
+        s.url("https", "localhost")
+    );
     let o = run_toml(&toml, Some(pki.write_ca(&dir))).await.remove(0);
     assert_eq!(o.status, Status::Pass, "{:?} {:?}", o.findings, o.error);
     assert_eq!(o.details["http_version"], "HTTP/2.0");
@@ -154,7 +214,10 @@ async fn http2_is_negotiated_by_alpn() {
 #[tokio::test]
 async fn resolve_override_keeps_the_host_name() {
     let pki = Pki::new();
-    let s = https_server(&pki.leaf(&["api.example.com"], 90), |r| Resp::new(200, r.host.clone())).await;
+    let s = https_server(&pki.leaf(&["api.example.com"], 90), |r| {
+        Resp::new(200, r.host.clone())
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let toml = format!(
         "[env.green]\nbase_url = \"https://api.example.com:{p}\"\nresolve = {{ \"api.example.com:{p}\" = \"127.0.0.1\" }}\n[[check]]\nname = \"h\"\nkind = \"http\"\nurl = \"{{{{ base_url }}}}/\"\nexpect = ['body contains api.example.com']\n",
@@ -171,13 +234,23 @@ const PAGE: &str = r#"<!doctype html><html><head>
 
 async fn run_page(handler: impl Fn(&Req) -> Resp + Send + Sync + 'static) -> Outcome {
     let s = http_server(handler).await;
-    let toml = format!("[[check]]\nname = \"frontend\"\nkind = \"page\"\nurl = \"{}/\"\n", s.url("http", "127.0.0.1"));
+    let toml = format!(
+        "[[check]]\nname = \"frontend\"\nkind = \"page\"\nurl = \"{}/\"\n",
+        s.url("http", "127.0.0.1")
+    );
     run_toml(&toml, None).await.remove(0)
 }
 
 #[tokio::test]
 async fn page_with_all_assets_passes() {
-    let o = run_page(|r| if r.path == "/" { Resp::html(PAGE) } else { Resp::new(200, "asset") }).await;
+    let o = run_page(|r| {
+        if r.path == "/" {
+            Resp::html(PAGE)
+        } else {
+            Resp::new(200, "asset")
+        }
+    })
+    .await;
     assert_eq!(o.status, Status::Pass, "{:?}", o.findings);
     assert_finding(&o, "page.status", Status::Pass, "200");
     assert_finding(&o, "page.content_type", Status::Pass, "text/html");
@@ -193,7 +266,12 @@ async fn broken_assets_are_listed() {
         _ => Resp::new(200, "ok"),
     })
     .await;
-    assert_finding(&o, "page.assets", Status::Fail, "/static/app.js (404), /static/logo.png (500)");
+    assert_finding(
+        &o,
+        "page.assets",
+        Status::Fail,
+        "/static/app.js (404), /static/logo.png (500)",
+    );
 }
 
 #[tokio::test]

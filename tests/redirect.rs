@@ -7,13 +7,19 @@ use shipwatch::probe::Status;
 use shipwatch::runner::Outcome;
 
 /// An HTTPS site on localhost, and a plain-HTTP listener whose answers `plain` decides.
-async fn run_redirect(plain: impl Fn(&Req, u16) -> Resp + Send + Sync + 'static, https_handler: impl Fn(&Req) -> Resp + Send + Sync + 'static) -> Outcome {
+async fn run_redirect(
+    plain: impl Fn(&Req, u16) -> Resp + Send + Sync + 'static,
+    https_handler: impl Fn(&Req) -> Resp + Send + Sync + 'static,
+) -> Outcome {
     let pki = Pki::new();
     let site = https_server(&pki.leaf(&["localhost"], 90), https_handler).await;
     let https_port = site.port();
     let http = http_server(move |r| plain(r, https_port)).await;
     let dir = tempfile::tempdir().unwrap();
-    let toml = format!("[[check]]\nname = \"r\"\nkind = \"redirect\"\nurl = \"http://localhost:{}/\"\n", http.port());
+    let toml = format!(
+        "[[check]]\nname = \"r\"\nkind = \"redirect\"\nurl = \"http://localhost:{}/\"\n",
+        http.port()
+    );
     run_toml(&toml, Some(pki.write_ca(&dir))).await.remove(0)
 }
 
@@ -24,7 +30,11 @@ fn ok_page(_: &Req) -> Resp {
 #[tokio::test]
 async fn permanent_redirect_to_https_passes() {
     for status in [301, 308] {
-        let o = run_redirect(move |_, p| Resp::redirect(status, &format!("https://localhost:{p}/")), ok_page).await;
+        let o = run_redirect(
+            move |_, p| Resp::redirect(status, &format!("https://localhost:{p}/")),
+            ok_page,
+        )
+        .await;
         assert_eq!(o.status, Status::Pass, "{:?}", o.findings);
         assert_finding(&o, "redirect.https", Status::Pass, "https://localhost");
         assert_finding(&o, "redirect.permanent", Status::Pass, &status.to_string());
@@ -36,7 +46,11 @@ async fn permanent_redirect_to_https_passes() {
 #[tokio::test]
 async fn temporary_redirect_warns() {
     for status in [302, 307] {
-        let o = run_redirect(move |_, p| Resp::redirect(status, &format!("https://localhost:{p}/")), ok_page).await;
+        let o = run_redirect(
+            move |_, p| Resp::redirect(status, &format!("https://localhost:{p}/")),
+            ok_page,
+        )
+        .await;
         assert_eq!(o.status, Status::Warn);
         assert_finding(&o, "redirect.permanent", Status::Warn, &status.to_string());
     }
@@ -52,9 +66,23 @@ async fn serving_over_plain_http_fails() {
 
 #[tokio::test]
 async fn redirect_to_another_host_or_to_http_fails() {
-    let o = run_redirect(|_, p| Resp::redirect(301, &format!("https://127.0.0.1:{p}/")), ok_page).await;
+    let o = run_redirect(
+        |_, p| Resp::redirect(301, &format!("https://127.0.0.1:{p}/")),
+        ok_page,
+    )
+    .await;
     assert_finding(&o, "redirect.https", Status::Fail, "https://127.0.0.1");
-    let o = run_redirect(|r, _| if r.path == "/" { Resp::redirect(301, "/other") } else { Resp::html("x") }, ok_page).await;
+    let o = run_redirect(
+        |r, _| {
+            if r.path == "/" {
+                Resp::redirect(301, "/other")
+            } else {
+                Resp::html("x")
+            }
+        },
+        ok_page,
+    )
+    .await;
     assert_finding(&o, "redirect.https", Status::Fail, "not HTTPS");
 }
 
@@ -69,7 +97,12 @@ async fn downgrade_after_the_first_hop_fails_final_https() {
         |_| Resp::redirect(301, "http://localhost:1/"),
     )
     .await;
-    assert_finding(&o, "redirect.final_https", Status::Fail, "http://localhost:1/");
+    assert_finding(
+        &o,
+        "redirect.final_https",
+        Status::Fail,
+        "http://localhost:1/",
+    );
 }
 
 #[tokio::test]
@@ -78,7 +111,11 @@ async fn too_many_hops_fail() {
         |_, p| Resp::redirect(301, &format!("https://localhost:{p}/1")),
         |r| {
             let n: u32 = r.path.trim_start_matches('/').parse().unwrap_or(9);
-            if n < 4 { Resp::redirect(301, &format!("/{}", n + 1)) } else { Resp::html("end") }
+            if n < 4 {
+                Resp::redirect(301, &format!("/{}", n + 1))
+            } else {
+                Resp::html("end")
+            }
         },
     )
     .await;
@@ -86,7 +123,13 @@ async fn too_many_hops_fail() {
     assert_finding(&o, "redirect.final_https", Status::Fail, "no final page");
     let o = run_redirect(
         |_, p| Resp::redirect(301, &format!("https://localhost:{p}/1")),
-        |r| if r.path == "/1" { Resp::redirect(301, "/2") } else { Resp::html("end") },
+        |r| {
+            if r.path == "/1" {
+                Resp::redirect(301, "/2")
+            } else {
+                Resp::html("end")
+            }
+        },
     )
     .await;
     assert_finding(&o, "redirect.hops", Status::Pass, "2");
@@ -96,11 +139,21 @@ async fn too_many_hops_fail() {
 async fn loop_is_detected() {
     let o = run_redirect(
         |_, p| Resp::redirect(301, &format!("https://localhost:{p}/a")),
-        |r| if r.path == "/a" { Resp::redirect(301, "/b") } else { Resp::redirect(301, "/a") },
+        |r| {
+            if r.path == "/a" {
+                Resp::redirect(301, "/b")
+            } else {
+                Resp::redirect(301, "/a")
+            }
+        },
     )
     .await;
     assert_finding(&o, "redirect.hops", Status::Fail, "loop");
-    assert!(finding(&o, "redirect.hops").message.contains("redirect loop back to https://localhost"));
+    assert!(
+        finding(&o, "redirect.hops")
+            .message
+            .contains("redirect loop back to https://localhost")
+    );
 }
 
 #[tokio::test]
@@ -108,8 +161,16 @@ async fn untrusted_https_target_breaks_the_chain() {
     let site = https_server(&self_signed(&["localhost"]), ok_page).await;
     let p = site.port();
     let http = http_server(move |_| Resp::redirect(301, &format!("https://localhost:{p}/"))).await;
-    let toml = format!("[[check]]\nname = \"r\"\nkind = \"redirect\"\nurl = \"http://localhost:{}/\"\n", http.port());
+    let toml = format!(
+        "[[check]]\nname = \"r\"\nkind = \"redirect\"\nurl = \"http://localhost:{}/\"\n",
+        http.port()
+    );
     let o = run_toml(&toml, None).await.remove(0);
     assert_finding(&o, "redirect.https", Status::Pass, "https://");
-    assert_finding(&o, "redirect.final_https", Status::Fail, "untrusted connection");
+    assert_finding(
+        &o,
+        "redirect.final_https",
+        Status::Fail,
+        "untrusted connection",
+    );
 }

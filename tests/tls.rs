@@ -55,7 +55,12 @@ async fn expiring_in_ten_days_warns_and_in_three_fails() {
 #[tokio::test]
 async fn thresholds_are_configurable() {
     let pki = Pki::new();
-    let o = run_against(&pki.leaf(&["localhost"], 10), &pki, "warn_days = 5\nfail_days = 2").await;
+    let o = run_against(
+        &pki.leaf(&["localhost"], 10),
+        &pki,
+        "warn_days = 5\nfail_days = 2",
+    )
+    .await;
     assert_finding(&o, "tls.expiry", Status::Pass, "9 days");
 }
 
@@ -96,7 +101,12 @@ async fn unknown_root_is_an_unknown_issuer() {
 async fn expiring_intermediate_fails_chain_expiry() {
     let pki = Pki::with_intermediate_days(5);
     let o = run_against(&pki.leaf(&["localhost"], 90), &pki, "").await;
-    assert_finding(&o, "tls.chain_expiry", Status::Fail, "shipwatch test intermediate");
+    assert_finding(
+        &o,
+        "tls.chain_expiry",
+        Status::Fail,
+        "shipwatch test intermediate",
+    );
     assert_finding(&o, "tls.expiry", Status::Pass, "89 days");
 }
 
@@ -105,9 +115,17 @@ async fn version_below_minimum_fails() {
     let pki = Pki::new();
     let id = pki.leaf(&["localhost"], 90);
     let config = tls_config(&id, Some(&[&rustls::version::TLS12]));
-    let server = serve(std::sync::Arc::new(|_: &Req| Resp::new(200, "")), Some(config)).await;
+    let server = serve(
+        std::sync::Arc::new(|_: &Req| Resp::new(200, "")),
+        Some(config),
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
-    let out = run_toml(&tls_check(server.port(), "min_version = \"1.3\""), Some(pki.write_ca(&dir))).await;
+    let out = run_toml(
+        &tls_check(server.port(), "min_version = \"1.3\""),
+        Some(pki.write_ca(&dir)),
+    )
+    .await;
     assert_finding(&out[0], "tls.version", Status::Fail, "TLSv1.2");
     let out = run_toml(&tls_check(server.port(), ""), Some(pki.write_ca(&dir))).await;
     assert_finding(&out[0], "tls.version", Status::Pass, "TLSv1.2");
@@ -119,17 +137,42 @@ async fn weak_rsa_key_fails_tls_key() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("weak.crt"), dir.path().join("weak.key"));
     let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:1024", "-nodes", "-days", "30", "-subj", "/CN=localhost"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:1024",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=localhost",
+        ])
         .args(["-addext", "subjectAltName=DNS:localhost", "-keyout"])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
         .output()
         .expect("openssl is installed");
-    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut server = tokio::process::Command::new("openssl")
-        .args(["s_server", "-quiet", "-www", "-cipher", "DEFAULT@SECLEVEL=0", "-accept"])
+        .args([
+            "s_server",
+            "-quiet",
+            "-www",
+            "-cipher",
+            "DEFAULT@SECLEVEL=0",
+            "-accept",
+        ])
         .arg(format!("127.0.0.1:{port}"))
         .arg("-cert")
         .arg(&cert)
@@ -141,7 +184,10 @@ async fn weak_rsa_key_fails_tls_key() {
         .spawn()
         .expect("openssl s_server");
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -38,21 +38,30 @@ const MAX_ACTUAL: usize = 200;
 
 impl Subject<'_> {
     fn json(&self) -> Option<&Json> {
-        self.json.get_or_init(|| serde_json::from_slice(self.body).ok()).as_ref()
+        self.json
+            .get_or_init(|| serde_json::from_slice(self.body).ok())
+            .as_ref()
     }
 
     fn header(&self, name: &str) -> Option<String> {
-        let values: Vec<&str> =
-            self.headers?.get_all(name).iter().map(|v| v.to_str().unwrap_or("<binary>")).collect();
+        let values: Vec<&str> = self
+            .headers?
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap_or("<binary>"))
+            .collect();
         (!values.is_empty()).then(|| values.join(", "))
     }
 
     fn cookie(&self, name: &str) -> Option<String> {
-        self.headers?.get_all(http::header::SET_COOKIE).iter().find_map(|v| {
-            let pair = v.to_str().ok()?.split(';').next()?;
-            let (k, val) = pair.split_once('=')?;
-            (k.trim() == name).then(|| val.trim().to_string())
-        })
+        self.headers?
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .find_map(|v| {
+                let pair = v.to_str().ok()?.split(';').next()?;
+                let (k, val) = pair.split_once('=')?;
+                (k.trim() == name).then(|| val.trim().to_string())
+            })
     }
 
     fn lookup(&self, q: &Query) -> Option<Actual> {
@@ -93,14 +102,19 @@ impl Subject<'_> {
     /// Evaluates one assertion.
     pub fn check(&self, a: &Assertion) -> Verdict {
         let actual = self.lookup(&a.query);
-        let shown = actual.as_ref().map_or_else(|| "(missing)".to_string(), render_actual);
+        let shown = actual
+            .as_ref()
+            .map_or_else(|| "(missing)".to_string(), render_actual);
         let passed = match (&actual, a.op) {
             (found, Op::Exists) => found.is_some(),
             (found, Op::NotExists) => found.is_none(),
             (None, _) => false,
             (Some(v), op) => a.expected.as_ref().is_some_and(|e| compare(v, op, e)),
         };
-        Verdict { passed, actual: shown }
+        Verdict {
+            passed,
+            actual: shown,
+        }
     }
 }
 
@@ -124,9 +138,9 @@ fn compare(actual: &Actual, op: Op, expected: &Expected) -> bool {
             hit == (op == Op::Matches)
         }
         Op::In => match expected {
-            Expected::Json(Json::Array(items)) => {
-                items.iter().any(|item| equal(actual, &Expected::Json(item.clone())))
-            }
+            Expected::Json(Json::Array(items)) => items
+                .iter()
+                .any(|item| equal(actual, &Expected::Json(item.clone()))),
             _ => false,
         },
         Op::StartsWith => text(actual).starts_with(&expected_text(expected)),
@@ -139,7 +153,10 @@ fn equal(actual: &Actual, expected: &Expected) -> bool {
     match (actual, expected) {
         (Actual::Json(a), Expected::Json(e)) => match (a.as_f64(), e.as_f64()) {
             (Some(x), Some(y)) => x == y,
-            _ if a.is_string() && !e.is_string() => text(actual) == e.to_string(),
+            // A header "42" equals the number 42, and "true" the boolean true.
+            _ if a.is_string() && !e.is_string() => {
+                Some(text(actual)) == serde_json::to_string(e).ok()
+            }
             _ => a == e,
         },
         (_, Expected::Word(w)) => text(actual) == *w,
@@ -153,7 +170,9 @@ fn equal(actual: &Actual, expected: &Expected) -> bool {
 fn contains(actual: &Actual, expected: &Expected) -> bool {
     match (actual, expected) {
         (Actual::Json(Json::Array(items)), Expected::Json(e)) => items.contains(e),
-        (Actual::Json(Json::Array(items)), Expected::Word(w)) => items.iter().any(|i| i.as_str() == Some(w)),
+        (Actual::Json(Json::Array(items)), Expected::Word(w)) => {
+            items.iter().any(|i| i.as_str() == Some(w))
+        }
         _ => text(actual).contains(&expected_text(expected)),
     }
 }
@@ -258,6 +277,9 @@ mod tests {
         assert!(run(&s, "body !contains error").passed);
         assert!(run(&s, "size > 10").passed);
         assert!(!run(&s, "cert.days > 1").passed);
-        assert_eq!(s.capture(&super::super::parse_capture("json $.status").unwrap()), Some("healthy".into()));
+        assert_eq!(
+            s.capture(&super::super::parse_capture("json $.status").unwrap()),
+            Some("healthy".into())
+        );
     }
 }

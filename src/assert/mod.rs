@@ -91,7 +91,9 @@ const OPS: &[(&str, Op)] = &[
 
 impl Op {
     pub fn as_str(self) -> &'static str {
-        OPS.iter().find(|(_, op)| *op == self).map_or("?", |(s, _)| s)
+        OPS.iter()
+            .find(|(_, op)| *op == self)
+            .map_or("?", |(s, _)| s)
     }
 }
 
@@ -137,7 +139,17 @@ impl fmt::Display for ParseError {
 }
 
 const QUERIES: &[&str] = &[
-    "status", "time", "ttfb", "header", "json", "body", "cookie", "redirects", "url", "cert.days", "size",
+    "status",
+    "time",
+    "ttfb",
+    "header",
+    "json",
+    "body",
+    "cookie",
+    "redirects",
+    "url",
+    "cert.days",
+    "size",
 ];
 
 struct Cursor<'a> {
@@ -192,7 +204,10 @@ impl<'a> Cursor<'a> {
 }
 
 fn err(offset: usize, message: impl Into<String>) -> ParseError {
-    ParseError { offset, message: message.into() }
+    ParseError {
+        offset,
+        message: message.into(),
+    }
 }
 
 impl Assertion {
@@ -209,7 +224,10 @@ impl Assertion {
         let query = parse_query(&mut cur, ctx)?;
         let (op_at, op_word) = cur.word();
         if op_word.is_empty() {
-            return Err(err(op_at, "missing operator, expected one of == != < <= > >= contains matches in startswith endswith exists"));
+            return Err(err(
+                op_at,
+                "missing operator, expected one of == != < <= > >= contains matches in startswith endswith exists",
+            ));
         }
         let op = OPS.iter().find(|(s, _)| *s == op_word).map(|(_, op)| *op).ok_or_else(|| {
             err(op_at, format!("unknown operator \"{op_word}\", expected one of == != < <= > >= contains !contains matches !matches in startswith endswith exists !exists"))
@@ -220,18 +238,35 @@ impl Assertion {
                 return Err(err(value_at, format!("\"{}\" takes no value", op.as_str())));
             }
             Op::Exists | Op::NotExists => None,
-            _ if value_text.is_empty() => return Err(err(value_at, "missing value after the operator")),
+            _ if value_text.is_empty() => {
+                return Err(err(value_at, "missing value after the operator"));
+            }
             Op::Matches | Op::NotMatches => Some(parse_regex(value_text, value_at)?),
             _ => Some(parse_value(value_text, value_at, op)?),
         };
-        let timed = matches!(query, Query::Time | Query::Ttfb | Query::Percentile(_) | Query::Max | Query::Mean);
+        let timed = matches!(
+            query,
+            Query::Time | Query::Ttfb | Query::Percentile(_) | Query::Max | Query::Mean
+        );
         if timed && matches!(expected, Some(Expected::Json(serde_json::Value::Number(_)))) {
-            return Err(err(value_at, format!("\"{value_text}\" needs a unit, such as {value_text}ms")));
+            return Err(err(
+                value_at,
+                format!("\"{value_text}\" needs a unit, such as {value_text}ms"),
+            ));
         }
         if op == Op::In && !matches!(expected, Some(Expected::Json(serde_json::Value::Array(_)))) {
-            return Err(err(value_at, "\"in\" needs a JSON array, such as [200, 204]"));
+            return Err(err(
+                value_at,
+                "\"in\" needs a JSON array, such as [200, 204]",
+            ));
         }
-        Ok(Assertion { text: text.trim().to_string(), severity, query, op, expected })
+        Ok(Assertion {
+            text: text.trim().to_string(),
+            severity,
+            query,
+            op,
+            expected,
+        })
     }
 
     /// The "expected" side as users read it, e.g. `== 200`.
@@ -248,7 +283,10 @@ pub fn parse_capture(text: &str) -> Result<Query, ParseError> {
     let q = parse_query(&mut cur, Context::Response)?;
     let (at, rest) = cur.rest();
     if !rest.is_empty() {
-        return Err(err(at, format!("unexpected \"{rest}\" after the capture query")));
+        return Err(err(
+            at,
+            format!("unexpected \"{rest}\" after the capture query"),
+        ));
     }
     Ok(q)
 }
@@ -308,9 +346,15 @@ fn parse_regex(text: &str, at: usize) -> Result<Expected, ParseError> {
         Ok(serde_json::Value::String(s)) => s,
         _ => text.to_string(),
     };
-    Regex::new(&pattern)
-        .map(Expected::Regex)
-        .map_err(|e| err(at, format!("invalid regex \"{pattern}\": {}", e.to_string().lines().last().unwrap_or(""))))
+    Regex::new(&pattern).map(Expected::Regex).map_err(|e| {
+        err(
+            at,
+            format!(
+                "invalid regex \"{pattern}\": {}",
+                e.to_string().lines().last().unwrap_or("")
+            ),
+        )
+    })
 }
 
 /// Orderings need a number, a duration or a percentage; other operators fall back to a bare word,
@@ -355,7 +399,9 @@ mod tests {
         assert!(matches!(a.expected, Some(Expected::Json(ref v)) if v == 200));
         let a = p("warn: time < 500ms").unwrap();
         assert_eq!(a.severity, Severity::Warn);
-        assert!(matches!(a.expected, Some(Expected::Duration(d)) if d == Duration::from_millis(500)));
+        assert!(
+            matches!(a.expected, Some(Expected::Duration(d)) if d == Duration::from_millis(500))
+        );
         let a = p(r#"json $.items[?@.name == "a b"].id exists"#).unwrap();
         assert_eq!(a.op, Op::Exists);
         let a = p("header content-type contains json").unwrap();
@@ -364,21 +410,38 @@ mod tests {
         assert_eq!(a.expected_text(), "contains json");
         let l = Assertion::parse("errors < 1%", Context::Latency).unwrap();
         assert!(matches!(l.expected, Some(Expected::Percent(f)) if (f - 0.01).abs() < 1e-9));
-        assert!(matches!(Assertion::parse("p99.9 < 1s", Context::Latency).unwrap().query, Query::Percentile(p) if p == 99.9));
+        assert!(
+            matches!(Assertion::parse("p99.9 < 1s", Context::Latency).unwrap().query, Query::Percentile(p) if p == 99.9)
+        );
     }
 
     #[test]
     fn errors_point_at_the_column() {
         assert_eq!(p("stauts == 200").unwrap_err().offset, 0);
-        assert!(p("stauts == 200").unwrap_err().message.contains("did you mean \"status\""));
+        assert!(
+            p("stauts == 200")
+                .unwrap_err()
+                .message
+                .contains("did you mean \"status\"")
+        );
         let e = p("status === 200").unwrap_err();
-        assert_eq!((e.offset, e.message.starts_with("unknown operator \"===\"")), (7, true));
+        assert_eq!(
+            (e.offset, e.message.starts_with("unknown operator \"===\"")),
+            (7, true)
+        );
         assert_eq!(p("status ==").unwrap_err().offset, 9);
         assert_eq!(p("body matches ([a-z]").unwrap_err().offset, 13);
         assert_eq!(p("json $..[ == 1").unwrap_err().offset, 5);
-        assert!(p("status in 200").unwrap_err().message.contains("JSON array"));
+        assert!(
+            p("status in 200")
+                .unwrap_err()
+                .message
+                .contains("JSON array")
+        );
         assert!(p("p95 < 1s").is_err());
-        assert!(matches!(p("header v startswith 2.").unwrap().expected, Some(Expected::Word(ref w)) if w == "2."));
+        assert!(
+            matches!(p("header v startswith 2.").unwrap().expected, Some(Expected::Word(ref w)) if w == "2.")
+        );
         assert!(p("time < 5").unwrap_err().message.contains("needs a unit"));
     }
 }

@@ -53,7 +53,10 @@ mod tests {
         let mut r = Redactor::default();
         r.add("hunter2");
         r.add("x");
-        assert_eq!(r.redact("pw=hunter2&again=hunter2"), "pw=‹redacted›&again=‹redacted›");
+        assert_eq!(
+            r.redact("pw=hunter2&again=hunter2"),
+            "pw=‹redacted›&again=‹redacted›"
+        );
         assert_eq!(r.redact("x marks"), "x marks");
     }
 }

@@ -46,7 +46,11 @@ pub fn interpolate(template: &str, scope: &Scope) -> Result<Rendered, TemplateEr
         out.push_str(&rest[..open]);
         let after = &rest[open + 2..];
         let Some(close) = after.find("}}") else {
-            return Err(TemplateError { offset: offset + open, len: 2, message: "unclosed \"{{\"".into() });
+            return Err(TemplateError {
+                offset: offset + open,
+                len: 2,
+                message: "unclosed \"{{\"".into(),
+            });
         };
         let name = after[..close].trim();
         match scope.values.get(name) {
@@ -70,7 +74,10 @@ pub fn interpolate(template: &str, scope: &Scope) -> Result<Rendered, TemplateEr
         rest = &rest[consumed..];
     }
     out.push_str(rest);
-    Ok(Rendered { text: out, uses_secret })
+    Ok(Rendered {
+        text: out,
+        uses_secret,
+    })
 }
 
 #[cfg(test)]
@@ -83,11 +90,20 @@ mod tests {
         s.set("base_url", "https://x");
         s.set_secret("secrets.pw", "hunter2");
         let r = interpolate("{{ base_url }}/a?p={{secrets.pw}}", &s).unwrap();
-        assert_eq!(r, Rendered { text: "https://x/a?p=hunter2".into(), uses_secret: true });
+        assert_eq!(
+            r,
+            Rendered {
+                text: "https://x/a?p=hunter2".into(),
+                uses_secret: true
+            }
+        );
         assert!(!interpolate("{{ base_url }}", &s).unwrap().uses_secret);
         let e = interpolate("x {{ base_ur }}", &s).unwrap_err();
         assert_eq!(e.offset, 2);
         assert!(e.message.contains("did you mean \"base_url\""));
-        assert_eq!(interpolate("{{ open", &s).unwrap_err().message, "unclosed \"{{\"");
+        assert_eq!(
+            interpolate("{{ open", &s).unwrap_err().message,
+            "unclosed \"{{\""
+        );
     }
 }

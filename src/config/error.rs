@@ -41,7 +41,11 @@ impl ConfigError {
 
     /// The first diagnostic as `file:line:col: message`, handy in tests.
     pub fn first_line(&self) -> String {
-        self.render_one(&self.diagnostics[0]).lines().next().unwrap_or_default().to_string()
+        self.render_one(&self.diagnostics[0])
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
     }
 
     fn render_one(&self, d: &Diagnostic) -> String {
@@ -72,7 +76,12 @@ impl fmt::Display for ConfigError {
             writeln!(f, "{}", self.render_one(d))?;
         }
         let n = self.diagnostics.len();
-        write!(f, "{n} error{} in {}", if n == 1 { "" } else { "s" }, self.file)
+        write!(
+            f,
+            "{n} error{} in {}",
+            if n == 1 { "" } else { "s" },
+            self.file
+        )
     }
 }
 

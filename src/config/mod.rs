@@ -24,7 +24,12 @@ pub struct Defaults {
 
 impl Default for Defaults {
     fn default() -> Self {
-        Defaults { timeout: Duration::from_secs(10), ca_file: None, max_body: 10 << 20, concurrency: 16 }
+        Defaults {
+            timeout: Duration::from_secs(10),
+            ca_file: None,
+            max_body: 10 << 20,
+            concurrency: 16,
+        }
     }
 }
 
@@ -68,7 +73,9 @@ pub struct Config {
     pub checks: Vec<CheckSpec>,
 }
 
-const TOP_KEYS: &[&str] = &["agent", "defaults", "vars", "secrets", "env", "check", "alerts"];
+const TOP_KEYS: &[&str] = &[
+    "agent", "defaults", "vars", "secrets", "env", "check", "alerts",
+];
 const ENV_URL_KEYS: &[&str] = &["base_url", "web_url", "http_url"];
 
 impl Config {
@@ -89,7 +96,11 @@ impl Config {
         };
         let root = Node::parse(source).map_err(|d| fail(vec![d]))?;
         let mut sink = Sink::default();
-        let mut config = Config { file: file.to_string(), source: source.to_string(), ..Config::default() };
+        let mut config = Config {
+            file: file.to_string(),
+            source: source.to_string(),
+            ..Config::default()
+        };
         let mut top = Table::of(&root, "", &mut sink);
         // `[agent]` and `[alerts]` belong to the agent; they are read there and skipped here.
         top.get("agent");
@@ -133,7 +144,11 @@ impl Config {
 
     /// Wraps diagnostics found after loading (interpolation, secrets) with this file's positions.
     pub fn error(&self, diagnostics: Vec<Diagnostic>) -> ConfigError {
-        ConfigError { file: self.file.clone(), source: self.source.clone(), diagnostics }
+        ConfigError {
+            file: self.file.clone(),
+            source: self.source.clone(),
+            diagnostics,
+        }
     }
 }
 
@@ -168,13 +183,20 @@ fn read_secrets(node: &Node, sink: &mut Sink) -> Vec<Secret> {
             (Some(v), None) => Some(SecretSource::Env(v.value)),
             (None, Some(f)) => Some(SecretSource::File(PathBuf::from(f.value))),
             _ => {
-                sink.error(e.node.span.clone(), format!("{path}: write either {{ env = \"VAR\" }} or {{ file = \"/path\" }}"));
+                sink.error(
+                    e.node.span.clone(),
+                    format!("{path}: write either {{ env = \"VAR\" }} or {{ file = \"/path\" }}"),
+                );
                 None
             }
         };
         s.finish(&["env", "file"], sink);
         if let Some(source) = source {
-            out.push(Secret { name: e.key.clone(), source, span: e.node.span.clone() });
+            out.push(Secret {
+                name: e.key.clone(),
+                source,
+                span: e.node.span.clone(),
+            });
         }
     }
     out
@@ -182,7 +204,10 @@ fn read_secrets(node: &Node, sink: &mut Sink) -> Vec<Secret> {
 
 fn read_env(name: &str, node: &Node, sink: &mut Sink) -> EnvSpec {
     let path = format!("env.{name}");
-    let mut env = EnvSpec { name: name.to_string(), ..EnvSpec::default() };
+    let mut env = EnvSpec {
+        name: name.to_string(),
+        ..EnvSpec::default()
+    };
     let mut t = Table::of(node, path, sink);
     for key in ENV_URL_KEYS {
         if let Some(v) = t.str(key, sink) {
@@ -195,9 +220,15 @@ fn read_env(name: &str, node: &Node, sink: &mut Sink) -> EnvSpec {
     if let Some(map) = t.str_map("resolve", sink) {
         for (host_port, addr) in map {
             if !host_port.contains(':') {
-                sink.error(addr.span.clone(), format!("resolve key \"{host_port}\" must be HOST:PORT"));
+                sink.error(
+                    addr.span.clone(),
+                    format!("resolve key \"{host_port}\" must be HOST:PORT"),
+                );
             } else if addr.value.parse::<std::net::IpAddr>().is_err() {
-                sink.error(addr.span.clone(), format!("resolve address \"{}\" is not an IP address", addr.value));
+                sink.error(
+                    addr.span.clone(),
+                    format!("resolve address \"{}\" is not an IP address", addr.value),
+                );
             }
             env.resolve.push((host_port, addr));
         }
@@ -205,14 +236,22 @@ fn read_env(name: &str, node: &Node, sink: &mut Sink) -> EnvSpec {
     if let Some(labels) = t.str_map("labels", sink) {
         env.labels = labels.into_iter().map(|(k, v)| (k, v.value)).collect();
     }
-    t.finish(&["base_url", "web_url", "http_url", "vars", "resolve", "labels"], sink);
+    t.finish(
+        &[
+            "base_url", "web_url", "http_url", "vars", "resolve", "labels",
+        ],
+        sink,
+    );
     env
 }
 
 fn check_unique_names(checks: &[CheckSpec], sink: &mut Sink) {
     for (i, c) in checks.iter().enumerate() {
         if checks[..i].iter().any(|p| p.name.value == c.name.value) {
-            sink.error(c.name.span.clone(), format!("duplicate check name \"{}\"", c.name.value));
+            sink.error(
+                c.name.span.clone(),
+                format!("duplicate check name \"{}\"", c.name.value),
+            );
         }
     }
 }

@@ -40,7 +40,10 @@ impl Node {
         match DeTable::parse(src) {
             Ok(table) => {
                 let span = table.span();
-                Ok(Node { span, value: Value::Table(convert_table(table.get_ref())) })
+                Ok(Node {
+                    span,
+                    value: Value::Table(convert_table(table.get_ref())),
+                })
             }
             Err(err) => Err(Diagnostic::new(
                 err.span().unwrap_or(0..0),
@@ -87,7 +90,9 @@ fn convert(value: &DeValue<'_>, span: Range<usize>) -> Node {
         DeValue::Float(f) => Value::Float(f.to_string().parse().unwrap_or(f64::NAN)),
         DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Datetime(d) => Value::Datetime(d.to_string()),
-        DeValue::Array(a) => Value::Array(a.iter().map(|v| convert(v.get_ref(), v.span())).collect()),
+        DeValue::Array(a) => {
+            Value::Array(a.iter().map(|v| convert(v.get_ref(), v.span())).collect())
+        }
         DeValue::Table(t) => Value::Table(convert_table(t)),
     };
     Node { span, value }
@@ -105,7 +110,10 @@ impl Sink {
     }
 
     fn wrong_type(&mut self, path: &str, node: &Node, want: &str) {
-        self.error(node.span.clone(), format!("{path}: expected {want}, found {}", node.type_name()));
+        self.error(
+            node.span.clone(),
+            format!("{path}: expected {want}, found {}", node.type_name()),
+        );
     }
 }
 
@@ -128,7 +136,12 @@ impl<'a> Table<'a> {
                 &[]
             }
         };
-        Table { path, span: node.span.clone(), entries, used: vec![false; entries.len()] }
+        Table {
+            path,
+            span: node.span.clone(),
+            entries,
+            used: vec![false; entries.len()],
+        }
     }
 
     pub fn path(&self) -> &str {
@@ -141,7 +154,11 @@ impl<'a> Table<'a> {
 
     /// The dotted path of a key, for messages.
     pub fn key_path(&self, key: &str) -> String {
-        if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
     }
 
     /// The raw node for `key`, marking it used.
@@ -154,7 +171,10 @@ impl<'a> Table<'a> {
     pub fn str(&mut self, key: &str, sink: &mut Sink) -> Option<Spanned<String>> {
         let node = self.get(key)?;
         match &node.value {
-            Value::Str(s) => Some(Spanned { span: node.span.clone(), value: s.clone() }),
+            Value::Str(s) => Some(Spanned {
+                span: node.span.clone(),
+                value: s.clone(),
+            }),
             _ => {
                 sink.wrong_type(&self.key_path(key), node, "a string");
                 None
@@ -214,16 +234,24 @@ impl<'a> Table<'a> {
     }
 
     /// A table of string values, such as `headers` or `labels`.
-    pub fn str_map(&mut self, key: &str, sink: &mut Sink) -> Option<Vec<(String, Spanned<String>)>> {
+    pub fn str_map(
+        &mut self,
+        key: &str,
+        sink: &mut Sink,
+    ) -> Option<Vec<(String, Spanned<String>)>> {
         let node = self.get(key)?;
         let path = self.key_path(key);
         let mut out = Vec::new();
         let mut t = Table::of(node, path.clone(), sink);
         for e in t.entries {
             match &e.node.value {
-                Value::Str(s) => {
-                    out.push((e.key.clone(), Spanned { span: e.node.span.clone(), value: s.clone() }))
-                }
+                Value::Str(s) => out.push((
+                    e.key.clone(),
+                    Spanned {
+                        span: e.node.span.clone(),
+                        value: s.clone(),
+                    },
+                )),
                 _ => sink.wrong_type(&format!("{path}.{}", e.key), &e.node, "a string"),
             }
         }
@@ -254,18 +282,28 @@ impl<'a> Table<'a> {
     }
 
     fn describe(&self) -> String {
-        if self.path.is_empty() { "the top level".to_string() } else { format!("`{}`", self.path) }
+        if self.path.is_empty() {
+            "the top level".to_string()
+        } else {
+            format!("`{}`", self.path)
+        }
     }
 }
 
 /// Reads a list of strings from `node`, accepting a single string as a list of one.
 pub fn str_list(node: &Node, path: &str, sink: &mut Sink) -> Vec<Spanned<String>> {
     match &node.value {
-        Value::Str(s) => vec![Spanned { span: node.span.clone(), value: s.clone() }],
+        Value::Str(s) => vec![Spanned {
+            span: node.span.clone(),
+            value: s.clone(),
+        }],
         Value::Array(items) => items
             .iter()
             .filter_map(|n| match &n.value {
-                Value::Str(s) => Some(Spanned { span: n.span.clone(), value: s.clone() }),
+                Value::Str(s) => Some(Spanned {
+                    span: n.span.clone(),
+                    value: s.clone(),
+                }),
                 _ => {
                     sink.wrong_type(path, n, "a string");
                     None
@@ -295,12 +333,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = 0f64;
     let mut rest = t;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let unit_len = rest[num_len..].find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len() - num_len);
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let unit_len = rest[num_len..]
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len() - num_len);
         let (num, unit) = (&rest[..num_len], &rest[num_len..num_len + unit_len]);
-        let n: f64 = num
-            .parse()
-            .map_err(|_| format!("invalid duration \"{text}\", expected something like \"500ms\" or \"10s\""))?;
+        let n: f64 = num.parse().map_err(|_| {
+            format!("invalid duration \"{text}\", expected something like \"500ms\" or \"10s\"")
+        })?;
         let scale = match unit {
             "us" | "µs" => 1e-6,
             "ms" => 1e-3,
@@ -308,8 +350,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "m" => 60.0,
             "h" => 3600.0,
             "d" => 86400.0,
-            "" => return Err(format!("duration \"{text}\" needs a unit: ms, s, m, h or d")),
-            other => return Err(format!("unknown duration unit \"{other}\" in \"{text}\", use ms, s, m, h or d")),
+            "" => {
+                return Err(format!(
+                    "duration \"{text}\" needs a unit: ms, s, m, h or d"
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "unknown duration unit \"{other}\" in \"{text}\", use ms, s, m, h or d"
+                ));
+            }
         };
         total += n * scale;
         rest = &rest[num_len + unit_len..];
@@ -330,7 +380,11 @@ mod tests {
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86400)));
         assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
-        assert!(parse_duration("10y").unwrap_err().contains("unknown duration unit \"y\""));
+        assert!(
+            parse_duration("10y")
+                .unwrap_err()
+                .contains("unknown duration unit \"y\"")
+        );
         assert!(parse_duration("").is_err());
     }
 }

@@ -103,7 +103,10 @@ pub(super) fn read_check(node: &Node, index: usize, sink: &mut Sink) -> Option<C
     t.duration("interval", sink);
     let kind = match t.str("kind", sink) {
         None => {
-            sink.error(t.span(), format!("{}: missing `kind` (one of {})", t.path(), KINDS.join(", ")));
+            sink.error(
+                t.span(),
+                format!("{}: missing `kind` (one of {})", t.path(), KINDS.join(", ")),
+            );
             None
         }
         Some(k) => match k.value.as_str() {
@@ -126,15 +129,36 @@ pub(super) fn read_check(node: &Node, index: usize, sink: &mut Sink) -> Option<C
         let known: Vec<&str> = COMMON.iter().chain(extra).copied().collect();
         t.finish(&known, sink);
     }
-    Some(CheckSpec { name: name?, timeout, insecure, span: node.span.clone(), kind: kind.flatten()? })
+    Some(CheckSpec {
+        name: name?,
+        timeout,
+        insecure,
+        span: node.span.clone(),
+        kind: kind.flatten()?,
+    })
 }
 
 fn kind_keys(kind: Option<&KindSpec>) -> &'static [&'static str] {
     match kind.map(KindSpec::name) {
-        Some("http") => &["url", "method", "headers", "body", "json", "form", "expect", "follow_redirects"],
+        Some("http") => &[
+            "url",
+            "method",
+            "headers",
+            "body",
+            "json",
+            "form",
+            "expect",
+            "follow_redirects",
+        ],
         Some("page") => &["url", "expect", "assets"],
         Some("redirect") => &["url", "max_hops"],
-        Some("tls") => &["host", "server_name", "warn_days", "fail_days", "min_version"],
+        Some("tls") => &[
+            "host",
+            "server_name",
+            "warn_days",
+            "fail_days",
+            "min_version",
+        ],
         _ => &[],
     }
 }
@@ -154,7 +178,10 @@ fn read_expect(t: &mut Table<'_>, ctx: Context, sink: &mut Sink) -> Vec<Spanned<
         if let Err(e) = Assertion::parse(&a.value, ctx) {
             // +1 skips the opening quote of the TOML string.
             let at = a.span.start + 1 + e.offset;
-            sink.error(at..a.span.end.saturating_sub(1).max(at + 1), format!("invalid assertion: {}", e.message));
+            sink.error(
+                at..a.span.end.saturating_sub(1).max(at + 1),
+                format!("invalid assertion: {}", e.message),
+            );
         }
     }
     list
@@ -163,9 +190,18 @@ fn read_expect(t: &mut Table<'_>, ctx: Context, sink: &mut Sink) -> Vec<Spanned<
 fn read_http(t: &mut Table<'_>, sink: &mut Sink) -> Option<HttpSpec> {
     let url = required(t, "url", sink);
     let method = match t.str("method", sink) {
-        Some(m) if METHODS.contains(&m.value.to_ascii_uppercase().as_str()) => m.value.to_ascii_uppercase(),
+        Some(m) if METHODS.contains(&m.value.to_ascii_uppercase().as_str()) => {
+            m.value.to_ascii_uppercase()
+        }
         Some(m) => {
-            sink.error(m.span, format!("unknown method \"{}\", expected one of {}", m.value, METHODS.join(", ")));
+            sink.error(
+                m.span,
+                format!(
+                    "unknown method \"{}\", expected one of {}",
+                    m.value,
+                    METHODS.join(", ")
+                ),
+            );
             "GET".into()
         }
         None => "GET".into(),
@@ -182,24 +218,41 @@ fn read_http(t: &mut Table<'_>, sink: &mut Sink) -> Option<HttpSpec> {
         bodies.push(BodySpec::Form(f));
     }
     if bodies.len() > 1 {
-        sink.error(t.span(), format!("{}: use only one of `body`, `json` and `form`", t.path()));
+        sink.error(
+            t.span(),
+            format!("{}: use only one of `body`, `json` and `form`", t.path()),
+        );
     }
     let expect = read_expect(t, Context::Response, sink);
     let follow_redirects = t.bool("follow_redirects", sink).unwrap_or(true);
-    Some(HttpSpec { url: url?, method, headers, body: bodies.into_iter().next(), expect, follow_redirects })
+    Some(HttpSpec {
+        url: url?,
+        method,
+        headers,
+        body: bodies.into_iter().next(),
+        expect,
+        follow_redirects,
+    })
 }
 
 fn read_page(t: &mut Table<'_>, sink: &mut Sink) -> Option<PageSpec> {
     let url = required(t, "url", sink);
     let expect = read_expect(t, Context::Response, sink);
     let assets = t.bool("assets", sink).unwrap_or(true);
-    Some(PageSpec { url: url?, expect, assets })
+    Some(PageSpec {
+        url: url?,
+        expect,
+        assets,
+    })
 }
 
 fn read_redirect(t: &mut Table<'_>, sink: &mut Sink) -> Option<RedirectSpec> {
     let url = required(t, "url", sink);
     let max_hops = t.int("max_hops", 1..21, sink).unwrap_or(3) as usize;
-    Some(RedirectSpec { url: url?, max_hops })
+    Some(RedirectSpec {
+        url: url?,
+        max_hops,
+    })
 }
 
 fn read_tls(t: &mut Table<'_>, sink: &mut Sink) -> Option<TlsSpec> {
@@ -208,15 +261,33 @@ fn read_tls(t: &mut Table<'_>, sink: &mut Sink) -> Option<TlsSpec> {
     let warn_days = t.int("warn_days", 0..3651, sink).unwrap_or(30);
     let fail_days = t.int("fail_days", 0..3651, sink).unwrap_or(7);
     if fail_days > warn_days {
-        sink.error(t.span(), format!("{}: fail_days ({fail_days}) is larger than warn_days ({warn_days})", t.path()));
+        sink.error(
+            t.span(),
+            format!(
+                "{}: fail_days ({fail_days}) is larger than warn_days ({warn_days})",
+                t.path()
+            ),
+        );
     }
     let min_version = match t.str("min_version", sink) {
         Some(v) if v.value == "1.2" || v.value == "1.3" => v.value,
         Some(v) => {
-            sink.error(v.span, format!("min_version \"{}\" is not supported, use \"1.2\" or \"1.3\"", v.value));
+            sink.error(
+                v.span,
+                format!(
+                    "min_version \"{}\" is not supported, use \"1.2\" or \"1.3\"",
+                    v.value
+                ),
+            );
             "1.2".into()
         }
         None => "1.2".into(),
     };
-    Some(TlsSpec { host: host?, server_name, warn_days, fail_days, min_version })
+    Some(TlsSpec {
+        host: host?,
+        server_name,
+        warn_days,
+        fail_days,
+        min_version,
+    })
 }

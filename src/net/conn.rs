@@ -57,11 +57,15 @@ impl Conn {
         let head = within(deadline, Phase::Ttfb, started, async {
             let resp = match &mut self.sender {
                 Sender::H1(s) => {
-                    s.ready().await.map_err(|e| protocol("connection is not usable", &e))?;
+                    s.ready()
+                        .await
+                        .map_err(|e| protocol("connection is not usable", &e))?;
                     s.send_request(request).await
                 }
                 Sender::H2(s) => {
-                    s.ready().await.map_err(|e| protocol("connection is not usable", &e))?;
+                    s.ready()
+                        .await
+                        .map_err(|e| protocol("connection is not usable", &e))?;
                     s.send_request(request).await
                 }
             };
@@ -70,8 +74,18 @@ impl Conn {
         .await?;
         let ttfb = started.elapsed();
         let (parts, body) = head.into_parts();
-        let (body, truncated) = within(deadline, Phase::Transfer, started, read_capped(body, req.max_body)).await?;
-        let mut timings = if self.fresh { self.setup } else { Timings::default() };
+        let (body, truncated) = within(
+            deadline,
+            Phase::Transfer,
+            started,
+            read_capped(body, req.max_body),
+        )
+        .await?;
+        let mut timings = if self.fresh {
+            self.setup
+        } else {
+            Timings::default()
+        };
         self.fresh = false;
         timings.ttfb = ttfb;
         timings.transfer = started.elapsed() - ttfb;
@@ -95,10 +109,15 @@ impl Conn {
             Sender::H2(_) => b.uri(req.url.as_str()),
             Sender::H1(_) => {
                 let path = &req.url[url::Position::BeforePath..url::Position::AfterQuery];
-                b.uri(if path.is_empty() { "/" } else { path }).header(http::header::HOST, &self.authority)
+                b.uri(if path.is_empty() { "/" } else { path })
+                    .header(http::header::HOST, &self.authority)
             }
         };
-        let has = |name: &str| req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+        let has = |name: &str| {
+            req.headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(name))
+        };
         if !has("user-agent") {
             b = b.header(http::header::USER_AGENT, USER_AGENT);
         }
@@ -141,8 +160,12 @@ fn protocol(what: &str, e: &hyper::Error) -> NetError {
 }
 
 fn host_and_port(url: &Url) -> Result<(String, u16), NetError> {
-    let host = url.host_str().ok_or_else(|| NetError::Protocol(format!("URL has no host: {url}")))?;
-    let port = url.port_or_known_default().ok_or_else(|| NetError::Protocol(format!("URL has no port: {url}")))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| NetError::Protocol(format!("URL has no host: {url}")))?;
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| NetError::Protocol(format!("URL has no port: {url}")))?;
     Ok((host.to_string(), port))
 }
 
@@ -159,25 +182,55 @@ pub(super) async fn open(
         None => host.clone(),
     };
     let (tcp, mut setup) = connect_tcp(engine, &host, port, overrides, deadline).await?;
-    let remote = tcp.peer_addr().map_err(|e| NetError::Connect(format!("connection to {host}:{port} lost: {e}")))?;
+    let remote = tcp
+        .peer_addr()
+        .map_err(|e| NetError::Connect(format!("connection to {host}:{port} lost: {e}")))?;
     match url.scheme() {
         "http" => {
             let (sender, driver) = start_h1(tcp, deadline).await?;
-            Ok(Conn { sender, _driver: driver, tls: None, setup, remote, authority, fresh: true })
+            Ok(Conn {
+                sender,
+                _driver: driver,
+                tls: None,
+                setup,
+                remote,
+                authority,
+                fresh: true,
+            })
         }
         "https" => {
-            let alpn: &[&[u8]] = if allow_h2 { &[b"h2", b"http/1.1"] } else { &[b"http/1.1"] };
+            let alpn: &[&[u8]] = if allow_h2 {
+                &[b"h2", b"http/1.1"]
+            } else {
+                &[b"http/1.1"]
+            };
             let started = Instant::now();
-            let (stream, info) = within(deadline, Phase::Tls, started, tls_connect(engine, tcp, &host, alpn)).await?;
+            let (stream, info) = within(
+                deadline,
+                Phase::Tls,
+                started,
+                tls_connect(engine, tcp, &host, alpn),
+            )
+            .await?;
             setup.tls = started.elapsed();
             let (sender, driver) = if info.alpn.as_deref() == Some("h2") {
                 start_h2(stream, deadline).await?
             } else {
                 start_h1(stream, deadline).await?
             };
-            Ok(Conn { sender, _driver: driver, tls: Some(Arc::new(info)), setup, remote, authority, fresh: true })
+            Ok(Conn {
+                sender,
+                _driver: driver,
+                tls: Some(Arc::new(info)),
+                setup,
+                remote,
+                authority,
+                fresh: true,
+            })
         }
-        other => Err(NetError::Protocol(format!("unsupported URL scheme \"{other}\" in {url}"))),
+        other => Err(NetError::Protocol(format!(
+            "unsupported URL scheme \"{other}\" in {url}"
+        ))),
     }
 }
 
@@ -192,7 +245,13 @@ pub(super) async fn handshake_only(
     let (tcp, mut timings) = connect_tcp(engine, host, port, overrides, deadline).await?;
     let started = Instant::now();
     let alpn: &[&[u8]] = &[b"h2", b"http/1.1"];
-    let (_stream, info) = within(deadline, Phase::Tls, started, tls_connect(engine, tcp, server_name, alpn)).await?;
+    let (_stream, info) = within(
+        deadline,
+        Phase::Tls,
+        started,
+        tls_connect(engine, tcp, server_name, alpn),
+    )
+    .await?;
     timings.tls = started.elapsed();
     timings.total = timings.dns + timings.connect + timings.tls;
     Ok((Arc::new(info), timings))
@@ -207,14 +266,22 @@ async fn connect_tcp(
 ) -> Result<(TcpStream, Timings), NetError> {
     let mut timings = Timings::default();
     let started = Instant::now();
-    let addrs = within(deadline, Phase::Dns, started, dns::resolve(&engine.resolver, host, port, overrides)).await?;
+    let addrs = within(
+        deadline,
+        Phase::Dns,
+        started,
+        dns::resolve(&engine.resolver, host, port, overrides),
+    )
+    .await?;
     timings.dns = started.elapsed();
     let started = Instant::now();
     let mut last = None;
     for ip in addrs {
         let addr = SocketAddr::new(ip, port);
         let attempt = within(deadline, Phase::Connect, started, async {
-            TcpStream::connect(addr).await.map_err(|e| NetError::Connect(format!("cannot connect to {addr}: {e}")))
+            TcpStream::connect(addr)
+                .await
+                .map_err(|e| NetError::Connect(format!("cannot connect to {addr}: {e}")))
         })
         .await;
         match attempt {
@@ -236,7 +303,10 @@ async fn tls_connect(
     host: &str,
     alpn: &[&[u8]],
 ) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, TlsInfo), NetError> {
-    let verifier = Arc::new(RecordingVerifier::new(engine.roots.clone(), engine.provider.clone())?);
+    let verifier = Arc::new(RecordingVerifier::new(
+        engine.roots.clone(),
+        engine.provider.clone(),
+    )?);
     let mut config = rustls::ClientConfig::builder_with_provider(engine.provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| NetError::Setup(format!("TLS set-up failed: {e}")))?
@@ -244,23 +314,39 @@ async fn tls_connect(
         .with_custom_certificate_verifier(verifier.clone())
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let name = ServerName::try_from(host.trim_start_matches('[').trim_end_matches(']').to_string())
-        .map_err(|_| NetError::Tls(format!("\"{host}\" is not a valid TLS server name")))?;
+    let name = ServerName::try_from(
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+    )
+    .map_err(|_| NetError::Tls(format!("\"{host}\" is not a valid TLS server name")))?;
     let stream = TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
         .map_err(|e| {
-            let hint = if e.to_string().contains("InvalidContentType") { " (the port does not speak TLS)" } else { "" };
+            let hint = if e.to_string().contains("InvalidContentType") {
+                " (the port does not speak TLS)"
+            } else {
+                ""
+            };
             NetError::Tls(format!("TLS handshake with {host} failed: {e}{hint}"))
         })?;
-    let presented = verifier
-        .take()
-        .ok_or_else(|| NetError::Tls(format!("TLS handshake with {host} presented no certificate")))?;
+    let presented = verifier.take().ok_or_else(|| {
+        NetError::Tls(format!(
+            "TLS handshake with {host} presented no certificate"
+        ))
+    })?;
     let c = stream.get_ref().1;
     let info = TlsInfo {
-        version: c.protocol_version().map_or("unknown".into(), |v| version_name(v).to_string()),
-        cipher: c.negotiated_cipher_suite().map_or("unknown".into(), |s| format!("{:?}", s.suite())),
-        alpn: c.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned()),
+        version: c
+            .protocol_version()
+            .map_or("unknown".into(), |v| version_name(v).to_string()),
+        cipher: c
+            .negotiated_cipher_suite()
+            .map_or("unknown".into(), |s| format!("{:?}", s.suite())),
+        alpn: c
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned()),
         chain: presented.chain,
         ocsp: presented.ocsp,
         trust: presented.trust,
@@ -283,7 +369,9 @@ async fn start_h1<S>(io: S, deadline: Instant) -> Result<(Sender, AbortOnDrop), 
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (sender, conn) = http1::handshake(TokioIo::new(io)).await.map_err(|e| protocol("HTTP/1.1 set-up failed", &e))?;
+    let (sender, conn) = http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| protocol("HTTP/1.1 set-up failed", &e))?;
     Ok((Sender::H1(sender), drive(conn, deadline)))
 }
 

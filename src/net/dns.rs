@@ -17,7 +17,8 @@ pub struct Overrides {
 
 impl Overrides {
     pub fn insert(&mut self, host: &str, port: u16, addr: IpAddr) {
-        self.map.insert(format!("{}:{port}", host.to_ascii_lowercase()), addr);
+        self.map
+            .insert(format!("{}:{port}", host.to_ascii_lowercase()), addr);
     }
 
     /// Parses `HOST:PORT:ADDR` as given on the command line.
@@ -33,7 +34,9 @@ impl Overrides {
     }
 
     fn get(&self, host: &str, port: u16) -> Option<IpAddr> {
-        self.map.get(&format!("{}:{port}", host.to_ascii_lowercase())).copied()
+        self.map
+            .get(&format!("{}:{port}", host.to_ascii_lowercase()))
+            .copied()
     }
 }
 
@@ -41,7 +44,9 @@ impl Overrides {
 pub fn build_resolver(nameservers: &[SocketAddr]) -> Result<TokioResolver, NetError> {
     let provider = TokioRuntimeProvider::default();
     let builder = if nameservers.is_empty() {
-        TokioResolver::builder(provider).map_err(|e| NetError::Setup(format!("cannot read the system DNS configuration: {e}")))?
+        TokioResolver::builder(provider).map_err(|e| {
+            NetError::Setup(format!("cannot read the system DNS configuration: {e}"))
+        })?
     } else {
         let servers = nameservers
             .iter()
@@ -51,9 +56,14 @@ pub fn build_resolver(nameservers: &[SocketAddr]) -> Result<TokioResolver, NetEr
                 NameServerConfig::new(s.ip(), true, vec![udp])
             })
             .collect();
-        TokioResolver::builder_with_config(ResolverConfig::from_parts(None, vec![], servers), provider)
+        TokioResolver::builder_with_config(
+            ResolverConfig::from_parts(None, vec![], servers),
+            provider,
+        )
     };
-    builder.build().map_err(|e| NetError::Setup(format!("cannot start the DNS resolver: {e}")))
+    builder
+        .build()
+        .map_err(|e| NetError::Setup(format!("cannot start the DNS resolver: {e}")))
 }
 
 /// The addresses to try for `host:port`. IP literals and `localhost` never touch DNS.
@@ -71,7 +81,10 @@ pub async fn resolve(
         return Ok(vec![ip]);
     }
     if host.eq_ignore_ascii_case("localhost") {
-        return Ok(vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]);
+        return Ok(vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ]);
     }
     let lookup = resolver.lookup_ip(format!("{host}.")).await.map_err(|e| {
         let why = if e.is_nx_domain() {
@@ -85,7 +98,9 @@ pub async fn resolve(
     })?;
     let addrs: Vec<IpAddr> = lookup.iter().collect();
     if addrs.is_empty() {
-        return Err(NetError::Dns(format!("cannot resolve \"{host}\": no address records")));
+        return Err(NetError::Dns(format!(
+            "cannot resolve \"{host}\": no address records"
+        )));
     }
     Ok(addrs)
 }

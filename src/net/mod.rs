@@ -130,7 +130,9 @@ pub struct Response {
 
 impl Response {
     pub fn location(&self) -> Option<&str> {
-        self.headers.get(http::header::LOCATION).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
     }
 
     pub fn is_redirect(&self) -> bool {
@@ -171,7 +173,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("roots", &self.roots.len()).finish()
+        f.debug_struct("Engine")
+            .field("roots", &self.roots.len())
+            .finish()
     }
 }
 
@@ -183,17 +187,26 @@ impl Engine {
         let roots = Arc::new(tls::load_roots(options.ca_file.as_deref())?);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let resolver = dns::build_resolver(&options.nameservers)?;
-        Ok(Engine { roots, provider, resolver })
+        Ok(Engine {
+            roots,
+            provider,
+            resolver,
+        })
     }
 
     /// Sends one request on a new connection, refusing to send over an unverified one.
-    pub async fn send(&self, req: &Request, overrides: &Overrides, deadline: Instant) -> Result<Response, NetError> {
+    pub async fn send(
+        &self,
+        req: &Request,
+        overrides: &Overrides,
+        deadline: Instant,
+    ) -> Result<Response, NetError> {
         let mut conn = self.open(&req.url, overrides, deadline).await?;
-        if let Some(tls) = conn.tls() {
-            if !tls.verified() && !req.insecure {
-                let why = tls.problem().unwrap_or_default();
-                return Err(NetError::Tls(format!("refusing to send over an untrusted connection: {why}")));
-            }
+        if let Some(tls) = conn.tls().filter(|t| !t.verified() && !req.insecure) {
+            let why = tls.problem().unwrap_or_default();
+            return Err(NetError::Tls(format!(
+                "refusing to send over an untrusted connection: {why}"
+            )));
         }
         conn.send(req, deadline).await
     }
@@ -224,12 +237,19 @@ impl Engine {
             });
             if hops.iter().any(|h| h.url == next) {
                 let chain: Vec<String> = hops.iter().map(|h| h.url.to_string()).collect();
-                return Err(NetError::Protocol(format!("redirect loop: {} → {next}", chain.join(" → "))));
+                return Err(NetError::Protocol(format!(
+                    "redirect loop: {} → {next}",
+                    chain.join(" → ")
+                )));
             }
             if hops.len() > max_redirects {
-                return Err(NetError::Protocol(format!("more than {max_redirects} redirects, last to {next}")));
+                return Err(NetError::Protocol(format!(
+                    "more than {max_redirects} redirects, last to {next}"
+                )));
             }
-            if response.status == 303 || (matches!(response.status, 301 | 302) && req.method == http::Method::POST) {
+            if response.status == 303
+                || (matches!(response.status, 301 | 302) && req.method == http::Method::POST)
+            {
                 req.method = http::Method::GET;
                 req.body = Bytes::new();
             }
@@ -238,7 +258,12 @@ impl Engine {
     }
 
     /// Opens a connection (DNS, TCP, and TLS for https) ready to send requests.
-    pub async fn open(&self, url: &Url, overrides: &Overrides, deadline: Instant) -> Result<Conn, NetError> {
+    pub async fn open(
+        &self,
+        url: &Url,
+        overrides: &Overrides,
+        deadline: Instant,
+    ) -> Result<Conn, NetError> {
         conn::open(self, url, overrides, deadline, true).await
     }
 
@@ -264,7 +289,10 @@ async fn within<T>(
 ) -> Result<T, NetError> {
     match tokio::time::timeout_at(deadline, fut).await {
         Ok(r) => r,
-        Err(_) => Err(NetError::Timeout { phase, after: round_ms(started.elapsed()) }),
+        Err(_) => Err(NetError::Timeout {
+            phase,
+            after: round_ms(started.elapsed()),
+        }),
     }
 }
 

@@ -4,7 +4,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{WebPkiServerVerifier, verify_server_cert_signed_by_trust_anchor, verify_server_name};
+use rustls::client::{
+    WebPkiServerVerifier, verify_server_cert_signed_by_trust_anchor, verify_server_name,
+};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
@@ -36,7 +38,11 @@ impl TlsInfo {
 
     /// The first verification problem, as a sentence.
     pub fn problem(&self) -> Option<String> {
-        self.trust.as_ref().err().or(self.hostname.as_ref().err()).map(|p| p.to_string())
+        self.trust
+            .as_ref()
+            .err()
+            .or(self.hostname.as_ref().err())
+            .map(|p| p.to_string())
     }
 }
 
@@ -58,7 +64,9 @@ impl std::fmt::Display for CertProblem {
             CertProblem::Expired => f.write_str("certificate has expired"),
             CertProblem::NotYetValid => f.write_str("certificate is not valid yet"),
             CertProblem::BadSignature => f.write_str("certificate signature is invalid"),
-            CertProblem::NotValidForName => f.write_str("certificate is not valid for this host name"),
+            CertProblem::NotValidForName => {
+                f.write_str("certificate is not valid for this host name")
+            }
             CertProblem::Other(s) => write!(f, "certificate rejected: {s}"),
         }
     }
@@ -68,8 +76,12 @@ fn classify(err: rustls::Error) -> CertProblem {
     match err {
         rustls::Error::InvalidCertificate(c) => match c {
             CertificateError::UnknownIssuer => CertProblem::UnknownIssuer,
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => CertProblem::Expired,
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => CertProblem::NotYetValid,
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                CertProblem::Expired
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                CertProblem::NotYetValid
+            }
             CertificateError::BadSignature => CertProblem::BadSignature,
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 CertProblem::NotValidForName
@@ -82,20 +94,34 @@ fn classify(err: rustls::Error) -> CertProblem {
 
 /// The roots every connection trusts: Mozilla's bundle plus an optional PEM file.
 pub fn load_roots(ca_file: Option<&Path>) -> Result<RootCertStore, NetError> {
-    let mut roots = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let mut roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
     if let Some(path) = ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| NetError::Setup(format!("cannot read CA file \"{}\": {e}", path.display())))?;
+        let pem = std::fs::read(path).map_err(|e| {
+            NetError::Setup(format!("cannot read CA file \"{}\": {e}", path.display()))
+        })?;
         let certs = rustls_pki_types::pem::PemObject::pem_slice_iter(&pem)
             .collect::<Result<Vec<CertificateDer<'static>>, _>>()
-            .map_err(|e| NetError::Setup(format!("invalid PEM in CA file \"{}\": {e}", path.display())))?;
+            .map_err(|e| {
+                NetError::Setup(format!(
+                    "invalid PEM in CA file \"{}\": {e}",
+                    path.display()
+                ))
+            })?;
         if certs.is_empty() {
-            return Err(NetError::Setup(format!("CA file \"{}\" holds no certificate", path.display())));
+            return Err(NetError::Setup(format!(
+                "CA file \"{}\" holds no certificate",
+                path.display()
+            )));
         }
         for c in certs {
-            roots
-                .add(c)
-                .map_err(|e| NetError::Setup(format!("CA file \"{}\": unusable certificate: {e}", path.display())))?;
+            roots.add(c).map_err(|e| {
+                NetError::Setup(format!(
+                    "CA file \"{}\": unusable certificate: {e}",
+                    path.display()
+                ))
+            })?;
         }
     }
     Ok(roots)
@@ -127,7 +153,12 @@ impl RecordingVerifier {
         let inner = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
             .build()
             .map_err(|e| NetError::Setup(format!("cannot build the certificate verifier: {e}")))?;
-        Ok(RecordingVerifier { roots, provider, inner, seen: Mutex::new(None) })
+        Ok(RecordingVerifier {
+            roots,
+            provider,
+            inner,
+            seen: Mutex::new(None),
+        })
     }
 
     /// A handshake signature that cannot be checked (a 1024-bit RSA key, say) marks the connection
@@ -141,7 +172,9 @@ impl RecordingVerifier {
             Err(e) => {
                 let mut slot = self.seen.lock().map_err(|_| e.clone())?;
                 let seen = slot.as_mut().ok_or_else(|| e.clone())?;
-                seen.trust = Err(CertProblem::Other(format!("handshake signature not verifiable: {e}")));
+                seen.trust = Err(CertProblem::Other(format!(
+                    "handshake signature not verifiable: {e}"
+                )));
                 Ok(HandshakeSignatureValid::assertion())
             }
         }
@@ -165,15 +198,29 @@ impl ServerCertVerifier for RecordingVerifier {
         let (trust, hostname) = match ParsedCertificate::try_from(end_entity) {
             Ok(parsed) => {
                 let algs = self.provider.signature_verification_algorithms.all;
-                let trust = verify_server_cert_signed_by_trust_anchor(&parsed, &self.roots, intermediates, now, algs);
-                (trust.map_err(classify), verify_server_name(&parsed, server_name).map_err(classify))
+                let trust = verify_server_cert_signed_by_trust_anchor(
+                    &parsed,
+                    &self.roots,
+                    intermediates,
+                    now,
+                    algs,
+                );
+                (
+                    trust.map_err(classify),
+                    verify_server_name(&parsed, server_name).map_err(classify),
+                )
             }
             Err(e) => (Err(classify(e.clone())), Err(classify(e))),
         };
         let mut chain = vec![end_entity.clone().into_owned()];
         chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
         if let Ok(mut slot) = self.seen.lock() {
-            *slot = Some(Presented { chain, ocsp: ocsp_response.to_vec(), trust, hostname });
+            *slot = Some(Presented {
+                chain,
+                ocsp: ocsp_response.to_vec(),
+                trust,
+                hostname,
+            });
         }
         Ok(ServerCertVerified::assertion())
     }

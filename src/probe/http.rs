@@ -15,14 +15,23 @@ pub struct HttpProbe {
 
 impl HttpProbe {
     pub async fn run(&self, ctx: &Ctx<'_>) -> Probed {
-        let max = if self.follow_redirects { MAX_REDIRECTS } else { 0 };
+        let max = if self.follow_redirects {
+            MAX_REDIRECTS
+        } else {
+            0
+        };
         let result = if self.follow_redirects {
-            ctx.engine.fetch(&self.request, ctx.overrides, ctx.deadline, max).await
+            ctx.engine
+                .fetch(&self.request, ctx.overrides, ctx.deadline, max)
+                .await
         } else {
             ctx.engine
                 .send(&self.request, ctx.overrides, ctx.deadline)
                 .await
-                .map(|response| crate::net::Exchange { hops: Vec::new(), response })
+                .map(|response| crate::net::Exchange {
+                    hops: Vec::new(),
+                    response,
+                })
         };
         let ex = match result {
             Ok(ex) => ex,
@@ -35,14 +44,24 @@ impl HttpProbe {
             let ok = (200..300).contains(&resp.status);
             findings.insert(
                 0,
-                Finding::judge("http.status", ok, Status::Fail, format!("status {}", resp.status))
-                    .expect("2xx", resp.status.to_string()),
+                Finding::judge(
+                    "http.status",
+                    ok,
+                    Status::Fail,
+                    format!("status {}", resp.status),
+                )
+                .expect("2xx", resp.status.to_string()),
             );
         }
         findings.extend(body_limit(resp, self.request.max_body));
         let mut details = std::collections::BTreeMap::new();
         details.insert("final_url".into(), resp.url.as_str().into());
         details.insert("http_version".into(), format!("{:?}", resp.version).into());
-        Probed { findings, timings: Some(resp.timings), error: None, details }
+        Probed {
+            findings,
+            timings: Some(resp.timings),
+            error: None,
+            details,
+        }
     }
 }

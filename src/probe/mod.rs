@@ -52,7 +52,13 @@ pub struct Finding {
 
 impl Finding {
     pub fn new(id: impl Into<String>, status: Status, message: impl Into<String>) -> Finding {
-        Finding { id: id.into(), status, message: message.into(), expected: None, actual: None }
+        Finding {
+            id: id.into(),
+            status,
+            message: message.into(),
+            expected: None,
+            actual: None,
+        }
     }
 
     /// A finding that passes when `ok`, and otherwise fails with `bad`'s status.
@@ -76,7 +82,10 @@ pub struct ProbeError {
 
 impl From<NetError> for ProbeError {
     fn from(e: NetError) -> Self {
-        ProbeError { kind: e.kind(), message: e.to_string() }
+        ProbeError {
+            kind: e.kind(),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -92,7 +101,10 @@ pub struct Probed {
 
 impl Probed {
     fn failed(e: impl Into<ProbeError>) -> Probed {
-        Probed { error: Some(e.into()), ..Probed::default() }
+        Probed {
+            error: Some(e.into()),
+            ..Probed::default()
+        }
     }
 }
 
@@ -135,7 +147,12 @@ impl Probe {
 
 /// Judges user assertions against a response. The first `status` assertion becomes `status_id`;
 /// the rest are `{prefix}.N`, numbered from 1 in the order written.
-pub fn judge_assertions(subject: &Subject<'_>, expect: &[Assertion], status_id: &str, prefix: &str) -> Vec<Finding> {
+pub fn judge_assertions(
+    subject: &Subject<'_>,
+    expect: &[Assertion],
+    status_id: &str,
+    prefix: &str,
+) -> Vec<Finding> {
     let mut status_taken = false;
     expect
         .iter()
@@ -153,7 +170,11 @@ pub fn judge_assertions(subject: &Subject<'_>, expect: &[Assertion], status_id: 
                 (false, Severity::Warn) => Status::Warn,
                 (false, Severity::Fail) => Status::Fail,
             };
-            let message = if verdict.passed { a.text.clone() } else { format!("{} (was {})", a.text, verdict.actual) };
+            let message = if verdict.passed {
+                a.text.clone()
+            } else {
+                format!("{} (was {})", a.text, verdict.actual)
+            };
             Finding::new(id, status, message).expect(a.expected_text(), verdict.actual)
         })
         .collect()
@@ -169,12 +190,19 @@ pub fn days_until(not_after_unix: i64) -> f64 {
 
 /// Leaf notAfter as a Unix timestamp, from a DER certificate.
 pub fn leaf_not_after(der: &[u8]) -> Option<i64> {
-    x509_parser::parse_x509_certificate(der).ok().map(|(_, c)| c.validity().not_after.timestamp())
+    x509_parser::parse_x509_certificate(der)
+        .ok()
+        .map(|(_, c)| c.validity().not_after.timestamp())
 }
 
 /// `Subject` over a response, with the certificate's remaining days.
 pub fn subject_of<'a>(resp: &'a crate::net::Response, redirects: usize) -> Subject<'a> {
-    let cert_days = resp.tls.as_ref().and_then(|t| t.chain.first()).and_then(|c| leaf_not_after(c)).map(days_until);
+    let cert_days = resp
+        .tls
+        .as_ref()
+        .and_then(|t| t.chain.first())
+        .and_then(|c| leaf_not_after(c))
+        .map(days_until);
     Subject {
         status: Some(resp.status),
         time: Some(resp.timings.total),
@@ -191,7 +219,11 @@ pub fn subject_of<'a>(resp: &'a crate::net::Response, redirects: usize) -> Subje
 /// A finding for a body cut at the cap, so a huge body is reported instead of swallowing memory.
 pub fn body_limit(resp: &crate::net::Response, cap: u64) -> Option<Finding> {
     resp.truncated.then(|| {
-        Finding::new("http.body_limit", Status::Fail, format!("body is larger than the {cap}-byte limit; reading stopped"))
-            .expect(format!("≤ {cap} bytes"), format!("> {cap} bytes"))
+        Finding::new(
+            "http.body_limit",
+            Status::Fail,
+            format!("body is larger than the {cap}-byte limit; reading stopped"),
+        )
+        .expect(format!("≤ {cap} bytes"), format!("> {cap} bytes"))
     })
 }

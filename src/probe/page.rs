@@ -24,20 +24,44 @@ const PARALLEL_ASSETS: usize = 6;
 
 impl PageProbe {
     pub async fn run(&self, ctx: &Ctx<'_>) -> Probed {
-        let ex = match ctx.engine.fetch(&self.request, ctx.overrides, ctx.deadline, MAX_REDIRECTS).await {
+        let ex = match ctx
+            .engine
+            .fetch(&self.request, ctx.overrides, ctx.deadline, MAX_REDIRECTS)
+            .await
+        {
             Ok(ex) => ex,
             Err(e) => return Probed::failed(e),
         };
         let resp = &ex.response;
         let mut findings = vec![
-            Finding::judge("page.status", resp.status == 200, Status::Fail, format!("status {}", resp.status))
-                .expect("200", resp.status.to_string()),
+            Finding::judge(
+                "page.status",
+                resp.status == 200,
+                Status::Fail,
+                format!("status {}", resp.status),
+            )
+            .expect("200", resp.status.to_string()),
         ];
-        let ctype = resp.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let is_html = ctype.trim_start().to_ascii_lowercase().starts_with("text/html");
+        let ctype = resp
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let is_html = ctype
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("text/html");
         findings.push(
-            Finding::judge("page.content_type", is_html, Status::Fail, format!("content type \"{ctype}\""))
-                .expect("text/html", if ctype.is_empty() { "(missing)" } else { ctype }),
+            Finding::judge(
+                "page.content_type",
+                is_html,
+                Status::Fail,
+                format!("content type \"{ctype}\""),
+            )
+            .expect(
+                "text/html",
+                if ctype.is_empty() { "(missing)" } else { ctype },
+            ),
         );
         findings.extend(body_limit(resp, self.request.max_body));
         if self.assets && is_html {
@@ -45,8 +69,18 @@ impl PageProbe {
             let urls = same_origin_assets(&html, &resp.url);
             findings.push(self.check_assets(ctx, urls).await);
         }
-        findings.extend(judge_assertions(&subject_of(resp, ex.hops.len()), &self.expect, "page.status", "http.assert"));
-        Probed { findings, timings: Some(resp.timings), error: None, details: Default::default() }
+        findings.extend(judge_assertions(
+            &subject_of(resp, ex.hops.len()),
+            &self.expect,
+            "page.status",
+            "http.assert",
+        ));
+        Probed {
+            findings,
+            timings: Some(resp.timings),
+            error: None,
+            details: Default::default(),
+        }
     }
 
     async fn check_assets(&self, ctx: &Ctx<'_>, urls: Vec<Url>) -> Finding {
@@ -60,21 +94,38 @@ impl PageProbe {
             req.max_body = self.request.max_body;
             async move {
                 let _permit = limit.acquire().await;
-                match ctx.engine.fetch(&req, ctx.overrides, ctx.deadline, MAX_REDIRECTS).await {
+                match ctx
+                    .engine
+                    .fetch(&req, ctx.overrides, ctx.deadline, MAX_REDIRECTS)
+                    .await
+                {
                     Ok(ex) if (200..300).contains(&ex.response.status) => None,
                     Ok(ex) => Some(format!("{} ({})", url.path(), ex.response.status)),
                     Err(e) => Some(format!("{} ({})", url.path(), e.kind())),
                 }
             }
         });
-        let broken: Vec<String> = futures_util::future::join_all(checks).await.into_iter().flatten().collect();
-        let actual = if broken.is_empty() { format!("{total} loaded") } else { broken.join(", ") };
+        let broken: Vec<String> = futures_util::future::join_all(checks)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        let actual = if broken.is_empty() {
+            format!("{total} loaded")
+        } else {
+            broken.join(", ")
+        };
         let message = if broken.is_empty() {
             format!("all {total} same-origin assets load")
         } else {
-            format!("{} of {total} assets failed: {}", broken.len(), broken.join(", "))
+            format!(
+                "{} of {total} assets failed: {}",
+                broken.len(),
+                broken.join(", ")
+            )
         };
-        Finding::judge("page.assets", broken.is_empty(), Status::Fail, message).expect("every asset 2xx", actual)
+        Finding::judge("page.assets", broken.is_empty(), Status::Fail, message)
+            .expect("every asset 2xx", actual)
     }
 }
 
@@ -84,11 +135,22 @@ pub fn same_origin_assets(html: &str, base: &Url) -> Vec<Url> {
     for tag in tags(html) {
         let attr = match tag.name.as_str() {
             "script" | "img" => "src",
-            "link" if tag.attr("rel").is_some_and(|r| r.split_whitespace().any(|t| t.eq_ignore_ascii_case("stylesheet"))) => "href",
+            "link"
+                if tag.attr("rel").is_some_and(|r| {
+                    r.split_whitespace()
+                        .any(|t| t.eq_ignore_ascii_case("stylesheet"))
+                }) =>
+            {
+                "href"
+            }
             _ => continue,
         };
-        let Some(value) = tag.attr(attr).filter(|v| !v.trim().is_empty()) else { continue };
-        let Ok(url) = base.join(value.trim()) else { continue };
+        let Some(value) = tag.attr(attr).filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        let Ok(url) = base.join(value.trim()) else {
+            continue;
+        };
         if url.origin() == base.origin() && !out.contains(&url) && out.len() < MAX_ASSETS {
             out.push(url);
         }
@@ -103,7 +165,10 @@ struct Tag {
 
 impl Tag {
     fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -120,12 +185,17 @@ fn tags(html: &str) -> Vec<Tag> {
         let end = rest.find('>').unwrap_or(rest.len());
         let inner = &rest[..end];
         rest = &rest[end.min(rest.len())..];
-        let name_len = inner.find(|c: char| c.is_whitespace() || c == '/').unwrap_or(inner.len());
+        let name_len = inner
+            .find(|c: char| c.is_whitespace() || c == '/')
+            .unwrap_or(inner.len());
         let name = inner[..name_len].to_ascii_lowercase();
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
             continue;
         }
-        out.push(Tag { name, attrs: attributes(&inner[name_len..]) });
+        out.push(Tag {
+            name,
+            attrs: attributes(&inner[name_len..]),
+        });
     }
     out
 }
@@ -137,7 +207,9 @@ fn attributes(mut s: &str) -> Vec<(String, String)> {
         if s.is_empty() {
             return attrs;
         }
-        let key_len = s.find(|c: char| c.is_whitespace() || c == '=' || c == '/').unwrap_or(s.len());
+        let key_len = s
+            .find(|c: char| c.is_whitespace() || c == '=' || c == '/')
+            .unwrap_or(s.len());
         let key = s[..key_len].to_ascii_lowercase();
         s = s[key_len..].trim_start();
         let value = if let Some(v) = s.strip_prefix('=') {
@@ -179,7 +251,10 @@ mod tests {
             <script src='main.js' defer></script><script src="https://cdn.example.net/x.js"></script>
             <img src=/logo.png alt=x><img src="/logo.png"><a href="/page">x</a><script src="/s.css"></script>
             <img src="//example.com/abs.png"><broken <tag =x>"#;
-        let got: Vec<String> = same_origin_assets(html, &base).iter().map(|u| u.path().to_string()).collect();
+        let got: Vec<String> = same_origin_assets(html, &base)
+            .iter()
+            .map(|u| u.path().to_string())
+            .collect();
         assert_eq!(got, ["/s.css", "/app/main.js", "/logo.png", "/abs.png"]);
         assert!(same_origin_assets("<<<>>><img src=\"", &base).is_empty());
     }

@@ -46,7 +46,12 @@ impl RedirectProbe {
             .collect();
         let mut details = std::collections::BTreeMap::new();
         details.insert("hops".into(), chain.into());
-        Probed { findings, timings: Some(timings), error: None, details }
+        Probed {
+            findings,
+            timings: Some(timings),
+            error: None,
+            details,
+        }
     }
 
     /// Follows the chain one request at a time, so every hop is seen and a loop is caught.
@@ -65,8 +70,15 @@ impl RedirectProbe {
                 }
             };
             first_timings.get_or_insert(resp.timings);
-            let location = resp.is_redirect().then(|| resp.location().and_then(|l| req.url.join(l).ok())).flatten();
-            steps.push(Step { url: req.url.clone(), status: resp.status, location: location.clone() });
+            let location = resp
+                .is_redirect()
+                .then(|| resp.location().and_then(|l| req.url.join(l).ok()))
+                .flatten();
+            steps.push(Step {
+                url: req.url.clone(),
+                status: resp.status,
+                location: location.clone(),
+            });
             let Some(next) = location else {
                 return Ok((steps, End::Final, first_timings.unwrap_or_default()));
             };
@@ -82,12 +94,25 @@ impl RedirectProbe {
         let redirects = steps.iter().filter(|s| s.location.is_some()).count();
         let expected = format!("≤ {} redirects, no loop", self.max_hops);
         match end {
-            End::Loop(back) => Finding::new("redirect.hops", Status::Fail, format!("redirect loop back to {back}"))
-                .expect(expected, format!("loop after {redirects} redirects")),
-            End::TooMany => Finding::new("redirect.hops", Status::Fail, format!("more than {} redirects", self.max_hops))
-                .expect(expected, format!("> {}", self.max_hops)),
-            _ => Finding::judge("redirect.hops", redirects <= self.max_hops, Status::Fail, format!("{redirects} redirects"))
-                .expect(expected, redirects.to_string()),
+            End::Loop(back) => Finding::new(
+                "redirect.hops",
+                Status::Fail,
+                format!("redirect loop back to {back}"),
+            )
+            .expect(expected, format!("loop after {redirects} redirects")),
+            End::TooMany => Finding::new(
+                "redirect.hops",
+                Status::Fail,
+                format!("more than {} redirects", self.max_hops),
+            )
+            .expect(expected, format!("> {}", self.max_hops)),
+            _ => Finding::judge(
+                "redirect.hops",
+                redirects <= self.max_hops,
+                Status::Fail,
+                format!("{redirects} redirects"),
+            )
+            .expect(expected, redirects.to_string()),
         }
     }
 }
@@ -98,7 +123,10 @@ fn first_hop(start: &Url, first: &Step) -> Finding {
         None => Finding::new(
             "redirect.https",
             Status::Fail,
-            format!("{start} answered {} without redirecting to HTTPS", first.status),
+            format!(
+                "{start} answered {} without redirecting to HTTPS",
+                first.status
+            ),
         )
         .expect(expected, format!("{} (no redirect)", first.status)),
         Some(loc) => {
@@ -110,15 +138,25 @@ fn first_hop(start: &Url, first: &Step) -> Finding {
             } else {
                 format!("{start} redirects to another host: {loc}")
             };
-            Finding::judge("redirect.https", ok, Status::Fail, msg).expect(expected, format!("{} to {loc}", first.status))
+            Finding::judge("redirect.https", ok, Status::Fail, msg)
+                .expect(expected, format!("{} to {loc}", first.status))
         }
     }
 }
 
 fn permanent(first: &Step) -> Finding {
     let (status, msg) = match first.status {
-        301 | 308 => (Status::Pass, format!("redirect is permanent ({})", first.status)),
-        302 | 303 | 307 => (Status::Warn, format!("redirect is temporary ({}); browsers will not remember it", first.status)),
+        301 | 308 => (
+            Status::Pass,
+            format!("redirect is permanent ({})", first.status),
+        ),
+        302 | 303 | 307 => (
+            Status::Warn,
+            format!(
+                "redirect is temporary ({}); browsers will not remember it",
+                first.status
+            ),
+        ),
         s => (Status::Fail, format!("no redirect (status {s})")),
     };
     Finding::new("redirect.permanent", status, msg).expect("301 or 308", first.status.to_string())
@@ -129,17 +167,35 @@ fn final_https(steps: &[Step], end: &End) -> Finding {
     let downgrade = steps.iter().skip(1).find(|s| s.url.scheme() != "https");
     let last = steps.last().map(|s| &s.url);
     let (status, msg, actual) = match (end, downgrade) {
-        (_, Some(s)) => (Status::Fail, format!("hop {} is plain HTTP", s.url), s.url.to_string()),
-        (End::Broken(why), None) => (Status::Fail, format!("the chain breaks: {why}"), why.clone()),
-        (End::Loop(_) | End::TooMany, None) => {
-            (Status::Fail, "the chain never reaches a final page".to_string(), "no final page".to_string())
-        }
+        (_, Some(s)) => (
+            Status::Fail,
+            format!("hop {} is plain HTTP", s.url),
+            s.url.to_string(),
+        ),
+        (End::Broken(why), None) => (
+            Status::Fail,
+            format!("the chain breaks: {why}"),
+            why.clone(),
+        ),
+        (End::Loop(_) | End::TooMany, None) => (
+            Status::Fail,
+            "the chain never reaches a final page".to_string(),
+            "no final page".to_string(),
+        ),
         (End::Final, None) => match last {
             Some(u) if u.scheme() == "https" => {
                 let s = steps.last().map_or(0, |s| s.status);
-                (Status::Pass, format!("ends at {u} ({s})"), format!("{u} ({s})"))
+                (
+                    Status::Pass,
+                    format!("ends at {u} ({s})"),
+                    format!("{u} ({s})"),
+                )
             }
-            Some(u) => (Status::Fail, format!("ends on plain HTTP at {u}"), u.to_string()),
+            Some(u) => (
+                Status::Fail,
+                format!("ends on plain HTTP at {u}"),
+                u.to_string(),
+            ),
             None => (Status::Fail, "no response".to_string(), "none".to_string()),
         },
     };

@@ -66,7 +66,9 @@ impl Cert {
 fn ip_text(b: &[u8]) -> Option<String> {
     match b.len() {
         4 => Some(std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).to_string()),
-        16 => <[u8; 16]>::try_from(b).ok().map(|a| std::net::Ipv6Addr::from(a).to_string()),
+        16 => <[u8; 16]>::try_from(b)
+            .ok()
+            .map(|a| std::net::Ipv6Addr::from(a).to_string()),
         _ => None,
     }
 }
@@ -89,20 +91,31 @@ fn key_strength(c: &X509Certificate<'_>) -> (String, bool) {
 fn rfc3339(ts: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ts)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| ts.to_string())
 }
 
 impl TlsProbe {
     pub async fn run(&self, ctx: &Ctx<'_>) -> Probed {
-        let handshake = ctx.engine.handshake(&self.host, self.port, &self.server_name, ctx.overrides, ctx.deadline);
+        let handshake = ctx.engine.handshake(
+            &self.host,
+            self.port,
+            &self.server_name,
+            ctx.overrides,
+            ctx.deadline,
+        );
         let (info, timings) = match handshake.await {
             Ok(r) => r,
             Err(e) => return Probed::failed(e),
         };
         let certs: Vec<Cert> = info.chain.iter().filter_map(|d| Cert::parse(d)).collect();
         let Some(leaf) = certs.first() else {
-            return Probed::failed(crate::net::NetError::Tls("the server's certificate could not be parsed".into()));
+            return Probed::failed(crate::net::NetError::Tls(
+                "the server's certificate could not be parsed".into(),
+            ));
         };
         let findings = vec![
             trust(&info, &certs),
@@ -110,21 +123,37 @@ impl TlsProbe {
             self.expiry("tls.expiry", "certificate", leaf.not_after),
             self.chain_expiry(&certs[1..]),
             self.version(&info),
-            Finding::judge("tls.key", leaf.key_ok, Status::Fail, format!("leaf key is {}", leaf.key))
-                .expect("RSA ≥ 2048 bits, EC P-256/P-384 or Ed25519", leaf.key.clone()),
+            Finding::judge(
+                "tls.key",
+                leaf.key_ok,
+                Status::Fail,
+                format!("leaf key is {}", leaf.key),
+            )
+            .expect(
+                "RSA ≥ 2048 bits, EC P-256/P-384 or Ed25519",
+                leaf.key.clone(),
+            ),
         ];
         let mut details = BTreeMap::new();
         details.insert("subject".into(), leaf.subject.clone().into());
         details.insert("issuer".into(), leaf.issuer.clone().into());
         details.insert("sans".into(), leaf.sans.clone().into());
         details.insert("not_after".into(), rfc3339(leaf.not_after).into());
-        details.insert("days_left".into(), (days_until(leaf.not_after).floor() as i64).into());
+        details.insert(
+            "days_left".into(),
+            (days_until(leaf.not_after).floor() as i64).into(),
+        );
         details.insert("version".into(), info.version.clone().into());
         details.insert("cipher".into(), info.cipher.clone().into());
         if let Some(min) = certs[1..].iter().map(|c| c.not_after).min() {
             details.insert("chain_not_after".into(), rfc3339(min).into());
         }
-        Probed { findings, timings: Some(timings), error: None, details }
+        Probed {
+            findings,
+            timings: Some(timings),
+            error: None,
+            details,
+        }
     }
 
     fn expiry(&self, id: &str, what: &str, not_after: i64) -> Finding {
@@ -143,24 +172,40 @@ impl TlsProbe {
             format!("{what} expires in {} days ({when})", days.floor())
         };
         Finding::new(id, status, msg).expect(
-            format!("≥ {} days (warn < {}, fail < {})", self.warn_days, self.warn_days, self.fail_days),
+            format!(
+                "≥ {} days (warn < {}, fail < {})",
+                self.warn_days, self.warn_days, self.fail_days
+            ),
             format!("{} days", days.floor()),
         )
     }
 
     fn chain_expiry(&self, intermediates: &[Cert]) -> Finding {
         match intermediates.iter().min_by_key(|c| c.not_after) {
-            Some(c) => self.expiry("tls.chain_expiry", &format!("intermediate \"{}\"", c.subject), c.not_after),
-            None => Finding::new("tls.chain_expiry", Status::Pass, "no intermediate certificates presented")
-                .expect("intermediates valid", "none presented"),
+            Some(c) => self.expiry(
+                "tls.chain_expiry",
+                &format!("intermediate \"{}\"", c.subject),
+                c.not_after,
+            ),
+            None => Finding::new(
+                "tls.chain_expiry",
+                Status::Pass,
+                "no intermediate certificates presented",
+            )
+            .expect("intermediates valid", "none presented"),
         }
     }
 
     fn version(&self, info: &TlsInfo) -> Finding {
         let want = format!("TLSv{}", self.min_version);
         let ok = info.version.as_str() >= want.as_str() && info.version.starts_with("TLSv");
-        Finding::judge("tls.version", ok, Status::Fail, format!("negotiated {}", info.version))
-            .expect(format!("≥ {want}"), info.version.clone())
+        Finding::judge(
+            "tls.version",
+            ok,
+            Status::Fail,
+            format!("negotiated {}", info.version),
+        )
+        .expect(format!("≥ {want}"), info.version.clone())
     }
 }
 
@@ -169,23 +214,41 @@ fn trust(info: &TlsInfo, certs: &[Cert]) -> Finding {
     let top = certs.last().unwrap_or(leaf);
     let (ok, actual) = match &info.trust {
         Ok(()) => (true, format!("trusted, issued by {}", leaf.issuer)),
-        Err(CertProblem::UnknownIssuer) if certs.len() == 1 && leaf.self_signed => {
-            (false, format!("self-signed certificate \"{}\"", leaf.subject))
-        }
+        Err(CertProblem::UnknownIssuer) if certs.len() == 1 && leaf.self_signed => (
+            false,
+            format!("self-signed certificate \"{}\"", leaf.subject),
+        ),
         Err(CertProblem::UnknownIssuer) if !top.self_signed && certs.len() == 1 => (
             false,
-            format!("missing intermediate: the server sent only the leaf, issued by \"{}\"", leaf.issuer),
+            format!(
+                "missing intermediate: the server sent only the leaf, issued by \"{}\"",
+                leaf.issuer
+            ),
         ),
         Err(CertProblem::UnknownIssuer) => (false, format!("unknown issuer \"{}\"", top.issuer)),
-        Err(CertProblem::Expired) => (false, format!("expired certificate in the chain (leaf ends {})", rfc3339(leaf.not_after))),
+        Err(CertProblem::Expired) => (
+            false,
+            format!(
+                "expired certificate in the chain (leaf ends {})",
+                rfc3339(leaf.not_after)
+            ),
+        ),
         Err(other) => (false, other.to_string()),
     };
-    let msg = if ok { "chain leads to a trusted root".to_string() } else { format!("untrusted: {actual}") };
+    let msg = if ok {
+        "chain leads to a trusted root".to_string()
+    } else {
+        format!("untrusted: {actual}")
+    };
     Finding::judge("tls.trust", ok, Status::Fail, msg).expect("chain to a trusted root", actual)
 }
 
 fn hostname(info: &TlsInfo, name: &str, leaf: &Cert) -> Finding {
-    let sans = if leaf.sans.is_empty() { "no SANs".to_string() } else { leaf.sans.join(", ") };
+    let sans = if leaf.sans.is_empty() {
+        "no SANs".to_string()
+    } else {
+        leaf.sans.join(", ")
+    };
     let ok = info.hostname.is_ok();
     let msg = if ok {
         format!("certificate is valid for {name}")

@@ -24,7 +24,12 @@ fn esc(s: &str) -> String {
 
 pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
     let tests: usize = r.checks.iter().map(|c| c.findings.len().max(1)).sum();
-    let failures = r.checks.iter().flat_map(|c| &c.findings).filter(|f| f.status == Status::Fail).count();
+    let failures = r
+        .checks
+        .iter()
+        .flat_map(|c| &c.findings)
+        .filter(|f| f.status == Status::Fail)
+        .count();
     let errors = r.checks.iter().filter(|c| c.error.is_some()).count();
     writeln!(w, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
     writeln!(
@@ -36,7 +41,11 @@ pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
     )?;
     for c in &r.checks {
         let class = esc(&format!("{}.{}", r.environment, c.name));
-        let fails = c.findings.iter().filter(|f| f.status == Status::Fail).count();
+        let fails = c
+            .findings
+            .iter()
+            .filter(|f| f.status == Status::Fail)
+            .count();
         writeln!(
             w,
             r#"  <testsuite name="{}" tests="{}" failures="{fails}" errors="{}" time="{:.3}">"#,
@@ -46,12 +55,25 @@ pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
             ms(c.duration) / 1000.0
         )?;
         if let Some(e) = &c.error {
-            writeln!(w, r#"    <testcase name="{}.run" classname="{class}">"#, esc(c.kind))?;
-            writeln!(w, r#"      <error type="{}" message="{}"/>"#, esc(e.kind), esc(&e.message))?;
+            writeln!(
+                w,
+                r#"    <testcase name="{}.run" classname="{class}">"#,
+                esc(c.kind)
+            )?;
+            writeln!(
+                w,
+                r#"      <error type="{}" message="{}"/>"#,
+                esc(e.kind),
+                esc(&e.message)
+            )?;
             writeln!(w, "    </testcase>")?;
         }
         for f in &c.findings {
-            writeln!(w, r#"    <testcase name="{}" classname="{class}">"#, esc(&f.id))?;
+            writeln!(
+                w,
+                r#"    <testcase name="{}" classname="{class}">"#,
+                esc(&f.id)
+            )?;
             let detail = format!(
                 "{}\nexpected: {}\nactual: {}",
                 f.message,
@@ -59,8 +81,17 @@ pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
                 f.actual.as_deref().unwrap_or("-")
             );
             match f.status {
-                Status::Fail => writeln!(w, r#"      <failure type="fail" message="{}">{}</failure>"#, esc(&f.message), esc(&detail))?,
-                Status::Warn => writeln!(w, "      <system-out>warning: {}</system-out>", esc(&detail))?,
+                Status::Fail => writeln!(
+                    w,
+                    r#"      <failure type="fail" message="{}">{}</failure>"#,
+                    esc(&f.message),
+                    esc(&detail)
+                )?,
+                Status::Warn => writeln!(
+                    w,
+                    "      <system-out>warning: {}</system-out>",
+                    esc(&detail)
+                )?,
                 _ => {}
             }
             writeln!(w, "    </testcase>")?;

@@ -21,10 +21,29 @@ fn cell(s: &str) -> String {
 
 pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
     let s = r.summary();
-    let target = if r.target.is_empty() { String::new() } else { format!(" — {}", r.target) };
-    writeln!(w, "### {} shipwatch: {} · {}{target}", icon(r.status()), r.status().as_str().to_uppercase(), cell(&r.environment))?;
+    let target = if r.target.is_empty() {
+        String::new()
+    } else {
+        format!(" — {}", r.target)
+    };
+    writeln!(
+        w,
+        "### {} shipwatch: {} · {}{target}",
+        icon(r.status()),
+        r.status().as_str().to_uppercase(),
+        cell(&r.environment)
+    )?;
     writeln!(w)?;
-    writeln!(w, "{} pass · {} warn · {} fail · {} error · {:.0} ms · {}", s.pass, s.warn, s.fail, s.error, ms(r.duration), r.started_rfc3339())?;
+    writeln!(
+        w,
+        "{} pass · {} warn · {} fail · {} error · {:.0} ms · {}",
+        s.pass,
+        s.warn,
+        s.fail,
+        s.error,
+        ms(r.duration),
+        r.started_rfc3339()
+    )?;
     writeln!(w)?;
     writeln!(w, "| | Check | Kind | Status | Time |")?;
     writeln!(w, "|---|---|---|---|---:|")?;
@@ -33,7 +52,15 @@ pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
             Some(e) => format!("error: {}", cell(&e.message)),
             None => c.status.as_str().to_string(),
         };
-        writeln!(w, "| {} | `{}` | {} | {} | {:.1} ms |", icon(c.status), cell(&c.name), c.kind, status, ms(c.duration))?;
+        writeln!(
+            w,
+            "| {} | `{}` | {} | {} | {:.1} ms |",
+            icon(c.status),
+            cell(&c.name),
+            c.kind,
+            status,
+            ms(c.duration)
+        )?;
     }
     let bad = notable(r);
     if !bad.is_empty() {

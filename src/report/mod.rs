@@ -105,7 +105,12 @@ pub fn notable(report: &Report) -> Vec<(&Outcome, &crate::probe::Finding)> {
     let mut out: Vec<_> = report
         .checks
         .iter()
-        .flat_map(|c| c.findings.iter().filter(|f| f.status >= Status::Warn).map(move |f| (c, f)))
+        .flat_map(|c| {
+            c.findings
+                .iter()
+                .filter(|f| f.status >= Status::Warn)
+                .map(move |f| (c, f))
+        })
         .collect();
     out.sort_by_key(|(_, f)| std::cmp::Reverse(f.status));
     out

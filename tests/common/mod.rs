@@ -44,7 +44,11 @@ fn ca_params(name: &str, days: i64) -> CertificateParams {
     let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
     p.distinguished_name.push(DnType::CommonName, name);
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     p.not_before = OffsetDateTime::now_utc() - time::Duration::days(30);
     p.not_after = OffsetDateTime::now_utc() + time::Duration::days(days);
     p
@@ -72,7 +76,9 @@ impl Pki {
         let root = Issuer::new(root_params, root_key);
         let inter_key = KeyPair::generate().expect("key");
         let inter_params = ca_params(&format!("{name} intermediate"), days);
-        let inter_cert = inter_params.signed_by(&inter_key, &root).expect("intermediate");
+        let inter_cert = inter_params
+            .signed_by(&inter_key, &root)
+            .expect("intermediate");
         Pki {
             root_der: root_cert.der().clone(),
             root_pem: root_cert.pem(),
@@ -85,7 +91,8 @@ impl Pki {
     /// A leaf for `names`, valid for `days` more days (negative: already expired).
     pub fn leaf(&self, names: &[&str], days: i64) -> Identity {
         let key = KeyPair::generate().expect("key");
-        let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("params");
+        let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .expect("params");
         p.distinguished_name.push(DnType::CommonName, names[0]);
         p.not_before = OffsetDateTime::now_utc() - time::Duration::days(60);
         p.not_after = OffsetDateTime::now_utc() + time::Duration::days(days);
@@ -109,10 +116,16 @@ impl Pki {
 /// A self-signed leaf, trusted by nobody.
 pub fn self_signed(names: &[&str]) -> Identity {
     let key = KeyPair::generate().expect("key");
-    let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("params");
+    let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .expect("params");
     p.distinguished_name.push(DnType::CommonName, names[0]);
     let cert = p.self_signed(&key).expect("self-signed");
-    Identity { chain: vec![cert.der().clone()], key: key.serialize_der(), cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+    Identity {
+        chain: vec![cert.der().clone()],
+        key: key.serialize_der(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
 }
 
 /// What a test handler sees of a request.
@@ -140,7 +153,12 @@ pub struct Resp {
 
 impl Resp {
     pub fn new(status: u16, body: impl Into<Bytes>) -> Resp {
-        Resp { status, headers: Vec::new(), body: body.into(), delay: Duration::ZERO }
+        Resp {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
     }
     pub fn json(status: u16, body: &str) -> Resp {
         Resp::new(status, body.to_string()).header("content-type", "application/json")
@@ -185,9 +203,17 @@ impl Server {
     }
 }
 
-async fn answer(handler: Handler, hits: Arc<AtomicUsize>, req: http::Request<Incoming>) -> Result<http::Response<Full<Bytes>>, Infallible> {
+async fn answer(
+    handler: Handler,
+    hits: Arc<AtomicUsize>,
+    req: http::Request<Incoming>,
+) -> Result<http::Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     let r = Req {
         method: parts.method.to_string(),
         path: parts.uri.path().to_string(),
@@ -196,7 +222,13 @@ async fn answer(handler: Handler, hits: Arc<AtomicUsize>, req: http::Request<Inc
             .uri
             .authority()
             .map(|a| a.to_string())
-            .or_else(|| parts.headers.get("host").and_then(|h| h.to_str().ok()).map(str::to_string))
+            .or_else(|| {
+                parts
+                    .headers
+                    .get("host")
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_string)
+            })
             .unwrap_or_default(),
         headers: parts.headers,
         body,
@@ -219,12 +251,18 @@ pub async fn http_server(handler: impl Fn(&Req) -> Resp + Send + Sync + 'static)
 }
 
 /// Serves `handler` over HTTPS with `identity` (HTTP/1.1 and HTTP/2 by ALPN).
-pub async fn https_server(identity: &Identity, handler: impl Fn(&Req) -> Resp + Send + Sync + 'static) -> Server {
+pub async fn https_server(
+    identity: &Identity,
+    handler: impl Fn(&Req) -> Resp + Send + Sync + 'static,
+) -> Server {
     serve(Arc::new(handler), Some(tls_config(identity, None))).await
 }
 
 /// A rustls server config; `versions` limits the protocol versions offered.
-pub fn tls_config(identity: &Identity, versions: Option<&[&'static rustls::SupportedProtocolVersion]>) -> Arc<rustls::ServerConfig> {
+pub fn tls_config(
+    identity: &Identity,
+    versions: Option<&[&'static rustls::SupportedProtocolVersion]>,
+) -> Arc<rustls::ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider);
     let builder = match versions {
@@ -233,7 +271,10 @@ pub fn tls_config(identity: &Identity, versions: Option<&[&'static rustls::Suppo
     }
     .expect("versions");
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key.clone()));
-    let mut config = builder.with_no_client_auth().with_single_cert(identity.chain.clone(), key).expect("server cert");
+    let mut config = builder
+        .with_no_client_auth()
+        .with_single_cert(identity.chain.clone(), key)
+        .expect("server cert");
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Arc::new(config)
 }
@@ -247,7 +288,9 @@ pub async fn serve(handler: Handler, tls: Option<Arc<rustls::ServerConfig>>) -> 
     let task = tokio::spawn(async move {
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             let (handler, hits, acceptor) = (handler.clone(), counter.clone(), acceptor.clone());
             tokio::spawn(async move {
                 let svc = service_fn(move |req| answer(handler.clone(), hits.clone(), req));
@@ -279,16 +322,29 @@ where
     let behave = Arc::new(behave);
     let task = tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(behave(tcp));
         }
     });
-    Server { addr, task, hits: Arc::new(AtomicUsize::new(0)) }
+    Server {
+        addr,
+        task,
+        hits: Arc::new(AtomicUsize::new(0)),
+    }
 }
 
 /// Loads `toml`, plans it with `ca` trusted, runs it once and returns the outcomes by check order.
 pub async fn run_toml(toml: &str, ca: Option<PathBuf>) -> Vec<Outcome> {
-    run_toml_with(toml, PlanOptions { ca_file: ca, ..PlanOptions::default() }).await
+    run_toml_with(
+        toml,
+        PlanOptions {
+            ca_file: ca,
+            ..PlanOptions::default()
+        },
+    )
+    .await
 }
 
 pub async fn run_toml_with(toml: &str, opts: PlanOptions<'_>) -> Vec<Outcome> {
@@ -302,7 +358,10 @@ pub async fn run_toml_with(toml: &str, opts: PlanOptions<'_>) -> Vec<Outcome> {
 pub fn finding<'a>(o: &'a Outcome, id: &str) -> &'a Finding {
     o.findings.iter().find(|f| f.id == id).unwrap_or_else(|| {
         let ids: Vec<&str> = o.findings.iter().map(|f| f.id.as_str()).collect();
-        panic!("no finding {id} in {} (have {ids:?}; error {:?})", o.name, o.error)
+        panic!(
+            "no finding {id} in {} (have {ids:?}; error {:?})",
+            o.name, o.error
+        )
     })
 }
 
@@ -311,5 +370,8 @@ pub fn assert_finding(o: &Outcome, id: &str, status: Status, needle: &str) {
     let f = finding(o, id);
     let text = format!("{} | {}", f.message, f.actual.as_deref().unwrap_or(""));
     assert_eq!(f.status, status, "{id}: {text}");
-    assert!(text.contains(needle), "{id}: expected {needle:?} in {text:?}");
+    assert!(
+        text.contains(needle),
+        "{id}: expected {needle:?} in {text:?}"
+    );
 }
