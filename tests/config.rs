@@ -110,6 +110,18 @@ fn all_errors_are_reported_at_once() {
 }
 
 #[test]
+fn an_unknown_kind_still_reports_the_other_problems() {
+    assert_eq!(
+        errors("unknown_kind_and_more.toml"),
+        vec![
+            "3:8: unknown check kind \"htp\", did you mean \"http\"?",
+            "5:1: unknown key `timout` in `check \"api-health\"`, did you mean `timeout`?",
+            "6:12: invalid assertion: unknown query \"stauts\", did you mean \"status\"?",
+        ]
+    );
+}
+
+#[test]
 fn rendering_shows_file_line_column_and_a_caret() {
     let e = Config::parse(
         "shipwatch.toml",

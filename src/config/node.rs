@@ -268,7 +268,8 @@ impl<'a> Table<'a> {
     /// Reports keys that were never read, with a suggestion from `known`.
     pub fn finish(self, known: &[&str], sink: &mut Sink) {
         for (e, used) in self.entries.iter().zip(&self.used) {
-            if *used {
+            // A known key left unread belongs to a part that could not be judged (e.g. an unknown kind).
+            if *used || known.contains(&e.key.as_str()) {
                 continue;
             }
             let mut msg = format!("unknown key `{}` in {}", e.key, self.describe());

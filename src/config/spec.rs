@@ -123,11 +123,20 @@ pub(super) fn read_check(node: &Node, index: usize, sink: &mut Sink) -> Option<C
             }
         },
     };
-    // Without a valid kind, other keys cannot be judged; only report the kind.
-    if let Some(kind) = &kind {
-        let extra = kind_keys(kind.as_ref());
-        let known: Vec<&str> = COMMON.iter().chain(extra).copied().collect();
-        t.finish(&known, sink);
+    match &kind {
+        Some(kind) => {
+            let known: Vec<&str> = COMMON.iter().chain(kind_keys(kind.as_ref())).copied().collect();
+            t.finish(&known, sink);
+        }
+        // Without a valid kind, still report typos and bad assertions: any kind's key is accepted.
+        None => {
+            read_expect(&mut t, Context::Response, sink);
+            let mut known: Vec<&str> = COMMON.to_vec();
+            for k in ["http", "page", "redirect", "tls"] {
+                known.extend(kind_keys_by_name(k));
+            }
+            t.finish(&known, sink);
+        }
     }
     Some(CheckSpec {
         name: name?,
@@ -139,8 +148,12 @@ pub(super) fn read_check(node: &Node, index: usize, sink: &mut Sink) -> Option<C
 }
 
 fn kind_keys(kind: Option<&KindSpec>) -> &'static [&'static str] {
-    match kind.map(KindSpec::name) {
-        Some("http") => &[
+    kind.map_or(&[], |k| kind_keys_by_name(k.name()))
+}
+
+fn kind_keys_by_name(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "http" => &[
             "url",
             "method",
             "headers",
@@ -150,9 +163,9 @@ fn kind_keys(kind: Option<&KindSpec>) -> &'static [&'static str] {
             "expect",
             "follow_redirects",
         ],
-        Some("page") => &["url", "expect", "assets"],
-        Some("redirect") => &["url", "max_hops"],
-        Some("tls") => &[
+        "page" => &["url", "expect", "assets"],
+        "redirect" => &["url", "max_hops"],
+        "tls" => &[
             "host",
             "server_name",
             "warn_days",

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, end-to-end tests included, from a clean checkout.
+# Installs what the tests need (OpenSSL's command-line tool serves the weak-key TLS target),
+# then checks formatting and lints, and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --all-targets
