@@ -10,22 +10,31 @@ use common::*;
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let seconds: u64 = args.iter().position(|a| a == "--for").and_then(|i| args.get(i + 1)).and_then(|s| s.parse().ok()).unwrap_or(600);
+    let seconds: u64 = args
+        .iter()
+        .position(|a| a == "--for")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
     let dir = std::env::temp_dir().join(format!("shipwatch-testsite-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let pki = Pki::new();
     let ca = dir.join("ca.pem");
     std::fs::write(&ca, &pki.root_pem).expect("write ca");
     let page = r#"<!doctype html><html><head><link rel="stylesheet" href="/app.css"><script src="/app.js"></script></head><body><img src="/logo.png"></body></html>"#;
-    let https = https_server(&pki.leaf(&["localhost"], 90), move |r| match r.path.as_str() {
-        "/health" => Resp::json(200, r#"{"status":"healthy","database":"connected"}"#),
-        "/" => Resp::html(page),
-        "/app.css" | "/app.js" | "/logo.png" => Resp::new(200, "asset"),
-        _ => Resp::new(404, "not found"),
+    let https = https_server(&pki.leaf(&["localhost"], 90), move |r| {
+        match r.path.as_str() {
+            "/health" => Resp::json(200, r#"{"status":"healthy","database":"connected"}"#),
+            "/" => Resp::html(page),
+            "/app.css" | "/app.js" | "/logo.png" => Resp::new(200, "asset"),
+            _ => Resp::new(404, "not found"),
+        }
     })
     .await;
     let port = https.port();
-    let http = http_server(move |r| Resp::redirect(301, &format!("https://localhost:{port}{}", r.path))).await;
+    let http =
+        http_server(move |r| Resp::redirect(301, &format!("https://localhost:{port}{}", r.path)))
+            .await;
     println!("{} {} {}", https.port(), http.port(), ca.display());
     tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
     let _ = std::fs::remove_dir_all(&dir);

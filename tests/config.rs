@@ -166,3 +166,23 @@ expect = ['status == 200', 'json $.status == "healthy"', 'json $.database == "co
         vec![("region".to_string(), "eu-west-1".to_string())]
     );
 }
+
+/// The README's quick-start config must stay valid as the code changes.
+#[test]
+fn readme_quick_start_config_validates() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let section = &readme[readme.find("## Quick-start config").expect("section")..];
+    let start = section.find("```toml\n").expect("toml block") + "```toml\n".len();
+    let toml = &section[start..start + section[start..].find("```").expect("end of block")];
+    let config = Config::parse("README.md", toml).unwrap_or_else(|e| panic!("{e}"));
+    let getenv = |name: &str| (name == "SHIPWATCH_ADMIN_TOKEN").then(|| "token".to_string());
+    let opts = PlanOptions {
+        env: Some("production".into()),
+        getenv: Some(&getenv),
+        ..PlanOptions::default()
+    };
+    let plan = plan::build(&config, &opts).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.jobs.len(), 5);
+}

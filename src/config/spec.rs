@@ -125,7 +125,11 @@ pub(super) fn read_check(node: &Node, index: usize, sink: &mut Sink) -> Option<C
     };
     match &kind {
         Some(kind) => {
-            let known: Vec<&str> = COMMON.iter().chain(kind_keys(kind.as_ref())).copied().collect();
+            let known: Vec<&str> = COMMON
+                .iter()
+                .chain(kind_keys(kind.as_ref()))
+                .copied()
+                .collect();
             t.finish(&known, sink);
         }
         // Without a valid kind, still report typos and bad assertions: any kind's key is accepted.
