@@ -311,7 +311,11 @@ fn build_job(
             let mut headers: Vec<(String, String)> = h
                 .headers
                 .iter()
-                .map(|(k, v)| (k.clone(), render(scope, v, diags).text))
+                .map(|(k, v)| {
+                    let value = render(scope, v, diags).text;
+                    check_header(k, &value, v, diags);
+                    (k.clone(), value)
+                })
                 .collect();
             let body = h
                 .body
@@ -383,6 +387,21 @@ fn build_job(
         timeout,
         probe,
     })
+}
+
+/// A header must be valid HTTP, so the problem shows up in `validate` and not as a failed run.
+fn check_header(name: &str, value: &str, at: &Spanned<String>, diags: &mut Vec<Diagnostic>) {
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        diags.push(Diagnostic::new(
+            at.span.clone(),
+            format!("invalid header name \"{name}\""),
+        ));
+    } else if http::HeaderValue::from_str(value).is_err() {
+        diags.push(Diagnostic::new(
+            at.span.clone(),
+            format!("header \"{name}\": the value holds characters HTTP does not allow"),
+        ));
+    }
 }
 
 /// `example.com:8443` → (`example.com`, 8443); a bare host means port 443; `[::1]:443` works.

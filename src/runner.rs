@@ -145,6 +145,17 @@ pub async fn run_job(
         };
     let mut outcome = Outcome::from_probed(job, env, probed, started.elapsed());
     outcome.redact(redactor);
+    tracing::info!(
+        check = %outcome.name,
+        env = %outcome.environment,
+        kind = outcome.kind,
+        status = outcome.status.as_str(),
+        duration_ms = crate::report::ms(outcome.duration),
+        "check finished"
+    );
+    if outcome.status >= Status::Warn {
+        tracing::debug!(check = %outcome.name, reason = %outcome.summary(), "check did not pass");
+    }
     outcome
 }
 

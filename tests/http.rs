@@ -156,6 +156,21 @@ expect = ['status == 302', 'header location == /login']
 }
 
 #[tokio::test]
+async fn credentials_are_not_forwarded_to_another_origin() {
+    let other =
+        http_server(|r| Resp::new(200, format!("auth={:?}", r.headers.get("authorization")))).await;
+    let target = format!("http://localhost:{}/landing", other.port());
+    let first = http_server(move |_| Resp::redirect(302, &target)).await;
+    let toml = format!(
+        "[[check]]\nname = \"x\"\nkind = \"http\"\nurl = \"{}/start\"\nheaders = {{ Authorization = \"Bearer abc\", X-Trace = \"1\" }}\nexpect = ['body == \"auth=None\"']\n",
+        first.url("http", "127.0.0.1")
+    );
+    let o = run_toml(&toml, None).await.remove(0);
+    assert_eq!(o.status, Status::Pass, "{:?}", o.findings);
+    assert_eq!(o.details["redirects"][0]["status"], 302);
+}
+
+#[tokio::test]
 async fn body_over_the_cap_is_a_finding() {
     let big = vec![b'x'; 3 << 20];
     let s = http_server(move |_| Resp::new(200, big.clone())).await;

@@ -270,7 +270,12 @@ async fn connect_tcp(
         deadline,
         Phase::Dns,
         started,
-        dns::resolve(&engine.resolver, host, port, overrides),
+        dns::resolve(
+            engine.resolver.as_ref().map_err(Clone::clone),
+            host,
+            port,
+            overrides,
+        ),
     )
     .await?;
     timings.dns = started.elapsed();

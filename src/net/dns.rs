@@ -68,7 +68,7 @@ pub fn build_resolver(nameservers: &[SocketAddr]) -> Result<TokioResolver, NetEr
 
 /// The addresses to try for `host:port`. IP literals and `localhost` never touch DNS.
 pub async fn resolve(
-    resolver: &TokioResolver,
+    resolver: Result<&TokioResolver, NetError>,
     host: &str,
     port: u16,
     overrides: &Overrides,
@@ -86,6 +86,8 @@ pub async fn resolve(
             IpAddr::V6(Ipv6Addr::LOCALHOST),
         ]);
     }
+    let resolver =
+        resolver.map_err(|e| NetError::Dns(format!("cannot resolve \"{host}\": {e}")))?;
     let lookup = resolver.lookup_ip(format!("{host}.")).await.map_err(|e| {
         let why = if e.is_nx_domain() {
             "no such domain (NXDOMAIN)".to_string()

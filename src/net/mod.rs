@@ -168,7 +168,8 @@ pub struct EngineOptions {
 pub struct Engine {
     roots: Arc<RootCertStore>,
     provider: Arc<CryptoProvider>,
-    resolver: TokioResolver,
+    /// A missing or broken resolv.conf only matters for names that need DNS, so it is kept as an error.
+    resolver: Result<TokioResolver, NetError>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -179,6 +180,9 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Headers that are dropped when a redirect leaves the origin they were configured for.
+const CREDENTIAL_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+
 /// The most redirects an `http` check follows before it gives up.
 pub const MAX_REDIRECTS: usize = 10;
 
@@ -186,7 +190,7 @@ impl Engine {
     pub fn new(options: &EngineOptions) -> Result<Engine, NetError> {
         let roots = Arc::new(tls::load_roots(options.ca_file.as_deref())?);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let resolver = dns::build_resolver(&options.nameservers)?;
+        let resolver = dns::build_resolver(&options.nameservers);
         Ok(Engine {
             roots,
             provider,
@@ -252,6 +256,11 @@ impl Engine {
             {
                 req.method = http::Method::GET;
                 req.body = Bytes::new();
+            }
+            if next.origin() != req.url.origin() {
+                // Like browsers and curl: credentials are for the origin they were written for.
+                req.headers
+                    .retain(|(k, _)| !CREDENTIAL_HEADERS.iter().any(|c| k.eq_ignore_ascii_case(c)));
             }
             req.url = next;
         }

@@ -57,6 +57,14 @@ impl HttpProbe {
         let mut details = std::collections::BTreeMap::new();
         details.insert("final_url".into(), resp.url.as_str().into());
         details.insert("http_version".into(), format!("{:?}", resp.version).into());
+        if !ex.hops.is_empty() {
+            let hops: Vec<serde_json::Value> = ex
+                .hops
+                .iter()
+                .map(|h| serde_json::json!({"url": h.url.as_str(), "status": h.status, "location": h.location, "total_ms": crate::report::ms(h.timings.total)}))
+                .collect();
+            details.insert("redirects".into(), hops.into());
+        }
         Probed {
             findings,
             timings: Some(resp.timings),
