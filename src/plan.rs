@@ -7,11 +7,15 @@ use bytes::Bytes;
 use url::Url;
 
 use crate::assert::{Assertion, Context, Redactor, Scope, interpolate};
+use crate::config::RequestSpec;
 use crate::config::{
     BodySpec, CheckSpec, Config, Diagnostic, KindSpec, Node, SecretSource, Spanned, Value, suggest,
 };
 use crate::net::{EngineOptions, Overrides, Request};
-use crate::probe::{HttpProbe, PageProbe, Probe, RedirectProbe, TlsProbe};
+use crate::probe::{
+    CorsProbe, ExposureProbe, HeadersProbe, HttpProbe, PageProbe, Probe, RedirectProbe, Status,
+    TlsProbe,
+};
 
 /// One check of the plan.
 #[derive(Debug, Clone)]
@@ -307,33 +311,48 @@ fn build_job(
     };
     let probe = match &spec.kind {
         KindSpec::Http(h) => {
-            let url = render_url(scope, &h.url, diags);
-            let mut headers: Vec<(String, String)> = h
-                .headers
-                .iter()
-                .map(|(k, v)| {
-                    let value = render(scope, v, diags).text;
-                    check_header(k, &value, v, diags);
-                    (k.clone(), value)
-                })
-                .collect();
-            let body = h
-                .body
-                .as_ref()
-                .map(|b| render_body(scope, b, &mut headers, diags))
-                .unwrap_or_default();
+            let request = render_request(scope, &h.request, &base_request, diags);
             let expect = render_expect(scope, &h.expect, Context::Response, diags);
-            let method = h.method.parse().unwrap_or(http::Method::GET);
-            let request = Request {
-                method,
-                headers,
-                body,
-                ..base_request(url?)
-            };
             Probe::Http(HttpProbe {
-                request,
+                request: request?,
                 expect,
                 follow_redirects: h.follow_redirects,
+            })
+        }
+        KindSpec::Headers(spec) => {
+            let url = render_url(scope, &spec.url, diags);
+            let http_url = spec.http_url.as_ref().map(|u| render_url(scope, u, diags));
+            let login = spec
+                .login
+                .as_ref()
+                .map(|l| render_request(scope, l, &base_request, diags));
+            Probe::Headers(Box::new(HeadersProbe {
+                request: base_request(url?),
+                min_grade: spec.min_grade.clone(),
+                login: login.map(|l| l.ok_or(())).transpose().ok()?,
+                http_url: http_url.map(|u| u.ok_or(())).transpose().ok()?,
+            }))
+        }
+        KindSpec::Cors(spec) => {
+            let url = render_url(scope, &spec.url, diags)?;
+            let allowed = render_origins(scope, &spec.allowed, diags);
+            let method = spec.method.parse().unwrap_or(http::Method::GET);
+            Probe::Cors(CorsProbe {
+                request: base_request(url),
+                allowed,
+                method,
+            })
+        }
+        KindSpec::Exposure(spec) => {
+            let url = render_url(scope, &spec.url, diags)?;
+            let endpoints: Vec<Url> = spec
+                .endpoints
+                .iter()
+                .filter_map(|e| render_url(scope, e, diags))
+                .collect();
+            Probe::Exposure(ExposureProbe {
+                request: base_request(url),
+                endpoints,
             })
         }
         KindSpec::Page(p) => {
@@ -379,6 +398,11 @@ fn build_job(
                 warn_days: t.warn_days,
                 fail_days: t.fail_days,
                 min_version: t.min_version.clone(),
+                legacy_status: if t.legacy_warn {
+                    Status::Warn
+                } else {
+                    Status::Fail
+                },
             })
         }
     };
@@ -387,6 +411,61 @@ fn build_job(
         timeout,
         probe,
     })
+}
+
+/// Renders a request: URL, method, headers and body.
+fn render_request(
+    scope: &Scope,
+    spec: &RequestSpec,
+    base: &dyn Fn(Url) -> Request,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Request> {
+    let url = render_url(scope, &spec.url, diags);
+    let mut headers: Vec<(String, String)> = spec
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            let value = render(scope, v, diags).text;
+            check_header(k, &value, v, diags);
+            (k.clone(), value)
+        })
+        .collect();
+    let body = spec
+        .body
+        .as_ref()
+        .map(|b| render_body(scope, b, &mut headers, diags))
+        .unwrap_or_default();
+    let method = spec.method.parse().unwrap_or(http::Method::GET);
+    Some(Request {
+        method,
+        headers,
+        body,
+        ..base(url?)
+    })
+}
+
+/// Allowed CORS origins: each entry may hold several, separated by spaces; each must be a bare origin.
+fn render_origins(
+    scope: &Scope,
+    entries: &[Spanned<String>],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in entries {
+        let text = render(scope, e, diags).text;
+        for o in text.split_whitespace() {
+            match Url::parse(o) {
+                Ok(u) if u.origin().ascii_serialization() == o.trim_end_matches('/') => {
+                    out.push(u.origin().ascii_serialization())
+                }
+                _ => diags.push(Diagnostic::new(
+                    e.span.clone(),
+                    format!("\"{o}\" is not an origin such as https://app.example.com"),
+                )),
+            }
+        }
+    }
+    out
 }
 
 /// A header must be valid HTTP, so the problem shows up in `validate` and not as a failed run.

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 pub use error::{ConfigError, Diagnostic, line_col, suggest};
 pub use node::{Node, Sink, Spanned, Table, Value, parse_duration};
-pub use spec::{BodySpec, CheckSpec, HttpSpec, KindSpec, PageSpec, RedirectSpec, TlsSpec};
+pub use spec::{
+    BodySpec, CheckSpec, CorsSpec, ExposureSpec, HeadersSpec, HttpSpec, KindSpec, PageSpec,
+    RedirectSpec, RequestSpec, TlsSpec,
+};
 
 /// Settings every check inherits unless it overrides them.
 #[derive(Debug, Clone)]

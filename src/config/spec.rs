@@ -24,6 +24,9 @@ pub enum KindSpec {
     Page(PageSpec),
     Redirect(RedirectSpec),
     Tls(TlsSpec),
+    Headers(HeadersSpec),
+    Cors(CorsSpec),
+    Exposure(ExposureSpec),
 }
 
 impl KindSpec {
@@ -33,6 +36,9 @@ impl KindSpec {
             KindSpec::Page(_) => "page",
             KindSpec::Redirect(_) => "redirect",
             KindSpec::Tls(_) => "tls",
+            KindSpec::Headers(_) => "headers",
+            KindSpec::Cors(_) => "cors",
+            KindSpec::Exposure(_) => "exposure",
         }
     }
 }
@@ -45,15 +51,46 @@ pub enum BodySpec {
     Form(Vec<(String, Spanned<String>)>),
 }
 
-/// `kind = "http"`: one request and its assertions.
+/// A request as written: the part shared by `http` checks and a `headers` check's login.
 #[derive(Debug, Clone)]
-pub struct HttpSpec {
+pub struct RequestSpec {
     pub url: Spanned<String>,
     pub method: String,
     pub headers: Vec<(String, Spanned<String>)>,
     pub body: Option<BodySpec>,
+}
+
+/// `kind = "http"`: one request and its assertions.
+#[derive(Debug, Clone)]
+pub struct HttpSpec {
+    pub request: RequestSpec,
     pub expect: Vec<Spanned<String>>,
     pub follow_redirects: bool,
+}
+
+/// `kind = "headers"`: security headers and an Observatory-style grade.
+#[derive(Debug, Clone)]
+pub struct HeadersSpec {
+    pub url: Spanned<String>,
+    pub min_grade: String,
+    pub http_url: Option<Spanned<String>>,
+    pub login: Option<RequestSpec>,
+}
+
+/// `kind = "cors"`: allowed origins and the misconfiguration classes.
+#[derive(Debug, Clone)]
+pub struct CorsSpec {
+    pub url: Spanned<String>,
+    /// Each entry may hold several origins separated by spaces (the checklist fills one from flags).
+    pub allowed: Vec<Spanned<String>>,
+    pub method: String,
+}
+
+/// `kind = "exposure"`: error pages and well-known files.
+#[derive(Debug, Clone)]
+pub struct ExposureSpec {
+    pub url: Spanned<String>,
+    pub endpoints: Vec<Spanned<String>>,
 }
 
 /// `kind = "page"`: a front-end page and its same-origin assets.
@@ -80,9 +117,13 @@ pub struct TlsSpec {
     pub fail_days: i64,
     /// "1.2" or "1.3".
     pub min_version: String,
+    /// Whether accepting TLS 1.0/1.1 fails or warns.
+    pub legacy_warn: bool,
 }
 
-const KINDS: &[&str] = &["http", "page", "redirect", "tls"];
+const KINDS: &[&str] = &[
+    "http", "page", "redirect", "tls", "headers", "cors", "exposure",
+];
 const COMMON: &[&str] = &["name", "kind", "timeout", "insecure", "interval"];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
@@ -114,6 +155,9 @@ pub(super) fn read_check(node: &Node, index: usize, sink: &mut Sink) -> Option<C
             "page" => Some(read_page(&mut t, sink).map(KindSpec::Page)),
             "redirect" => Some(read_redirect(&mut t, sink).map(KindSpec::Redirect)),
             "tls" => Some(read_tls(&mut t, sink).map(KindSpec::Tls)),
+            "headers" => Some(read_headers(&mut t, sink).map(KindSpec::Headers)),
+            "cors" => Some(read_cors(&mut t, sink).map(KindSpec::Cors)),
+            "exposure" => Some(read_exposure(&mut t, sink).map(KindSpec::Exposure)),
             other => {
                 let hint = super::suggest(other, KINDS.iter().copied())
                     .map(|s| format!(", did you mean \"{s}\"?"))
@@ -136,7 +180,7 @@ pub(super) fn read_check(node: &Node, index: usize, sink: &mut Sink) -> Option<C
         None => {
             read_expect(&mut t, Context::Response, sink);
             let mut known: Vec<&str> = COMMON.to_vec();
-            for k in ["http", "page", "redirect", "tls"] {
+            for k in KINDS {
                 known.extend(kind_keys_by_name(k));
             }
             t.finish(&known, sink);
@@ -175,7 +219,11 @@ fn kind_keys_by_name(kind: &str) -> &'static [&'static str] {
             "warn_days",
             "fail_days",
             "min_version",
+            "legacy",
         ],
+        "headers" => &["url", "min_grade", "http_url", "login"],
+        "cors" => &["url", "allowed", "method"],
+        "exposure" => &["url", "endpoints"],
         _ => &[],
     }
 }
@@ -204,25 +252,28 @@ fn read_expect(t: &mut Table<'_>, ctx: Context, sink: &mut Sink) -> Vec<Spanned<
     list
 }
 
-fn read_http(t: &mut Table<'_>, sink: &mut Sink) -> Option<HttpSpec> {
-    let url = required(t, "url", sink);
-    let method = match t.str("method", sink) {
+fn read_method(t: &mut Table<'_>, sink: &mut Sink) -> String {
+    match t.str("method", sink) {
         Some(m) if METHODS.contains(&m.value.to_ascii_uppercase().as_str()) => {
             m.value.to_ascii_uppercase()
         }
         Some(m) => {
-            sink.error(
-                m.span,
-                format!(
-                    "unknown method \"{}\", expected one of {}",
-                    m.value,
-                    METHODS.join(", ")
-                ),
+            let msg = format!(
+                "unknown method \"{}\", expected one of {}",
+                m.value,
+                METHODS.join(", ")
             );
+            sink.error(m.span, msg);
             "GET".into()
         }
         None => "GET".into(),
-    };
+    }
+}
+
+/// The keys of a request: `url`, `method`, `headers`, and one of `body`, `json` or `form`.
+fn read_request(t: &mut Table<'_>, sink: &mut Sink) -> Option<RequestSpec> {
+    let url = required(t, "url", sink);
+    let method = read_method(t, sink);
     let headers = t.str_map("headers", sink).unwrap_or_default();
     let mut bodies = Vec::new();
     if let Some(b) = t.str("body", sink) {
@@ -240,15 +291,72 @@ fn read_http(t: &mut Table<'_>, sink: &mut Sink) -> Option<HttpSpec> {
             format!("{}: use only one of `body`, `json` and `form`", t.path()),
         );
     }
-    let expect = read_expect(t, Context::Response, sink);
-    let follow_redirects = t.bool("follow_redirects", sink).unwrap_or(true);
-    Some(HttpSpec {
+    Some(RequestSpec {
         url: url?,
         method,
         headers,
         body: bodies.into_iter().next(),
+    })
+}
+
+fn read_http(t: &mut Table<'_>, sink: &mut Sink) -> Option<HttpSpec> {
+    let request = read_request(t, sink);
+    let expect = read_expect(t, Context::Response, sink);
+    let follow_redirects = t.bool("follow_redirects", sink).unwrap_or(true);
+    Some(HttpSpec {
+        request: request?,
         expect,
         follow_redirects,
+    })
+}
+
+fn read_headers(t: &mut Table<'_>, sink: &mut Sink) -> Option<HeadersSpec> {
+    let url = required(t, "url", sink);
+    let min_grade = match t.str("min_grade", sink) {
+        Some(g) if crate::security::grade::LETTERS.contains(&g.value.as_str()) => g.value,
+        Some(g) => {
+            let msg = format!(
+                "min_grade \"{}\" is not a grade, use one of {}",
+                g.value,
+                crate::security::grade::LETTERS.join(" ")
+            );
+            sink.error(g.span, msg);
+            "B".into()
+        }
+        None => "B".into(),
+    };
+    let http_url = t.str("http_url", sink);
+    let login = t.get("login").and_then(|node| {
+        let mut lt = Table::of(node, format!("{}.login", t.path()), sink);
+        let r = read_request(&mut lt, sink);
+        lt.finish(&["url", "method", "headers", "body", "json", "form"], sink);
+        r
+    });
+    Some(HeadersSpec {
+        url: url?,
+        min_grade,
+        http_url,
+        login,
+    })
+}
+
+fn read_cors(t: &mut Table<'_>, sink: &mut Sink) -> Option<CorsSpec> {
+    let url = required(t, "url", sink);
+    let allowed = t.str_list("allowed", sink).unwrap_or_default();
+    let method = read_method(t, sink);
+    Some(CorsSpec {
+        url: url?,
+        allowed,
+        method,
+    })
+}
+
+fn read_exposure(t: &mut Table<'_>, sink: &mut Sink) -> Option<ExposureSpec> {
+    let url = required(t, "url", sink);
+    let endpoints = t.str_list("endpoints", sink).unwrap_or_default();
+    Some(ExposureSpec {
+        url: url?,
+        endpoints,
     })
 }
 
@@ -300,11 +408,24 @@ fn read_tls(t: &mut Table<'_>, sink: &mut Sink) -> Option<TlsSpec> {
         }
         None => "1.2".into(),
     };
+    let legacy_warn = match t.str("legacy", sink) {
+        Some(v) if v.value == "warn" => true,
+        Some(v) if v.value == "fail" => false,
+        Some(v) => {
+            sink.error(
+                v.span,
+                format!("legacy \"{}\" must be \"fail\" or \"warn\"", v.value),
+            );
+            false
+        }
+        None => false,
+    };
     Some(TlsSpec {
         host: host?,
         server_name,
         warn_days,
         fail_days,
         min_version,
+        legacy_warn,
     })
 }

@@ -6,6 +6,7 @@
 
 mod conn;
 mod dns;
+pub mod legacy;
 mod tls;
 
 use std::net::SocketAddr;
@@ -274,6 +275,28 @@ impl Engine {
         deadline: Instant,
     ) -> Result<Conn, NetError> {
         conn::open(self, url, overrides, deadline, true).await
+    }
+
+    /// The first address for `host:port` (overrides, then DNS), for probes that speak raw TCP.
+    pub async fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+        overrides: &Overrides,
+        deadline: Instant,
+    ) -> Result<SocketAddr, NetError> {
+        let started = Instant::now();
+        let lookup = dns::resolve(
+            self.resolver.as_ref().map_err(Clone::clone),
+            host,
+            port,
+            overrides,
+        );
+        let addrs = within(deadline, Phase::Dns, started, lookup).await?;
+        addrs
+            .first()
+            .map(|ip| SocketAddr::new(*ip, port))
+            .ok_or_else(|| NetError::Dns(format!("no address for {host}")))
     }
 
     /// A TLS handshake only, for the `tls` check: the result says why the chain is or is not trusted.

@@ -1,6 +1,9 @@
 //! Check kinds: one file each, dispatched through [`Probe`]. A probe never returns `Err`:
 //! what it found is a list of [`Finding`]s, and "could not run" is a [`ProbeError`].
 
+mod cors;
+mod exposure;
+mod headers;
 mod http;
 mod page;
 mod redirect;
@@ -15,6 +18,9 @@ use crate::assert::{Assertion, Severity, Subject};
 use crate::net::{Engine, NetError, Overrides, Timings};
 
 pub use self::http::HttpProbe;
+pub use cors::CorsProbe;
+pub use exposure::{ExposureProbe, leaks_in};
+pub use headers::HeadersProbe;
 pub use page::PageProbe;
 pub use redirect::RedirectProbe;
 pub use tls::TlsProbe;
@@ -123,6 +129,9 @@ pub enum Probe {
     Page(PageProbe),
     Redirect(RedirectProbe),
     Tls(TlsProbe),
+    Headers(Box<HeadersProbe>),
+    Cors(CorsProbe),
+    Exposure(ExposureProbe),
 }
 
 impl Probe {
@@ -132,6 +141,9 @@ impl Probe {
             Probe::Page(_) => "page",
             Probe::Redirect(_) => "redirect",
             Probe::Tls(_) => "tls",
+            Probe::Headers(_) => "headers",
+            Probe::Cors(_) => "cors",
+            Probe::Exposure(_) => "exposure",
         }
     }
 
@@ -141,6 +153,9 @@ impl Probe {
             Probe::Page(p) => p.run(ctx).await,
             Probe::Redirect(p) => p.run(ctx).await,
             Probe::Tls(p) => p.run(ctx).await,
+            Probe::Headers(p) => p.run(ctx).await,
+            Probe::Cors(p) => p.run(ctx).await,
+            Probe::Exposure(p) => p.run(ctx).await,
         }
     }
 }

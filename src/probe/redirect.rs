@@ -14,14 +14,14 @@ pub struct RedirectProbe {
 }
 
 /// A hop as the redirect check sees it: where it was, and what it answered.
-struct Step {
-    url: Url,
-    status: u16,
-    location: Option<Url>,
+pub(crate) struct Step {
+    pub url: Url,
+    pub status: u16,
+    pub location: Option<Url>,
 }
 
 /// How the walk along the chain ended.
-enum End {
+pub(crate) enum End {
     /// A non-redirect answer at the last step's URL.
     Final,
     Loop(Url),
@@ -55,7 +55,10 @@ impl RedirectProbe {
     }
 
     /// Follows the chain one request at a time, so every hop is seen and a loop is caught.
-    async fn walk(&self, ctx: &Ctx<'_>) -> Result<(Vec<Step>, End, Timings), crate::net::NetError> {
+    pub(crate) async fn walk(
+        &self,
+        ctx: &Ctx<'_>,
+    ) -> Result<(Vec<Step>, End, Timings), crate::net::NetError> {
         let mut req = self.request.clone();
         let mut steps: Vec<Step> = Vec::new();
         let mut first_timings = None;

@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use x509_parser::prelude::{GeneralName, X509Certificate};
+use x509_parser::prelude::{GeneralName, ParsedExtension, X509Certificate};
 
+use crate::net::legacy::{self, Answer, Version};
 use crate::net::{CertProblem, TlsInfo};
 
 use super::{Ctx, Finding, Probed, Status, days_until};
@@ -18,6 +19,8 @@ pub struct TlsProbe {
     pub warn_days: i64,
     pub fail_days: i64,
     pub min_version: String,
+    /// How accepting TLS 1.0/1.1 counts; SSLv3 always fails.
+    pub legacy_status: Status,
 }
 
 /// The parts of a certificate that reports show and findings judge.
@@ -29,6 +32,11 @@ struct Cert {
     self_signed: bool,
     key: String,
     key_ok: bool,
+    subject_raw: Vec<u8>,
+    issuer_raw: Vec<u8>,
+    ocsp_url: Option<String>,
+    /// The TLS feature extension asks for status_request: the certificate demands a staple.
+    must_staple: bool,
 }
 
 impl Cert {
@@ -51,6 +59,23 @@ impl Cert {
             })
             .unwrap_or_default();
         let (key, key_ok) = key_strength(&c);
+        let ocsp_url = c
+            .extensions()
+            .iter()
+            .find_map(|e| match e.parsed_extension() {
+                ParsedExtension::AuthorityInfoAccess(aia) => aia.iter().find_map(|d| {
+                    let is_ocsp = d.access_method.to_id_string() == "1.3.6.1.5.5.7.48.1";
+                    match &d.access_location {
+                        GeneralName::URI(u) if is_ocsp => Some(u.to_string()),
+                        _ => None,
+                    }
+                }),
+                _ => None,
+            });
+        let must_staple = c.extensions().iter().any(|e| {
+            e.oid.to_id_string() == "1.3.6.1.5.5.7.1.24"
+                && e.value.windows(3).any(|w| w == [2, 1, 5])
+        });
         Some(Cert {
             subject: c.subject().to_string(),
             issuer: c.issuer().to_string(),
@@ -59,6 +84,10 @@ impl Cert {
             self_signed: c.subject().as_raw() == c.issuer().as_raw(),
             key,
             key_ok,
+            subject_raw: c.subject().as_raw().to_vec(),
+            issuer_raw: c.issuer().as_raw().to_vec(),
+            ocsp_url,
+            must_staple,
         })
     }
 }
@@ -117,7 +146,7 @@ impl TlsProbe {
                 "the server's certificate could not be parsed".into(),
             ));
         };
-        let findings = vec![
+        let mut findings = vec![
             trust(&info, &certs),
             hostname(&info, &self.server_name, leaf),
             self.expiry("tls.expiry", "certificate", leaf.not_after),
@@ -133,7 +162,11 @@ impl TlsProbe {
                 "RSA ≥ 2048 bits, EC P-256/P-384 or Ed25519",
                 leaf.key.clone(),
             ),
+            tls13(&info),
+            ocsp_stapling(&info, leaf),
+            chain_order(&certs),
         ];
+        findings.push(self.legacy(ctx).await);
         let mut details = BTreeMap::new();
         details.insert("subject".into(), leaf.subject.clone().into());
         details.insert("issuer".into(), leaf.issuer.clone().into());
@@ -256,4 +289,131 @@ fn hostname(info: &TlsInfo, name: &str, leaf: &Cert) -> Finding {
         format!("certificate is not valid for {name} (it covers {sans})")
     };
     Finding::judge("tls.hostname", ok, Status::Fail, msg).expect(name.to_string(), sans)
+}
+
+impl TlsProbe {
+    /// Offers SSLv3, TLS 1.0 and TLS 1.1 one at a time with a raw ClientHello.
+    async fn legacy(&self, ctx: &Ctx<'_>) -> Finding {
+        let expected = "SSLv3, TLS 1.0 and TLS 1.1 refused";
+        let addr = match ctx
+            .engine
+            .resolve(&self.host, self.port, ctx.overrides, ctx.deadline)
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                return Finding::new(
+                    "tls.legacy",
+                    Status::Fail,
+                    format!("cannot reach the server: {e}"),
+                )
+                .expect(expected, e.kind());
+            }
+        };
+        let mut accepted = Vec::new();
+        let mut notes = Vec::new();
+        let mut status = Status::Pass;
+        for v in [Version::SSL3, Version::TLS10, Version::TLS11] {
+            match legacy::probe(addr, &self.server_name, v, ctx.deadline).await {
+                Answer::Accepted => {
+                    accepted.push(v.name());
+                    status = status.max(if v == Version::SSL3 {
+                        Status::Fail
+                    } else {
+                        self.legacy_status
+                    });
+                }
+                Answer::Higher(got) => {
+                    notes.push(format!(
+                        "asked for {}, the server answered {} (a server bug)",
+                        v.name(),
+                        got.name()
+                    ));
+                    status = status.max(Status::Warn);
+                }
+                Answer::Lower(_) | Answer::Alert(_) | Answer::Closed | Answer::NotTls(_) => {}
+            }
+        }
+        let actual = if accepted.is_empty() {
+            "none accepted".to_string()
+        } else {
+            format!("accepts {}", accepted.join(", "))
+        };
+        let mut msg = if accepted.is_empty() {
+            "legacy protocols are refused".to_string()
+        } else {
+            format!("the server still {actual}")
+        };
+        if !notes.is_empty() {
+            msg = format!("{msg}; {}", notes.join("; "));
+        }
+        Finding::new("tls.legacy", status, msg).expect(expected, actual)
+    }
+}
+
+fn tls13(info: &TlsInfo) -> Finding {
+    let ok = info.version == "TLSv1.3";
+    let msg = if ok {
+        "TLS 1.3 is offered".to_string()
+    } else {
+        format!("TLS 1.3 is not offered (negotiated {})", info.version)
+    };
+    Finding::judge("tls.tls13", ok, Status::Warn, msg).expect("TLSv1.3", info.version.clone())
+}
+
+fn ocsp_stapling(info: &TlsInfo, leaf: &Cert) -> Finding {
+    let stapled = !info.ocsp.is_empty();
+    let expected = "a stapled OCSP response when the certificate names a responder";
+    let (status, msg, actual) = match (stapled, leaf.must_staple, &leaf.ocsp_url) {
+        (true, _, _) => (
+            Status::Pass,
+            format!("an OCSP response is stapled ({} bytes)", info.ocsp.len()),
+            "stapled".to_string(),
+        ),
+        (false, true, _) => (
+            Status::Fail,
+            "the certificate is must-staple but no OCSP response is stapled".to_string(),
+            "no staple".to_string(),
+        ),
+        (false, false, Some(url)) => (
+            Status::Warn,
+            format!("no OCSP staple, although the certificate names the responder {url}"),
+            "no staple".to_string(),
+        ),
+        (false, false, None) => (
+            Status::Pass,
+            "the certificate names no OCSP responder".to_string(),
+            "no responder".to_string(),
+        ),
+    };
+    Finding::new("tls.ocsp_stapling", status, msg).expect(expected, actual)
+}
+
+/// Each certificate should be followed by its issuer, and the root should not be sent.
+fn chain_order(certs: &[Cert]) -> Finding {
+    let expected = "leaf first, each certificate followed by its issuer, no root";
+    let misordered = certs
+        .windows(2)
+        .position(|w| w[0].issuer_raw != w[1].subject_raw);
+    let root_sent = certs.len() > 1 && certs.last().is_some_and(|c| c.self_signed);
+    let (status, msg) = match (misordered, root_sent) {
+        (Some(i), _) => (
+            Status::Warn,
+            format!(
+                "certificate {} is not followed by its issuer \"{}\"",
+                i + 1,
+                certs[i].issuer
+            ),
+        ),
+        (None, true) => (
+            Status::Warn,
+            "the chain includes the root certificate, which clients already have".to_string(),
+        ),
+        (None, false) => (
+            Status::Pass,
+            format!("{} certificates in order", certs.len()),
+        ),
+    };
+    let actual: Vec<&str> = certs.iter().map(|c| c.subject.as_str()).collect();
+    Finding::new("tls.chain_order", status, msg).expect(expected, actual.join(" → "))
 }
