@@ -29,6 +29,7 @@ async fn main() {
             "/app.css" | "/app.js" | "/logo.png" => Resp::new(200, "asset"),
             _ => Resp::new(404, "not found"),
         }
+        .hardened()
     })
     .await;
     let port = https.port();

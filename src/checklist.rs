@@ -99,7 +99,7 @@ timeout = "10s"                       # one deadline per check
 [env.production]
 base_url = "{base}"
 http_url = "{http}"                   # where plain HTTP listens, for the redirect check
-vars = {{ health_path = "{health}", tls_host = "{tls}" }}
+vars = {{ health_path = "{health}", tls_host = "{tls}", allowed_origins = "" }}   # allowed_origins: space-separated, for the CORS check
 # resolve = {{ "{tls}" = "10.0.3.7" }}   # probe a new stack's address with the production name
 # labels = {{ region = "eu-west-1" }}
 

@@ -158,10 +158,12 @@ fn validate(path: &Path, io: &mut Io<'_>) -> i32 {
     }
     let _ = writeln!(
         io.out,
-        "{}: ok ({} checks, {} environments)",
+        "{}: ok ({} check{}, {} environment{})",
         path.display(),
         config.checks.len(),
-        config.envs.len()
+        if config.checks.len() == 1 { "" } else { "s" },
+        config.envs.len(),
+        if config.envs.len() == 1 { "" } else { "s" }
     );
     EXIT_PASS
 }

@@ -138,7 +138,18 @@ fn rendering_shows_file_line_column_and_a_caret() {
 fn the_embedded_checklist_and_the_design_example_shapes_are_valid() {
     let c = shipwatch::checklist::config().expect("checklist parses");
     let names: Vec<&str> = c.checks.iter().map(|c| c.name.value.as_str()).collect();
-    assert_eq!(names, ["health", "frontend", "https-redirect", "tls"]);
+    assert_eq!(
+        names,
+        [
+            "health",
+            "frontend",
+            "https-redirect",
+            "tls",
+            "security-headers",
+            "cors",
+            "exposure"
+        ]
+    );
     let src = r#"
 [agent]
 listen = "127.0.0.1:9469"

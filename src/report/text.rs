@@ -139,6 +139,9 @@ fn note(c: &crate::runner::Outcome) -> String {
             v.as_str().unwrap_or("")
         ));
     }
+    if let (Some(g), Some(s)) = (c.details.get("grade"), c.details.get("score")) {
+        parts.push(format!("grade {} (score {s})", g.as_str().unwrap_or("?")));
+    }
     if c.attempts.len() > 1 {
         parts.push(format!("after {} attempts", c.attempts.len()));
     }

@@ -173,6 +173,19 @@ impl Resp {
         self.headers.push((k.to_string(), v.to_string()));
         self
     }
+    /// The headers a well-run production site sends (grade A+).
+    pub fn hardened(self) -> Resp {
+        self.header("strict-transport-security", "max-age=63072000; includeSubDomains")
+            .header("x-frame-options", "DENY")
+            .header("x-content-type-options", "nosniff")
+            .header(
+                "content-security-policy",
+                "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; form-action 'self'",
+            )
+            .header("referrer-policy", "strict-origin-when-cross-origin")
+            .header("permissions-policy", "camera=(), geolocation=()")
+            .header("cross-origin-resource-policy", "same-origin")
+    }
     pub fn delay(mut self, d: Duration) -> Resp {
         self.delay = d;
         self
