@@ -240,7 +240,7 @@ fn frame_finding(h: &http::HeaderMap) -> Finding {
     let xfo = values(h, "x-frame-options");
     let fa = csp::Policy::parse(&values(h, "content-security-policy"))
         .ok()
-        .and_then(|p| p.frame_ancestors().map(<[String]>::to_vec));
+        .and_then(|p| p.frame_ancestors());
     let xfo_v: Vec<String> = xfo.iter().map(|v| v.trim().to_ascii_uppercase()).collect();
     let actual = format!(
         "X-Frame-Options: {}; frame-ancestors: {}",

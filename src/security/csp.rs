@@ -2,13 +2,11 @@
 
 use std::collections::BTreeMap;
 
-/// Directive name → source list, for one or more policies combined.
-///
-/// When several policies are enforced, a resource must pass all of them, so a directive that
-/// appears in more than one keeps only the sources every policy allows.
+/// One or more enforced policies. A resource must pass every policy, so each lookup intersects
+/// what the policies allow, with each policy's own `default-src` fallback applied first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Policy {
-    pub directives: BTreeMap<String, Vec<String>>,
+    pub policies: Vec<BTreeMap<String, Vec<String>>>,
 }
 
 /// Sources that allow scripts from nearly anywhere.
@@ -29,49 +27,61 @@ fn is_nonce_or_hash(s: &str) -> bool {
         .any(|p| s.starts_with(p))
 }
 
+fn intersect<'a>(lists: impl Iterator<Item = &'a Vec<String>>) -> Option<Vec<String>> {
+    lists.fold(None, |acc: Option<Vec<String>>, l| match acc {
+        None => Some(l.clone()),
+        Some(mut a) => {
+            a.retain(|s| l.contains(s));
+            Some(a)
+        }
+    })
+}
+
 impl Policy {
     /// Parses every header value (each may hold several comma-separated policies).
     pub fn parse(values: &[&str]) -> Result<Policy, String> {
-        let mut combined: Option<BTreeMap<String, Vec<String>>> = None;
+        let mut policies = Vec::new();
         for policy in values.iter().flat_map(|v| v.split(',')) {
             let one = parse_one(policy)?;
-            if one.is_empty() {
-                continue;
+            if !one.is_empty() {
+                policies.push(one);
             }
-            combined = Some(match combined {
-                None => one,
-                Some(mut acc) => {
-                    for (k, v) in one {
-                        match acc.get_mut(&k) {
-                            Some(existing) => existing.retain(|s| v.contains(s)),
-                            None => {
-                                acc.insert(k, v);
-                            }
-                        }
-                    }
-                    acc
-                }
-            });
         }
-        combined
-            .map(|directives| Policy { directives })
-            .ok_or_else(|| "the policy is empty".to_string())
+        if policies.is_empty() {
+            return Err("the policy is empty".to_string());
+        }
+        Ok(Policy { policies })
     }
 
-    pub fn get(&self, name: &str) -> Option<&[String]> {
-        self.directives.get(name).map(Vec::as_slice)
+    /// A directive exactly as the policies set it, without fallback.
+    pub fn get(&self, name: &str) -> Option<Vec<String>> {
+        intersect(self.policies.iter().filter_map(|p| p.get(name)))
     }
 
-    /// The sources that apply to `directive`, falling back to `default-src`.
-    pub fn effective(&self, directive: &str) -> Option<&[String]> {
-        self.get(directive).or_else(|| self.get("default-src"))
+    /// The sources that apply to `directive`, each policy falling back to its `default-src`.
+    pub fn effective(&self, directive: &str) -> Option<Vec<String>> {
+        intersect(
+            self.policies
+                .iter()
+                .filter_map(|p| p.get(directive).or_else(|| p.get("default-src"))),
+        )
+    }
+
+    fn directive_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .policies
+            .iter()
+            .flat_map(|p| p.keys().cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Script sources, with `'unsafe-inline'` dropped when a nonce or hash disables it (CSP2+).
     pub fn script_src(&self) -> Vec<String> {
         let mut src: Vec<String> = self
             .effective("script-src")
-            .map(<[String]>::to_vec)
             .unwrap_or_else(|| vec!["*".into()]);
         if src.iter().any(|s| is_nonce_or_hash(s)) {
             src.retain(|s| s != "'unsafe-inline'");
@@ -85,7 +95,6 @@ impl Policy {
     pub fn style_src(&self) -> Vec<String> {
         let mut src: Vec<String> = self
             .effective("style-src")
-            .map(<[String]>::to_vec)
             .unwrap_or_else(|| vec!["*".into()]);
         if src.iter().any(|s| is_nonce_or_hash(s)) {
             src.retain(|s| s != "'unsafe-inline'");
@@ -95,17 +104,16 @@ impl Policy {
 
     pub fn object_src(&self) -> Vec<String> {
         self.effective("object-src")
-            .map(<[String]>::to_vec)
             .unwrap_or_else(|| vec!["*".into()])
     }
 
     /// Every source of every directive except the passive ones (images, media).
     pub fn active_sources(&self) -> Vec<String> {
         let mut out: Vec<String> = self
-            .directives
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "img-src" | "media-src" | "script-src"))
-            .flat_map(|(_, v)| v.iter().cloned())
+            .directive_names()
+            .into_iter()
+            .filter(|k| !matches!(k.as_str(), "img-src" | "media-src" | "script-src"))
+            .flat_map(|k| self.effective(&k).unwrap_or_default())
             .collect();
         out.extend(self.script_src());
         out
@@ -114,12 +122,12 @@ impl Policy {
     pub fn passive_sources(&self) -> Vec<String> {
         ["img-src", "media-src"]
             .iter()
-            .flat_map(|d| self.effective(d).unwrap_or(&[]).to_vec())
+            .flat_map(|d| self.effective(d).unwrap_or_default())
             .collect()
     }
 
     /// `frame-ancestors` sources, if the policy sets them.
-    pub fn frame_ancestors(&self) -> Option<&[String]> {
+    pub fn frame_ancestors(&self) -> Option<Vec<String>> {
         self.get("frame-ancestors")
     }
 }
@@ -167,8 +175,12 @@ mod tests {
         .unwrap();
         assert_eq!(p.get("default-src").unwrap(), ["'self'"]);
         assert_eq!(p.get("img-src").unwrap(), ["*"]);
+        // The second policy's default-src still limits images: no source is in both lists.
+        assert_eq!(p.effective("img-src"), Some(Vec::new()));
         let p = Policy::parse(&["script-src 'self', object-src 'none'"]).unwrap();
         assert_eq!(p.object_src(), ["'none'"]);
+        let p = Policy::parse(&["default-src 'self', script-src 'self' 'unsafe-inline'"]).unwrap();
+        assert_eq!(p.script_src(), ["'self'"]);
     }
 
     #[test]

@@ -187,7 +187,7 @@ fn csp_result(h: &http::HeaderMap, https: bool) -> (&'static str, i32) {
         )
     } else if p.style_src().iter().any(|s| broad(s) || unsafe_inline(s)) {
         ("implemented-with-unsafe-inline-in-style-src-only", 0)
-    } else if p.get("default-src") == Some(&["'none'".to_string()][..]) {
+    } else if p.get("default-src") == Some(vec!["'none'".to_string()]) {
         ("implemented-with-no-unsafe-default-src-none", 10)
     } else {
         ("implemented-with-no-unsafe", 5)
@@ -365,7 +365,7 @@ fn xcto_result(h: &http::HeaderMap) -> (&'static str, i32) {
 fn xfo_result(h: &http::HeaderMap) -> (&'static str, i32) {
     let csp_fa = csp::Policy::parse(&values(h, "content-security-policy"))
         .ok()
-        .and_then(|p| p.frame_ancestors().map(<[String]>::to_vec));
+        .and_then(|p| p.frame_ancestors());
     if csp_fa.is_some_and(|fa| !fa.iter().any(|s| csp::BROAD.contains(&s.as_str()))) {
         return ("implemented-via-csp", 5);
     }
