@@ -159,39 +159,7 @@ async fn weak_rsa_key_fails_tls_key() {
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = tokio::process::Command::new("openssl")
-        .args([
-            "s_server",
-            "-quiet",
-            "-www",
-            "-cipher",
-            "DEFAULT@SECLEVEL=0",
-            "-accept",
-        ])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("-cert")
-        .arg(&cert)
-        .arg("-key")
-        .arg(&key)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("openssl s_server");
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let (port, mut server) = openssl_server(&cert, &key, &["-cipher", "DEFAULT@SECLEVEL=0"]).await;
     let out = run_toml(&tls_check(port, ""), Some(cert.clone())).await;
     let _ = server.kill().await;
     assert_finding(&out[0], "tls.key", Status::Fail, "RSA 1024 bits");
@@ -205,4 +173,109 @@ async fn plain_http_port_is_a_tls_error() {
     let e = out[0].error.as_ref().unwrap();
     assert_eq!(e.kind, "tls");
     assert!(e.message.contains("does not speak TLS"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn server_accepting_tls_1_0_fails_legacy_and_can_be_made_a_warning() {
+    let pki = Pki::new();
+    let id = pki.leaf(&["localhost"], 90);
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("leaf.pem"), dir.path().join("leaf.key"));
+    std::fs::write(&cert, format!("{}{}", id.cert_pem, pki.inter_pem)).unwrap();
+    std::fs::write(&key, &id.key_pem).unwrap();
+    let args = ["-min_protocol", "TLSv1", "-cipher", "DEFAULT@SECLEVEL=0"];
+    let (port, _server) = openssl_server(&cert, &key, &args).await;
+    let ca = pki.write_ca(&dir);
+    let out = run_toml(&tls_check(port, ""), Some(ca.clone())).await;
+    assert_finding(&out[0], "tls.legacy", Status::Fail, "TLSv1.0");
+    assert_finding(&out[0], "tls.version", Status::Pass, "TLSv1.3");
+    let out = run_toml(&tls_check(port, "legacy = \"warn\""), Some(ca)).await;
+    assert_finding(&out[0], "tls.legacy", Status::Warn, "TLSv1.0");
+}
+
+#[tokio::test]
+async fn modern_only_server_refuses_legacy_and_offers_tls13() {
+    let pki = Pki::new();
+    let o = run_against(&pki.leaf(&["localhost"], 90), &pki, "").await;
+    assert_finding(&o, "tls.legacy", Status::Pass, "none accepted");
+    assert_finding(&o, "tls.tls13", Status::Pass, "TLSv1.3");
+    assert_finding(
+        &o,
+        "tls.chain_order",
+        Status::Pass,
+        "2 certificates in order",
+    );
+    assert_finding(&o, "tls.ocsp_stapling", Status::Pass, "no responder");
+}
+
+#[tokio::test]
+async fn tls12_only_server_warns_about_tls13() {
+    let pki = Pki::new();
+    let id = pki.leaf(&["localhost"], 90);
+    let config = tls_config(&id, Some(&[&rustls::version::TLS12]));
+    let server = serve(
+        std::sync::Arc::new(|_: &Req| Resp::new(200, "")),
+        Some(config),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_toml(&tls_check(server.port(), ""), Some(pki.write_ca(&dir))).await;
+    assert_finding(&out[0], "tls.tls13", Status::Warn, "TLSv1.2");
+}
+
+#[tokio::test]
+async fn ocsp_stapling_variants() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = pki.write_ca(&dir);
+    let with_aia = pki.leaf_with(&["localhost"], 90, |p| {
+        p.custom_extensions
+            .push(ocsp_aia("http://ocsp.example.test"))
+    });
+    let o = run_against(&with_aia, &pki, "").await;
+    assert_finding(
+        &o,
+        "tls.ocsp_stapling",
+        Status::Warn,
+        "http://ocsp.example.test",
+    );
+    // The same certificate with a staple: presence is what the check judges.
+    let config = tls_config_with_ocsp(&with_aia, vec![0x30, 0x03, 0x0a, 0x01, 0x00]);
+    let server = serve(
+        std::sync::Arc::new(|_: &Req| Resp::new(200, "")),
+        Some(config),
+    )
+    .await;
+    let out = run_toml(&tls_check(server.port(), ""), Some(ca)).await;
+    assert_finding(&out[0], "tls.ocsp_stapling", Status::Pass, "stapled");
+    let must = pki.leaf_with(&["localhost"], 90, |p| {
+        p.custom_extensions
+            .push(ocsp_aia("http://ocsp.example.test"));
+        p.custom_extensions.push(must_staple());
+    });
+    let o = run_against(&must, &pki, "").await;
+    assert_finding(&o, "tls.ocsp_stapling", Status::Fail, "must-staple");
+}
+
+#[tokio::test]
+async fn chain_with_root_or_out_of_order_warns() {
+    let pki = Pki::new();
+    let mut id = pki.leaf(&["localhost"], 90);
+    id.chain.push(pki.root_der.clone());
+    let o = run_against(&id, &pki, "").await;
+    assert_finding(&o, "tls.chain_order", Status::Warn, "includes the root");
+    assert_finding(&o, "tls.trust", Status::Pass, "trusted");
+    let mut id = pki.leaf(&["localhost"], 90);
+    id.chain = vec![
+        id.chain[0].clone(),
+        pki.root_der.clone(),
+        pki.inter_der.clone(),
+    ];
+    let o = run_against(&id, &pki, "").await;
+    assert_finding(
+        &o,
+        "tls.chain_order",
+        Status::Warn,
+        "not followed by its issuer",
+    );
 }

@@ -29,6 +29,7 @@ pub struct Pki {
     pub root_pem: String,
     root: Issuer<'static, KeyPair>,
     pub inter_der: CertificateDer<'static>,
+    pub inter_pem: String,
     inter: Issuer<'static, KeyPair>,
 }
 
@@ -84,15 +85,27 @@ impl Pki {
             root_pem: root_cert.pem(),
             root,
             inter_der: inter_cert.der().clone(),
+            inter_pem: inter_cert.pem(),
             inter: Issuer::new(inter_params, inter_key),
         }
     }
 
     /// A leaf for `names`, valid for `days` more days (negative: already expired).
     pub fn leaf(&self, names: &[&str], days: i64) -> Identity {
+        self.leaf_with(names, days, |_| {})
+    }
+
+    /// A leaf whose parameters `tweak` may change, e.g. to add extensions.
+    pub fn leaf_with(
+        &self,
+        names: &[&str],
+        days: i64,
+        tweak: impl FnOnce(&mut CertificateParams),
+    ) -> Identity {
         let key = KeyPair::generate().expect("key");
         let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             .expect("params");
+        tweak(&mut p);
         p.distinguished_name.push(DnType::CommonName, names[0]);
         p.not_before = OffsetDateTime::now_utc() - time::Duration::days(60);
         p.not_after = OffsetDateTime::now_utc() + time::Duration::days(days);
@@ -389,4 +402,76 @@ pub fn assert_finding(o: &Outcome, id: &str, status: Status, needle: &str) {
         text.contains(needle),
         "{id}: expected {needle:?} in {text:?}"
     );
+}
+
+/// Authority Information Access naming an OCSP responder at `url` (RFC 5280 §4.2.2.1), DER-encoded by hand.
+pub fn ocsp_aia(url: &str) -> rcgen::CustomExtension {
+    let ocsp_oid = [0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
+    let mut desc = ocsp_oid.to_vec();
+    desc.push(0x86); // [6] uniformResourceIdentifier
+    desc.push(url.len() as u8);
+    desc.extend_from_slice(url.as_bytes());
+    let mut access = vec![0x30, desc.len() as u8];
+    access.extend(desc);
+    let mut seq = vec![0x30, access.len() as u8];
+    seq.extend(access);
+    rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], seq)
+}
+
+/// The TLS feature extension asking for status_request: "must-staple" (RFC 7633).
+pub fn must_staple() -> rcgen::CustomExtension {
+    rcgen::CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 5, 5, 7, 1, 24],
+        vec![0x30, 0x03, 0x02, 0x01, 0x05],
+    )
+}
+
+/// A server config that staples `ocsp` to every handshake.
+pub fn tls_config_with_ocsp(identity: &Identity, ocsp: Vec<u8>) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key.clone()));
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert_with_ocsp(identity.chain.clone(), key, ocsp)
+        .expect("server cert");
+    Arc::new(config)
+}
+
+/// Starts `openssl s_server` on a free loopback port with `args`, waits until it listens, and
+/// returns the port and the child (killed on drop).
+pub async fn openssl_server(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    args: &[&str],
+) -> (u16, tokio::process::Child) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tokio::process::Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(cert)
+        .arg("-key")
+        .arg(key)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("openssl s_server");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (port, child)
 }
