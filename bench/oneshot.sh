@@ -29,7 +29,7 @@ for i in range(runs):
         sys.exit(f"run {i + 1}: shipwatch exited {code}: {p.stderr.read().decode()}")
 walls.sort()
 median, p90 = statistics.median(walls), walls[int(0.9 * (len(walls) - 1))]
-print(f"shipwatch check (built-in checklist, 4 checks, loopback TLS + HTTP), {runs} runs")
+print(f"shipwatch check (the built-in checklist, loopback TLS + HTTP), {runs} runs")
 print(f"  wall time   median {median:6.1f} ms   p90 {p90:6.1f} ms   min {walls[0]:6.1f} ms   target < 100 ms")
 print(f"  peak RSS    max {max(rss):6.1f} MiB   median {statistics.median(rss):6.1f} MiB   target < 20 MiB")
 print(f"  verdict     wall {'OK' if median < 100 else 'OVER'}, rss {'OK' if max(rss) < 20 else 'OVER'}")
