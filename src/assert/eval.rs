@@ -90,7 +90,11 @@ impl Subject<'_> {
     }
 
     /// Evaluates a query for a capture; `None` when it found nothing.
-    pub fn capture(&self, q: &Query) -> Option<String> {
+    pub fn capture(&self, c: &super::Capture) -> Option<String> {
+        self.capture_query(&c.query).and_then(|v| c.narrow(v))
+    }
+
+    fn capture_query(&self, q: &Query) -> Option<String> {
         match self.lookup(q)? {
             Actual::Json(Json::String(s)) => Some(s),
             Actual::Json(Json::Null) => None,
@@ -280,6 +284,15 @@ mod tests {
         assert_eq!(
             s.capture(&super::super::parse_capture("json $.status").unwrap()),
             Some("healthy".into())
+        );
+        assert_eq!(
+            s.capture(&super::super::parse_capture(r#"body regex "\"n\":(\d+)""#).unwrap()),
+            Some("3".into())
+        );
+        assert!(super::super::parse_capture("body soup").is_err());
+        assert_eq!(
+            s.capture(&super::super::parse_capture("body regex nomatch").unwrap()),
+            None::<String>
         );
     }
 }

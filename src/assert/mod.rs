@@ -14,7 +14,7 @@ use serde_json_path::JsonPath;
 
 pub use eval::{Subject, Verdict, render_value};
 pub use redact::{REDACTED, Redactor};
-pub use template::{Rendered, Scope, TemplateError, interpolate};
+pub use template::{Rendered, Scope, TemplateError, interpolate, interpolate_deferring};
 
 /// How a breached assertion counts: a failure, or only a warning (`warn:` prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,17 +278,51 @@ impl Assertion {
 }
 
 /// Parses a capture such as `json $.access_token` or `header Location`.
-pub fn parse_capture(text: &str) -> Result<Query, ParseError> {
+pub fn parse_capture(text: &str) -> Result<Capture, ParseError> {
     let mut cur = Cursor { text, pos: 0 };
-    let q = parse_query(&mut cur, Context::Response)?;
+    let query = parse_query(&mut cur, Context::Response)?;
     let (at, rest) = cur.rest();
-    if !rest.is_empty() {
-        return Err(err(
-            at,
-            format!("unexpected \"{rest}\" after the capture query"),
-        ));
+    let regex = match rest.strip_prefix("regex") {
+        Some(pattern) if pattern.starts_with(char::is_whitespace) => {
+            let at = at + "regex".len() + (pattern.len() - pattern.trim_start().len());
+            match parse_regex(pattern.trim(), at)? {
+                Expected::Regex(re) => Some(re),
+                _ => None,
+            }
+        }
+        _ if rest.is_empty() => None,
+        _ => {
+            return Err(err(
+                at,
+                format!(
+                    "unexpected \"{rest}\" after the capture query (a capture may end with `regex \"PATTERN\"`)"
+                ),
+            ));
+        }
+    };
+    Ok(Capture { query, regex })
+}
+
+/// A capture: a query, optionally narrowed by a regex whose first group (or whole match) is kept.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    pub query: Query,
+    pub regex: Option<Regex>,
+}
+
+impl Capture {
+    /// Applies the regex, if any, to a captured value.
+    pub fn narrow(&self, value: String) -> Option<String> {
+        match &self.regex {
+            None => Some(value),
+            Some(re) => {
+                let caps = re.captures(&value)?;
+                caps.get(1)
+                    .or_else(|| caps.get(0))
+                    .map(|m| m.as_str().to_string())
+            }
+        }
     }
-    Ok(q)
 }
 
 fn parse_query(cur: &mut Cursor<'_>, ctx: Context) -> Result<Query, ParseError> {
@@ -341,10 +375,15 @@ fn parse_latency_query(w: &str) -> Option<Query> {
     }
 }
 
+/// A regex is written bare or in double quotes. A quoted one is read as a JSON string when it is
+/// one; otherwise only `\"` is unescaped, so regex escapes such as `\d` need no doubling.
 fn parse_regex(text: &str, at: usize) -> Result<Expected, ParseError> {
     let pattern = match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::String(s)) => s,
-        _ => text.to_string(),
+        _ => match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+            Some(inner) => inner.replace("\\\"", "\""),
+            None => text.to_string(),
+        },
     };
     Regex::new(&pattern).map(Expected::Regex).map_err(|e| {
         err(

@@ -6,6 +6,7 @@
 
 mod conn;
 mod dns;
+pub mod jar;
 pub mod legacy;
 mod tls;
 
