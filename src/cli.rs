@@ -119,6 +119,8 @@ pub struct Io<'a> {
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,
     pub color: bool,
+    /// stderr is a terminal, so progress bars may be drawn there.
+    pub progress: bool,
 }
 
 /// Runs a parsed command line and returns the exit code.
@@ -277,10 +279,11 @@ async fn check(args: CheckArgs, io: &mut Io<'_>) -> i32 {
         Ok(_) => return usage(io, "--wait-every must be more than zero"),
         Err(e) => return usage(io, format!("--wait-every: {e}")),
     };
-    let plan = match plan_for(&args, io) {
+    let mut plan = match plan_for(&args, io) {
         Ok(p) => p,
         Err(e) => return usage(io, e),
     };
+    plan.progress = io.progress && args.format != Some(Format::Json);
     if plan.jobs.is_empty() {
         return usage(io, "no checks to run");
     }

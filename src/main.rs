@@ -27,12 +27,14 @@ fn main() {
     };
     let getenv = |name: &str| std::env::var(name).ok();
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let progress = std::io::stderr().is_terminal();
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
     let mut io = Io {
         getenv: &getenv,
         out: &mut out,
         err: &mut err,
         color,
+        progress,
     };
     let code = runtime.block_on(run(cli, &mut io));
     drop(out);

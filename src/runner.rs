@@ -9,7 +9,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::assert::Redactor;
-use crate::net::{Engine, Overrides, Timings};
+use crate::net::{Engine, Timings};
 use crate::plan::{Job, Plan};
 use crate::probe::{Ctx, Finding, ProbeError, Probed, Status};
 
@@ -114,23 +114,18 @@ fn scrub_json(v: &mut serde_json::Value, r: &Redactor) {
     }
 }
 
-/// Runs one job to completion or to its timeout. Never panics, never outlives the timeout by much.
-pub async fn run_job(
-    job: &Job,
-    engine: &Engine,
-    overrides: &Overrides,
-    env: &str,
-    redactor: &Redactor,
-) -> Outcome {
+/// Runs one job of `plan` to completion or to its timeout. Never panics, never outlives the timeout by much.
+pub async fn run_job(job: &Job, engine: &Engine, plan: &Plan) -> Outcome {
     let started = Instant::now();
     let deadline = started + job.timeout;
     let ctx = Ctx {
         engine,
-        overrides,
+        overrides: &plan.overrides,
         deadline,
+        progress: plan.progress,
     };
     // The probes honour the deadline phase by phase; this outer bound is a safety net.
-    let probed =
+    let mut probed =
         match tokio::time::timeout_at(deadline + Duration::from_millis(250), job.probe.run(&ctx))
             .await
         {
@@ -143,8 +138,15 @@ pub async fn run_job(
                 ..Probed::default()
             },
         };
-    let mut outcome = Outcome::from_probed(job, env, probed, started.elapsed());
-    outcome.redact(redactor);
+    let learnt = std::mem::take(&mut probed.redact);
+    let mut outcome = Outcome::from_probed(job, &plan.environment, probed, started.elapsed());
+    if learnt.is_empty() {
+        outcome.redact(&plan.redactor);
+    } else {
+        let mut redactor = plan.redactor.clone();
+        learnt.iter().for_each(|v| redactor.add(v));
+        outcome.redact(&redactor);
+    }
     tracing::info!(
         check = %outcome.name,
         env = %outcome.environment,
@@ -171,14 +173,7 @@ async fn run_some(plan: &Plan, engine: &Engine, which: &[usize]) -> Vec<Outcome>
         let limit = limit.clone();
         async move {
             let _permit = limit.acquire().await;
-            run_job(
-                &plan.jobs[i],
-                engine,
-                &plan.overrides,
-                &plan.environment,
-                &plan.redactor,
-            )
-            .await
+            run_job(&plan.jobs[i], engine, plan).await
         }
     });
     futures_util::future::join_all(runs).await

@@ -122,6 +122,15 @@ impl Subject<'_> {
     }
 }
 
+/// Compares a number (milliseconds, a fraction or a count) with an expected value.
+pub fn compare_number(actual: f64, op: Op, expected: &Expected) -> bool {
+    compare(
+        &Actual::Json(serde_json::Number::from_f64(actual).map_or(Json::Null, Json::Number)),
+        op,
+        expected,
+    )
+}
+
 fn compare(actual: &Actual, op: Op, expected: &Expected) -> bool {
     match op {
         Op::Eq => equal(actual, expected),

@@ -12,9 +12,9 @@ use std::time::Duration;
 use regex::Regex;
 use serde_json_path::JsonPath;
 
-pub use eval::{Subject, Verdict, render_value};
+pub use eval::{Subject, Verdict, compare_number, render_value};
 pub use redact::{REDACTED, Redactor};
-pub use template::{Rendered, Scope, TemplateError, interpolate, interpolate_deferring};
+pub use template::{Rendered, Scope, TemplateError, interpolate};
 
 /// How a breached assertion counts: a failure, or only a warning (`warn:` prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

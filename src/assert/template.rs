@@ -38,16 +38,6 @@ pub struct Rendered {
 
 /// Replaces every `{{ name }}` in `template` with its value from `scope`.
 pub fn interpolate(template: &str, scope: &Scope) -> Result<Rendered, TemplateError> {
-    interpolate_deferring(template, scope, &|_| false)
-}
-
-/// Like [`interpolate`], but names for which `deferred` is true are left as `{{ name }}` to be
-/// filled in later (a flow's captures only exist once an earlier step has run).
-pub fn interpolate_deferring(
-    template: &str,
-    scope: &Scope,
-    deferred: &dyn Fn(&str) -> bool,
-) -> Result<Rendered, TemplateError> {
     let mut out = String::with_capacity(template.len());
     let mut uses_secret = false;
     let mut rest = template;
@@ -67,9 +57,6 @@ pub fn interpolate_deferring(
             Some(v) => {
                 out.push_str(v);
                 uses_secret |= scope.secret_names.iter().any(|s| s == name);
-            }
-            None if deferred(name) => {
-                out.push_str(&rest[open..open + 2 + close + 2]);
             }
             None => {
                 let hint = crate::config::suggest(name, scope.values.keys().map(String::as_str))
@@ -118,8 +105,5 @@ mod tests {
             interpolate("{{ open", &s).unwrap_err().message,
             "unclosed \"{{\""
         );
-        let kept =
-            interpolate_deferring("{{ base_url }}/me?t={{token}}", &s, &|n| n == "token").unwrap();
-        assert_eq!(kept.text, "https://x/me?t={{token}}");
     }
 }

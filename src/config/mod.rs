@@ -10,8 +10,8 @@ use std::time::Duration;
 pub use error::{ConfigError, Diagnostic, line_col, suggest};
 pub use node::{Node, Sink, Spanned, Table, Value, parse_duration};
 pub use spec::{
-    BodySpec, CheckSpec, CorsSpec, ExposureSpec, HeadersSpec, HttpSpec, KindSpec, PageSpec,
-    RedirectSpec, RequestSpec, TlsSpec,
+    BodySpec, CheckSpec, CorsSpec, ExposureSpec, FlowSpec, HeadersSpec, HttpSpec, KindSpec,
+    LatencySpec, PageSpec, RedirectSpec, RequestSpec, StepSpec, TlsSpec,
 };
 
 /// Settings every check inherits unless it overrides them.

@@ -3,7 +3,7 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use super::node::{Node, Sink, Spanned, Table};
+use super::node::{Node, Sink, Spanned, Table, Value};
 use crate::assert::{Assertion, Context};
 
 /// One `[[check]]` as written, before interpolation.
@@ -27,6 +27,8 @@ pub enum KindSpec {
     Headers(HeadersSpec),
     Cors(CorsSpec),
     Exposure(ExposureSpec),
+    Flow(FlowSpec),
+    Latency(LatencySpec),
 }
 
 impl KindSpec {
@@ -39,6 +41,8 @@ impl KindSpec {
             KindSpec::Headers(_) => "headers",
             KindSpec::Cors(_) => "cors",
             KindSpec::Exposure(_) => "exposure",
+            KindSpec::Flow(_) => "flow",
+            KindSpec::Latency(_) => "latency",
         }
     }
 }
@@ -86,6 +90,42 @@ pub struct CorsSpec {
     pub method: String,
 }
 
+/// `kind = "flow"`: steps that run in order, sharing captures and a cookie jar.
+#[derive(Debug, Clone)]
+pub struct FlowSpec {
+    pub steps: Vec<StepSpec>,
+}
+
+/// One `[[check.step]]`.
+#[derive(Debug, Clone)]
+pub struct StepSpec {
+    pub name: Spanned<String>,
+    pub request: RequestSpec,
+    pub expect: Vec<Spanned<String>>,
+    /// Variable name → capture query, e.g. `token = 'json $.access_token'`.
+    pub capture: Vec<(String, Spanned<String>)>,
+    pub timeout: Option<Duration>,
+    pub follow_redirects: bool,
+    /// Runs even after an earlier step failed, e.g. a logout or clean-up.
+    pub always: bool,
+}
+
+/// `kind = "latency"`: many requests, percentiles from an HDR histogram.
+#[derive(Debug, Clone)]
+pub struct LatencySpec {
+    pub request: RequestSpec,
+    /// Closed loop: this many requests, `concurrency` at a time.
+    pub requests: u64,
+    pub concurrency: u64,
+    /// Open loop: requests per second for `duration`, timed from each request's intended start.
+    pub rate: Option<f64>,
+    pub duration: Option<Duration>,
+    /// Requests sent first and not recorded.
+    pub warmup: u64,
+    pub keepalive: bool,
+    pub expect: Vec<Spanned<String>>,
+}
+
 /// `kind = "exposure"`: error pages and well-known files.
 #[derive(Debug, Clone)]
 pub struct ExposureSpec {
@@ -122,7 +162,7 @@ pub struct TlsSpec {
 }
 
 const KINDS: &[&str] = &[
-    "http", "page", "redirect", "tls", "headers", "cors", "exposure",
+    "http", "page", "redirect", "tls", "headers", "cors", "exposure", "flow", "latency",
 ];
 const COMMON: &[&str] = &["name", "kind", "timeout", "insecure", "interval"];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
@@ -158,6 +198,8 @@ pub(super) fn read_check(node: &Node, index: usize, sink: &mut Sink) -> Option<C
             "headers" => Some(read_headers(&mut t, sink).map(KindSpec::Headers)),
             "cors" => Some(read_cors(&mut t, sink).map(KindSpec::Cors)),
             "exposure" => Some(read_exposure(&mut t, sink).map(KindSpec::Exposure)),
+            "flow" => Some(read_flow(&mut t, sink).map(KindSpec::Flow)),
+            "latency" => Some(read_latency(&mut t, sink).map(KindSpec::Latency)),
             other => {
                 let hint = super::suggest(other, KINDS.iter().copied())
                     .map(|s| format!(", did you mean \"{s}\"?"))
@@ -224,6 +266,22 @@ fn kind_keys_by_name(kind: &str) -> &'static [&'static str] {
         "headers" => &["url", "min_grade", "http_url", "login"],
         "cors" => &["url", "allowed", "method"],
         "exposure" => &["url", "endpoints"],
+        "flow" => &["step"],
+        "latency" => &[
+            "url",
+            "method",
+            "headers",
+            "body",
+            "json",
+            "form",
+            "requests",
+            "concurrency",
+            "rate",
+            "duration",
+            "warmup",
+            "keepalive",
+            "expect",
+        ],
         _ => &[],
     }
 }
@@ -427,5 +485,134 @@ fn read_tls(t: &mut Table<'_>, sink: &mut Sink) -> Option<TlsSpec> {
         fail_days,
         min_version,
         legacy_warn,
+    })
+}
+
+const STEP_KEYS: &[&str] = &[
+    "name",
+    "method",
+    "url",
+    "headers",
+    "body",
+    "json",
+    "form",
+    "expect",
+    "capture",
+    "timeout",
+    "follow_redirects",
+    "always",
+];
+
+fn read_flow(t: &mut Table<'_>, sink: &mut Sink) -> Option<FlowSpec> {
+    let path = t.path().to_string();
+    let Some(node) = t.get("step") else {
+        sink.error(
+            t.span(),
+            format!("{path}: a flow needs at least one [[check.step]]"),
+        );
+        return None;
+    };
+    let Value::Array(items) = &node.value else {
+        sink.error(
+            node.span.clone(),
+            format!("{path}: write each step as [[check.step]]"),
+        );
+        return None;
+    };
+    let mut steps: Vec<StepSpec> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let mut st = Table::of(item, format!("{path}.step[{i}]"), sink);
+        let step = read_step(&mut st, sink);
+        st.finish(STEP_KEYS, sink);
+        if let Some(step) = step {
+            if steps.iter().any(|s| s.name.value == step.name.value) {
+                sink.error(
+                    step.name.span.clone(),
+                    format!("duplicate step name \"{}\"", step.name.value),
+                );
+            }
+            steps.push(step);
+        }
+    }
+    Some(FlowSpec { steps })
+}
+
+fn read_step(t: &mut Table<'_>, sink: &mut Sink) -> Option<StepSpec> {
+    let name = required(t, "name", sink);
+    let bad_name = |n: &&Spanned<String>| {
+        n.value.is_empty()
+            || !n
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    if let Some(n) = name.as_ref().filter(bad_name) {
+        let msg = format!(
+            "step name \"{}\" may only use letters, digits, _ and - (it becomes part of finding ids)",
+            n.value
+        );
+        sink.error(n.span.clone(), msg);
+    }
+    let request = read_request(t, sink);
+    let expect = read_expect(t, Context::Response, sink);
+    let capture = t.str_map("capture", sink).unwrap_or_default();
+    for (var, q) in &capture {
+        if let Err(e) = crate::assert::parse_capture(&q.value) {
+            let at = q.span.start + 1 + e.offset;
+            sink.error(
+                at..q.span.end.saturating_sub(1).max(at + 1),
+                format!("invalid capture \"{var}\": {}", e.message),
+            );
+        }
+    }
+    let timeout = t.duration("timeout", sink);
+    let follow_redirects = t.bool("follow_redirects", sink).unwrap_or(true);
+    let always = t.bool("always", sink).unwrap_or(false);
+    Some(StepSpec {
+        name: name?,
+        request: request?,
+        expect,
+        capture,
+        timeout,
+        follow_redirects,
+        always,
+    })
+}
+
+fn read_latency(t: &mut Table<'_>, sink: &mut Sink) -> Option<LatencySpec> {
+    let request = read_request(t, sink);
+    let requests = t.int("requests", 1..10_000_001, sink).unwrap_or(100) as u64;
+    let concurrency = t.int("concurrency", 1..10_001, sink).unwrap_or(4) as u64;
+    let path = t.path().to_string();
+    let rate = t.get("rate").and_then(|n| match n.value {
+        Value::Int(i) if i > 0 => Some(i as f64),
+        Value::Float(f) if f > 0.0 && f.is_finite() => Some(f),
+        _ => {
+            sink.error(
+                n.span.clone(),
+                format!("{path}: rate must be a positive number of requests per second"),
+            );
+            None
+        }
+    });
+    let duration = t.duration("duration", sink);
+    if rate.is_some() != duration.is_some() {
+        sink.error(
+            t.span(),
+            format!("{path}: open-loop mode needs both `rate` and `duration`"),
+        );
+    }
+    let warmup = t.int("warmup", 0..1_000_001, sink).unwrap_or(0) as u64;
+    let keepalive = t.bool("keepalive", sink).unwrap_or(true);
+    let expect = read_expect(t, Context::Latency, sink);
+    Some(LatencySpec {
+        request: request?,
+        requests,
+        concurrency,
+        rate,
+        duration,
+        warmup,
+        keepalive,
+        expect,
     })
 }

@@ -207,13 +207,7 @@ impl Engine {
         overrides: &Overrides,
         deadline: Instant,
     ) -> Result<Response, NetError> {
-        let mut conn = self.open(&req.url, overrides, deadline).await?;
-        if let Some(tls) = conn.tls().filter(|t| !t.verified() && !req.insecure) {
-            let why = tls.problem().unwrap_or_default();
-            return Err(NetError::Tls(format!(
-                "refusing to send over an untrusted connection: {why}"
-            )));
-        }
+        let mut conn = self.open_for(req, overrides, deadline).await?;
         conn.send(req, deadline).await
     }
 
@@ -266,6 +260,24 @@ impl Engine {
             }
             req.url = next;
         }
+    }
+
+    /// Opens a connection for `req`, refusing one whose certificate failed verification unless
+    /// the request is marked insecure. Latency runs reuse it for many requests.
+    pub async fn open_for(
+        &self,
+        req: &Request,
+        overrides: &Overrides,
+        deadline: Instant,
+    ) -> Result<Conn, NetError> {
+        let conn = self.open(&req.url, overrides, deadline).await?;
+        if let Some(tls) = conn.tls().filter(|t| !t.verified() && !req.insecure) {
+            let why = tls.problem().unwrap_or_default();
+            return Err(NetError::Tls(format!(
+                "refusing to send over an untrusted connection: {why}"
+            )));
+        }
+        Ok(conn)
     }
 
     /// Opens a connection (DNS, TCP, and TLS for https) ready to send requests.

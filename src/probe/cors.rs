@@ -102,6 +102,7 @@ impl CorsProbe {
             timings: None,
             error: None,
             details,
+            redact: Vec::new(),
         }
     }
 

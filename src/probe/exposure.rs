@@ -149,6 +149,7 @@ impl ExposureProbe {
             timings: Some(first.timings),
             error: None,
             details: Default::default(),
+            redact: Vec::new(),
         }
     }
 

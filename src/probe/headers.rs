@@ -121,6 +121,7 @@ impl HeadersProbe {
             timings: Some(resp.timings),
             error: None,
             details,
+            redact: Vec::new(),
         }
     }
 

@@ -70,6 +70,7 @@ impl HttpProbe {
             timings: Some(resp.timings),
             error: None,
             details,
+            redact: Vec::new(),
         }
     }
 }

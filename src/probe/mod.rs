@@ -3,8 +3,10 @@
 
 mod cors;
 mod exposure;
+mod flow;
 mod headers;
 mod http;
+mod latency;
 mod page;
 mod redirect;
 mod tls;
@@ -20,7 +22,9 @@ use crate::net::{Engine, NetError, Overrides, Timings};
 pub use self::http::HttpProbe;
 pub use cors::CorsProbe;
 pub use exposure::{ExposureProbe, leaks_in};
+pub use flow::{BodyTemplate, FlowProbe, FlowStep};
 pub use headers::HeadersProbe;
+pub use latency::{LatencyProbe, Mode};
 pub use page::PageProbe;
 pub use redirect::RedirectProbe;
 pub use tls::TlsProbe;
@@ -103,6 +107,8 @@ pub struct Probed {
     pub error: Option<ProbeError>,
     /// Facts worth showing that are not judgements, such as a certificate's subject.
     pub details: BTreeMap<String, serde_json::Value>,
+    /// Values learnt during the run (a flow's captures) that must be hidden like secrets.
+    pub redact: Vec<String>,
 }
 
 impl Probed {
@@ -120,6 +126,8 @@ pub struct Ctx<'a> {
     pub engine: &'a Engine,
     pub overrides: &'a Overrides,
     pub deadline: Instant,
+    /// Show a progress bar for long runs (a terminal, and not JSON output).
+    pub progress: bool,
 }
 
 /// Every check kind this build knows.
@@ -132,6 +140,8 @@ pub enum Probe {
     Headers(Box<HeadersProbe>),
     Cors(CorsProbe),
     Exposure(ExposureProbe),
+    Flow(FlowProbe),
+    Latency(LatencyProbe),
 }
 
 impl Probe {
@@ -144,6 +154,8 @@ impl Probe {
             Probe::Headers(_) => "headers",
             Probe::Cors(_) => "cors",
             Probe::Exposure(_) => "exposure",
+            Probe::Flow(_) => "flow",
+            Probe::Latency(_) => "latency",
         }
     }
 
@@ -156,6 +168,8 @@ impl Probe {
             Probe::Headers(p) => p.run(ctx).await,
             Probe::Cors(p) => p.run(ctx).await,
             Probe::Exposure(p) => p.run(ctx).await,
+            Probe::Flow(p) => p.run(ctx).await,
+            Probe::Latency(p) => p.run(ctx).await,
         }
     }
 }

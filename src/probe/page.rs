@@ -82,6 +82,7 @@ impl PageProbe {
             timings: Some(resp.timings),
             error: None,
             details: Default::default(),
+            redact: Vec::new(),
         }
     }
 

@@ -51,6 +51,7 @@ impl RedirectProbe {
             timings: Some(timings),
             error: None,
             details,
+            redact: Vec::new(),
         }
     }
 

@@ -186,6 +186,7 @@ impl TlsProbe {
             timings: Some(timings),
             error: None,
             details,
+            redact: Vec::new(),
         }
     }
 

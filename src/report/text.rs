@@ -82,6 +82,8 @@ pub fn write(r: &Report, color: bool, w: &mut dyn Write) -> io::Result<()> {
             ms(c.duration),
             note(c)
         )?;
+        write_steps(c, &p, w)?;
+        write_latency(c, w)?;
         for a in c.attempts.iter().filter(|_| c.attempts.len() > 1) {
             writeln!(
                 w,
@@ -150,4 +152,83 @@ fn note(c: &crate::runner::Outcome) -> String {
     } else {
         format!("  {}", parts.join("; "))
     }
+}
+
+/// A flow's steps as a short tree under its line.
+fn write_steps(c: &crate::runner::Outcome, p: &Paint, w: &mut dyn Write) -> io::Result<()> {
+    let Some(steps) = c.details.get("steps").and_then(|s| s.as_array()) else {
+        return Ok(());
+    };
+    for (i, s) in steps.iter().enumerate() {
+        let branch = if i + 1 == steps.len() {
+            "└─"
+        } else {
+            "├─"
+        };
+        let name = s["name"].as_str().unwrap_or("?");
+        let (mark, rest) = match s["status"].as_str() {
+            Some("skipped") => ("○".to_string(), "skipped".to_string()),
+            status => {
+                let st = if status == Some("pass") {
+                    Status::Pass
+                } else {
+                    Status::Fail
+                };
+                let http = s["http_status"]
+                    .as_u64()
+                    .map_or("no response".to_string(), |h| h.to_string());
+                let ms = s["duration_ms"].as_f64().unwrap_or(0.0);
+                (
+                    p.mark(st),
+                    format!("{} {http} {ms:.1}ms", s["method"].as_str().unwrap_or("")),
+                )
+            }
+        };
+        writeln!(w, "      {branch} {mark} {name}  {rest}")?;
+    }
+    Ok(())
+}
+
+/// A latency run's percentiles and a small histogram.
+fn write_latency(c: &crate::runner::Outcome, w: &mut dyn Write) -> io::Result<()> {
+    let Some(l) = c.details.get("latency") else {
+        return Ok(());
+    };
+    let f = |k: &str| l[k].as_f64().unwrap_or(0.0);
+    writeln!(
+        w,
+        "      p50 {:.1}ms  p90 {:.1}ms  p95 {:.1}ms  p99 {:.1}ms  p99.9 {:.1}ms  max {:.1}ms  mean {:.1}ms",
+        f("p50_ms"),
+        f("p90_ms"),
+        f("p95_ms"),
+        f("p99_ms"),
+        f("p99_9_ms"),
+        f("max_ms"),
+        f("mean_ms")
+    )?;
+    writeln!(
+        w,
+        "      {} requests, {} errors ({:.2}%), {:.1} req/s",
+        l["requests"].as_u64().unwrap_or(0),
+        l["errors"].as_u64().unwrap_or(0),
+        f("error_rate") * 100.0,
+        f("throughput_rps")
+    )?;
+    let buckets = l["histogram"].as_array().cloned().unwrap_or_default();
+    let most = buckets
+        .iter()
+        .filter_map(|b| b["count"].as_u64())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    for b in &buckets {
+        let n = b["count"].as_u64().unwrap_or(0);
+        let bar = "█".repeat((n * 30).div_ceil(most) as usize);
+        writeln!(
+            w,
+            "      ≤{:>9.1}ms {bar} {n}",
+            b["le_ms"].as_f64().unwrap_or(0.0)
+        )?;
+    }
+    Ok(())
 }

@@ -1,227 +1,20 @@
-//! A plan: one environment's checks, interpolated, with secrets read and probes built, ready to run.
+//! Building one job: interpolating a check's strings and turning its spec into a probe.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
 use url::Url;
 
-use crate::assert::{Assertion, Context, Redactor, Scope, interpolate};
-use crate::config::RequestSpec;
+use super::Job;
+use crate::assert::{Assertion, Context, Scope, interpolate};
 use crate::config::{
-    BodySpec, CheckSpec, Config, Diagnostic, KindSpec, Node, SecretSource, Spanned, Value, suggest,
+    BodySpec, CheckSpec, Config, Diagnostic, KindSpec, Node, RequestSpec, Spanned, Value,
 };
-use crate::net::{EngineOptions, Overrides, Request};
+use crate::net::Request;
 use crate::probe::{
-    CorsProbe, ExposureProbe, HeadersProbe, HttpProbe, PageProbe, Probe, RedirectProbe, Status,
-    TlsProbe,
+    BodyTemplate, CorsProbe, ExposureProbe, FlowProbe, FlowStep, HeadersProbe, HttpProbe,
+    LatencyProbe, Mode, PageProbe, Probe, RedirectProbe, Status, TlsProbe,
 };
-
-/// One check of the plan.
-#[derive(Debug, Clone)]
-pub struct Job {
-    pub name: String,
-    pub timeout: Duration,
-    pub probe: Probe,
-}
-
-impl Job {
-    pub fn kind(&self) -> &'static str {
-        self.probe.kind()
-    }
-}
-
-/// Everything a run needs, with no reference back to the file.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub environment: String,
-    /// The base URL shown in reports, when there is one.
-    pub target: String,
-    pub jobs: Vec<Job>,
-    pub redactor: Redactor,
-    pub engine: EngineOptions,
-    pub overrides: Overrides,
-    pub concurrency: usize,
-}
-
-/// Reads an environment variable by name.
-pub type GetEnv<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// What the command line adds to a config when a plan is built.
-#[derive(Default)]
-pub struct PlanOptions<'a> {
-    pub env: Option<String>,
-    pub only: Vec<String>,
-    pub resolve: Vec<String>,
-    pub ca_file: Option<PathBuf>,
-    /// Variables set from the command line (`check URL` sets `base_url` and friends).
-    pub vars: Vec<(String, String)>,
-    /// Reads an environment variable; passed in so only `main.rs` touches the process environment.
-    pub getenv: Option<GetEnv<'a>>,
-}
-
-/// Why no plan could be built. Both mean exit code 2: nothing was probed.
-#[derive(Debug, thiserror::Error)]
-pub enum PlanError {
-    #[error("{0}")]
-    Config(#[from] crate::config::ConfigError),
-    #[error("{0}")]
-    Usage(String),
-}
-
-/// Builds the plan for one environment of `config`.
-pub fn build(config: &Config, opts: &PlanOptions<'_>) -> Result<Plan, PlanError> {
-    let env = pick_env(config, opts.env.as_deref())?;
-    let mut diags = Vec::new();
-    let mut scope = Scope::default();
-    let mut redactor = Redactor::default();
-    for (k, v) in &config.vars {
-        scope.set(k, v.value.clone());
-    }
-    read_secrets(config, opts, &mut scope, &mut redactor, &mut diags);
-    let mut overrides = Overrides::default();
-    let mut target = String::new();
-    if let Some(env) = env {
-        // Environment values may refer to [vars] and secrets, but not to each other.
-        let base = scope.clone();
-        for (k, v) in &env.vars {
-            let text = render(&base, v, &mut diags).text;
-            if k == "base_url" {
-                target = text.clone();
-            }
-            scope.set(k, text);
-        }
-        for (host_port, addr) in &env.resolve {
-            let flag = format!("{host_port}:{}", addr.value);
-            if let Err(e) = overrides.parse_flag(&flag) {
-                diags.push(Diagnostic::new(addr.span.clone(), e));
-            }
-        }
-    }
-    for (k, v) in &opts.vars {
-        if k == "base_url" {
-            target = v.clone();
-        }
-        scope.set(k, v.clone());
-    }
-    for flag in &opts.resolve {
-        overrides.parse_flag(flag).map_err(PlanError::Usage)?;
-    }
-    let selected = select(&config.checks, &opts.only)?;
-    let jobs: Vec<Job> = selected
-        .into_iter()
-        .filter_map(|c| build_job(config, c, &scope, &mut diags))
-        .collect();
-    if !diags.is_empty() {
-        diags.sort_by_key(|d| d.span.start);
-        return Err(config.error(diags).into());
-    }
-    Ok(Plan {
-        environment: env.map_or_else(|| "default".to_string(), |e| e.name.clone()),
-        target,
-        jobs,
-        redactor,
-        engine: EngineOptions {
-            ca_file: opts
-                .ca_file
-                .clone()
-                .or_else(|| config.defaults.ca_file.clone()),
-            nameservers: Vec::new(),
-        },
-        overrides,
-        concurrency: config.defaults.concurrency,
-    })
-}
-
-fn pick_env<'c>(
-    config: &'c Config,
-    wanted: Option<&str>,
-) -> Result<Option<&'c crate::config::EnvSpec>, PlanError> {
-    let names: Vec<&str> = config.envs.iter().map(|e| e.name.as_str()).collect();
-    match wanted {
-        Some(w) => config
-            .envs
-            .iter()
-            .find(|e| e.name == w)
-            .map(Some)
-            .ok_or_else(|| {
-                let hint = suggest(w, names.iter().copied())
-                    .map(|s| format!(", did you mean \"{s}\"?"))
-                    .unwrap_or_default();
-                let known = if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                };
-                PlanError::Usage(format!(
-                    "unknown environment \"{w}\"{hint} (configured: {known})"
-                ))
-            }),
-        None if config.envs.len() > 1 => Err(PlanError::Usage(format!(
-            "{} environments are configured ({}): choose one with --env",
-            names.len(),
-            names.join(", ")
-        ))),
-        None => Ok(config.envs.first()),
-    }
-}
-
-fn select<'c>(checks: &'c [CheckSpec], only: &[String]) -> Result<Vec<&'c CheckSpec>, PlanError> {
-    for name in only {
-        if !checks.iter().any(|c| &c.name.value == name) {
-            let hint = suggest(name, checks.iter().map(|c| c.name.value.as_str()))
-                .map(|s| format!(", did you mean \"{s}\"?"))
-                .unwrap_or_default();
-            return Err(PlanError::Usage(format!(
-                "--only \"{name}\": no such check{hint}"
-            )));
-        }
-    }
-    Ok(checks
-        .iter()
-        .filter(|c| only.is_empty() || only.contains(&c.name.value))
-        .collect())
-}
-
-fn read_secrets(
-    config: &Config,
-    opts: &PlanOptions<'_>,
-    scope: &mut Scope,
-    redactor: &mut Redactor,
-    diags: &mut Vec<Diagnostic>,
-) {
-    for s in &config.secrets {
-        let value = match &s.source {
-            SecretSource::Env(var) => match opts.getenv.and_then(|f| f(var)) {
-                Some(v) if !v.is_empty() => Ok(v),
-                _ => Err(format!(
-                    "secret \"{}\": environment variable {var} is not set",
-                    s.name
-                )),
-            },
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map(|v| v.trim_end_matches(['\n', '\r']).to_string())
-                .map_err(|e| {
-                    format!(
-                        "secret \"{}\": cannot read \"{}\": {e}",
-                        s.name,
-                        path.display()
-                    )
-                }),
-        };
-        match value {
-            Ok(v) => {
-                redactor.add(&v);
-                scope.set_secret(&format!("secrets.{}", s.name), v);
-            }
-            Err(msg) => {
-                diags.push(Diagnostic::new(s.span.clone(), msg));
-                // A stand-in keeps templates that use the secret from reporting it a second time.
-                scope.set_secret(&format!("secrets.{}", s.name), "");
-            }
-        }
-    }
-}
 
 /// Renders a template, recording a positioned diagnostic on failure.
 fn try_render(
@@ -238,7 +31,7 @@ fn try_render(
 }
 
 /// Like [`try_render`], for values whose later use cannot fail: the raw text stands in.
-fn render(
+pub(super) fn render(
     scope: &Scope,
     s: &Spanned<String>,
     diags: &mut Vec<Diagnostic>,
@@ -252,16 +45,19 @@ fn render(
 /// Renders and parses a URL, with the check's context in the message.
 fn render_url(scope: &Scope, s: &Spanned<String>, diags: &mut Vec<Diagnostic>) -> Option<Url> {
     let text = try_render(scope, s, diags)?.text;
-    match Url::parse(&text) {
+    check_url(&text, s, diags)
+}
+
+/// Parses a rendered URL; only http:// and https:// are accepted.
+fn check_url(text: &str, s: &Spanned<String>, diags: &mut Vec<Diagnostic>) -> Option<Url> {
+    match Url::parse(text) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Some(u),
         Ok(u) => {
-            diags.push(Diagnostic::new(
-                s.span.clone(),
-                format!(
-                    "URL \"{text}\" must be http:// or https://, not {}://",
-                    u.scheme()
-                ),
-            ));
+            let msg = format!(
+                "URL \"{text}\" must be http:// or https://, not {}://",
+                u.scheme()
+            );
+            diags.push(Diagnostic::new(s.span.clone(), msg));
             None
         }
         Err(e) => {
@@ -296,13 +92,15 @@ fn render_expect(
         .collect()
 }
 
-fn build_job(
+pub(super) fn build_job(
     config: &Config,
     spec: &CheckSpec,
     scope: &Scope,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Job> {
-    let timeout = spec.timeout.unwrap_or(config.defaults.timeout);
+    let timeout = spec
+        .timeout
+        .unwrap_or_else(|| default_timeout(config, &spec.kind));
     let max_body = config.defaults.max_body;
     let base_request = |url: Url| Request {
         insecure: spec.insecure,
@@ -362,6 +160,33 @@ fn build_job(
                 request: base_request(url),
                 expect,
                 assets: p.assets,
+            })
+        }
+        KindSpec::Flow(f) => Probe::Flow(FlowProbe {
+            steps: flow_steps(scope, f, diags)?,
+            insecure: spec.insecure,
+            max_body,
+        }),
+        KindSpec::Latency(l) => {
+            let request = render_request(scope, &l.request, &base_request, diags);
+            let expect = render_expect(scope, &l.expect, Context::Latency, diags);
+            let mode = match (l.rate, l.duration) {
+                (Some(rate), Some(duration)) => Mode::Open {
+                    rate,
+                    duration,
+                    concurrency: l.concurrency,
+                },
+                _ => Mode::Closed {
+                    requests: l.requests,
+                    concurrency: l.concurrency,
+                },
+            };
+            Probe::Latency(LatencyProbe {
+                request: request?,
+                mode,
+                warmup: l.warmup,
+                keepalive: l.keepalive,
+                expect,
             })
         }
         KindSpec::Redirect(r) => {
@@ -579,5 +404,114 @@ mod tests {
         assert_eq!(split_host_port("[::1]:9"), Some(("::1".into(), 9)));
         assert_eq!(split_host_port("example.com:x"), None);
         assert_eq!(split_host_port(""), None);
+    }
+}
+
+/// A latency run lasts longer than one request: an open loop gets its duration on top of the
+/// default timeout, a closed loop at least a minute.
+fn default_timeout(config: &Config, kind: &KindSpec) -> Duration {
+    let base = config.defaults.timeout;
+    match kind {
+        KindSpec::Latency(l) => match l.duration {
+            Some(d) => d + base,
+            None => base.max(Duration::from_secs(60)),
+        },
+        _ => base,
+    }
+}
+
+/// Renders each step with the variables known now. A capture of an earlier step stands in as
+/// its own `{{ name }}` placeholder, to be filled when the flow runs.
+fn flow_steps(
+    scope: &Scope,
+    flow: &crate::config::FlowSpec,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<FlowStep>> {
+    let mut scope = scope.clone();
+    let mut steps = Vec::new();
+    let before = diags.len();
+    for st in &flow.steps {
+        let req = &st.request;
+        let url = try_render(&scope, &req.url, diags)
+            .map(|r| r.text)
+            .unwrap_or_default();
+        if !url.contains("{{") {
+            check_url(&url, &req.url, diags);
+        }
+        let mut headers: Vec<(String, String)> = req
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let value = render(&scope, v, diags).text;
+                if !value.contains("{{") {
+                    check_header(k, &value, v, diags);
+                }
+                (k.clone(), value)
+            })
+            .collect();
+        let body = body_template(&scope, req.body.as_ref(), &mut headers, diags);
+        let expect: Vec<String> = st
+            .expect
+            .iter()
+            .filter_map(|e| try_render(&scope, e, diags).map(|r| r.text))
+            .collect();
+        let captures = st
+            .capture
+            .iter()
+            .filter_map(|(var, q)| {
+                crate::assert::parse_capture(&q.value)
+                    .ok()
+                    .map(|c| (var.clone(), c))
+            })
+            .collect::<Vec<_>>();
+        for (var, _) in &captures {
+            scope.set(var, format!("{{{{ {var} }}}}"));
+        }
+        steps.push(FlowStep {
+            name: st.name.value.clone(),
+            method: req.method.parse().unwrap_or(http::Method::GET),
+            url,
+            headers,
+            body,
+            expect,
+            captures,
+            timeout: st.timeout,
+            follow_redirects: st.follow_redirects,
+            always: st.always,
+        });
+    }
+    (diags.len() == before).then_some(steps)
+}
+
+fn body_template(
+    scope: &Scope,
+    body: Option<&BodySpec>,
+    headers: &mut Vec<(String, String)>,
+    diags: &mut Vec<Diagnostic>,
+) -> BodyTemplate {
+    let mut set_type = |t: &str| {
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            headers.push(("Content-Type".into(), t.into()));
+        }
+    };
+    match body {
+        None => BodyTemplate::Empty,
+        Some(BodySpec::Raw(s)) => BodyTemplate::Raw(render(scope, s, diags).text),
+        Some(BodySpec::Json(node)) => {
+            set_type("application/json");
+            BodyTemplate::Json(to_json(scope, node, diags))
+        }
+        Some(BodySpec::Form(fields)) => {
+            set_type("application/x-www-form-urlencoded");
+            BodyTemplate::Form(
+                fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), render(scope, v, diags).text))
+                    .collect(),
+            )
+        }
     }
 }

@@ -1,0 +1,223 @@
+//! A plan: one environment's checks, interpolated, with secrets read and probes built, ready to run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::assert::{Redactor, Scope};
+use crate::config::{CheckSpec, Config, Diagnostic, SecretSource, suggest};
+use crate::net::{EngineOptions, Overrides};
+use crate::probe::Probe;
+
+/// One check of the plan.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    pub timeout: Duration,
+    pub probe: Probe,
+}
+
+impl Job {
+    pub fn kind(&self) -> &'static str {
+        self.probe.kind()
+    }
+}
+
+/// Everything a run needs, with no reference back to the file.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub environment: String,
+    /// The base URL shown in reports, when there is one.
+    pub target: String,
+    pub jobs: Vec<Job>,
+    pub redactor: Redactor,
+    pub engine: EngineOptions,
+    pub overrides: Overrides,
+    pub concurrency: usize,
+    /// Show progress bars for long checks; the command line turns this on for a terminal.
+    pub progress: bool,
+}
+
+/// Reads an environment variable by name.
+pub type GetEnv<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// What the command line adds to a config when a plan is built.
+#[derive(Default)]
+pub struct PlanOptions<'a> {
+    pub env: Option<String>,
+    pub only: Vec<String>,
+    pub resolve: Vec<String>,
+    pub ca_file: Option<PathBuf>,
+    /// Variables set from the command line (`check URL` sets `base_url` and friends).
+    pub vars: Vec<(String, String)>,
+    /// Reads an environment variable; passed in so only `main.rs` touches the process environment.
+    pub getenv: Option<GetEnv<'a>>,
+}
+
+/// Why no plan could be built. Both mean exit code 2: nothing was probed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Builds the plan for one environment of `config`.
+pub fn build(config: &Config, opts: &PlanOptions<'_>) -> Result<Plan, PlanError> {
+    let env = pick_env(config, opts.env.as_deref())?;
+    let mut diags = Vec::new();
+    let mut scope = Scope::default();
+    let mut redactor = Redactor::default();
+    for (k, v) in &config.vars {
+        scope.set(k, v.value.clone());
+    }
+    read_secrets(config, opts, &mut scope, &mut redactor, &mut diags);
+    let mut overrides = Overrides::default();
+    let mut target = String::new();
+    if let Some(env) = env {
+        // Environment values may refer to [vars] and secrets, but not to each other.
+        let base = scope.clone();
+        for (k, v) in &env.vars {
+            let text = render(&base, v, &mut diags).text;
+            if k == "base_url" {
+                target = text.clone();
+            }
+            scope.set(k, text);
+        }
+        for (host_port, addr) in &env.resolve {
+            let flag = format!("{host_port}:{}", addr.value);
+            if let Err(e) = overrides.parse_flag(&flag) {
+                diags.push(Diagnostic::new(addr.span.clone(), e));
+            }
+        }
+    }
+    for (k, v) in &opts.vars {
+        if k == "base_url" {
+            target = v.clone();
+        }
+        scope.set(k, v.clone());
+    }
+    for flag in &opts.resolve {
+        overrides.parse_flag(flag).map_err(PlanError::Usage)?;
+    }
+    let selected = select(&config.checks, &opts.only)?;
+    let jobs: Vec<Job> = selected
+        .into_iter()
+        .filter_map(|c| build_job(config, c, &scope, &mut diags))
+        .collect();
+    if !diags.is_empty() {
+        diags.sort_by_key(|d| d.span.start);
+        return Err(config.error(diags).into());
+    }
+    Ok(Plan {
+        environment: env.map_or_else(|| "default".to_string(), |e| e.name.clone()),
+        target,
+        jobs,
+        redactor,
+        engine: EngineOptions {
+            ca_file: opts
+                .ca_file
+                .clone()
+                .or_else(|| config.defaults.ca_file.clone()),
+            nameservers: Vec::new(),
+        },
+        overrides,
+        concurrency: config.defaults.concurrency,
+        progress: false,
+    })
+}
+
+fn pick_env<'c>(
+    config: &'c Config,
+    wanted: Option<&str>,
+) -> Result<Option<&'c crate::config::EnvSpec>, PlanError> {
+    let names: Vec<&str> = config.envs.iter().map(|e| e.name.as_str()).collect();
+    match wanted {
+        Some(w) => config
+            .envs
+            .iter()
+            .find(|e| e.name == w)
+            .map(Some)
+            .ok_or_else(|| {
+                let hint = suggest(w, names.iter().copied())
+                    .map(|s| format!(", did you mean \"{s}\"?"))
+                    .unwrap_or_default();
+                let known = if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                };
+                PlanError::Usage(format!(
+                    "unknown environment \"{w}\"{hint} (configured: {known})"
+                ))
+            }),
+        None if config.envs.len() > 1 => Err(PlanError::Usage(format!(
+            "{} environments are configured ({}): choose one with --env",
+            names.len(),
+            names.join(", ")
+        ))),
+        None => Ok(config.envs.first()),
+    }
+}
+
+fn select<'c>(checks: &'c [CheckSpec], only: &[String]) -> Result<Vec<&'c CheckSpec>, PlanError> {
+    for name in only {
+        if !checks.iter().any(|c| &c.name.value == name) {
+            let hint = suggest(name, checks.iter().map(|c| c.name.value.as_str()))
+                .map(|s| format!(", did you mean \"{s}\"?"))
+                .unwrap_or_default();
+            return Err(PlanError::Usage(format!(
+                "--only \"{name}\": no such check{hint}"
+            )));
+        }
+    }
+    Ok(checks
+        .iter()
+        .filter(|c| only.is_empty() || only.contains(&c.name.value))
+        .collect())
+}
+
+fn read_secrets(
+    config: &Config,
+    opts: &PlanOptions<'_>,
+    scope: &mut Scope,
+    redactor: &mut Redactor,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for s in &config.secrets {
+        let value = match &s.source {
+            SecretSource::Env(var) => match opts.getenv.and_then(|f| f(var)) {
+                Some(v) if !v.is_empty() => Ok(v),
+                _ => Err(format!(
+                    "secret \"{}\": environment variable {var} is not set",
+                    s.name
+                )),
+            },
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .map(|v| v.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| {
+                    format!(
+                        "secret \"{}\": cannot read \"{}\": {e}",
+                        s.name,
+                        path.display()
+                    )
+                }),
+        };
+        match value {
+            Ok(v) => {
+                redactor.add(&v);
+                scope.set_secret(&format!("secrets.{}", s.name), v);
+            }
+            Err(msg) => {
+                diags.push(Diagnostic::new(s.span.clone(), msg));
+                // A stand-in keeps templates that use the secret from reporting it a second time.
+                scope.set_secret(&format!("secrets.{}", s.name), "");
+            }
+        }
+    }
+}
+
+mod jobs;
+
+pub use jobs::split_host_port;
+use jobs::{build_job, render};

@@ -1,0 +1,324 @@
+//! `kind = "flow"`: steps in order, with captures and one cookie jar per run. A failed step stops
+//! the flow; later steps are skipped unless marked `always`.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use serde_json::json;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::assert::{Assertion, Capture, Context, Query, Scope, Severity, interpolate};
+use crate::net::jar::Jar;
+use crate::net::{MAX_REDIRECTS, Request, Response, Timings};
+
+use super::{Ctx, Finding, Probed, Status, subject_of};
+
+/// A request body whose strings may still hold `{{ capture }}` placeholders.
+#[derive(Debug, Clone, Default)]
+pub enum BodyTemplate {
+    #[default]
+    Empty,
+    Raw(String),
+    Json(serde_json::Value),
+    Form(Vec<(String, String)>),
+}
+
+/// One step, rendered except for captures of earlier steps.
+#[derive(Debug, Clone)]
+pub struct FlowStep {
+    pub name: String,
+    pub method: http::Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: BodyTemplate,
+    pub expect: Vec<String>,
+    pub captures: Vec<(String, Capture)>,
+    pub timeout: Option<Duration>,
+    pub follow_redirects: bool,
+    pub always: bool,
+}
+
+/// The steps of a flow and the request settings they share.
+#[derive(Debug, Clone)]
+pub struct FlowProbe {
+    pub steps: Vec<FlowStep>,
+    pub insecure: bool,
+    pub max_body: u64,
+}
+
+/// What one step did, for the report's step tree.
+struct StepRun {
+    status: &'static str,
+    findings: Vec<Finding>,
+    http_status: Option<u16>,
+    timings: Option<Timings>,
+    duration: Duration,
+}
+
+/// The state a flow run carries from step to step.
+struct RunState {
+    captures: Scope,
+    jar: Jar,
+    captured_values: Vec<String>,
+}
+
+impl FlowProbe {
+    pub async fn run(&self, ctx: &Ctx<'_>) -> Probed {
+        let mut state = RunState {
+            captures: Scope::default(),
+            jar: Jar::default(),
+            captured_values: Vec::new(),
+        };
+        let mut failed = false;
+        let (mut findings, mut steps) = (Vec::new(), Vec::new());
+        let mut total = Timings::default();
+        for step in &self.steps {
+            if failed && !step.always {
+                steps.push(json!({"name": step.name, "status": "skipped"}));
+                continue;
+            }
+            let run = self.run_step(ctx, step, &mut state).await;
+            failed |= run.status == "fail";
+            if let Some(t) = run.timings {
+                total.total += t.total;
+                total.ttfb += t.ttfb;
+            }
+            steps.push(json!({
+                "name": step.name,
+                "status": run.status,
+                "method": step.method.as_str(),
+                "http_status": run.http_status,
+                "duration_ms": crate::report::ms(run.duration),
+                "ttfb_ms": run.timings.map(|t| crate::report::ms(t.ttfb)),
+            }));
+            findings.extend(run.findings);
+        }
+        let mut details = BTreeMap::new();
+        details.insert("steps".into(), steps.into());
+        Probed {
+            findings,
+            timings: Some(total),
+            error: None,
+            details,
+            redact: state.captured_values,
+        }
+    }
+
+    async fn run_step(&self, ctx: &Ctx<'_>, step: &FlowStep, state: &mut RunState) -> StepRun {
+        let started = Instant::now();
+        let deadline = step
+            .timeout
+            .map_or(ctx.deadline, |t| (started + t).min(ctx.deadline));
+        let fail = |id: &str, msg: String, actual: String| StepRun {
+            status: "fail",
+            findings: vec![
+                Finding::new(format!("flow.{}.{id}", step.name), Status::Fail, msg)
+                    .expect("the step runs", actual),
+            ],
+            http_status: None,
+            timings: None,
+            duration: started.elapsed(),
+        };
+        let req = match self.render(step, &state.captures) {
+            Ok(r) => r,
+            Err(e) => return fail("request", format!("step {}: {e}", step.name), e),
+        };
+        let (resp, redirects) = match self
+            .send(ctx, req, step.follow_redirects, &mut state.jar, deadline)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return fail(
+                    "request",
+                    format!("step {}: {e}", step.name),
+                    e.kind().to_string(),
+                );
+            }
+        };
+        let mut findings = self.judge(step, &resp, redirects, &state.captures);
+        for (var, capture) in &step.captures {
+            let value = match &capture.query {
+                Query::Cookie(name) => state
+                    .jar
+                    .value(name)
+                    .map(str::to_string)
+                    .and_then(|v| capture.narrow(v)),
+                _ => subject_of(&resp, redirects).capture(capture),
+            };
+            match value.filter(|v| !v.is_empty()) {
+                Some(v) => {
+                    state.captured_values.push(v.clone());
+                    state.captures.set(var, v);
+                }
+                None => findings.push(
+                    Finding::new(
+                        format!("flow.{}.capture", step.name),
+                        Status::Fail,
+                        format!("capture \"{var}\" found nothing in the response"),
+                    )
+                    .expect(format!("a value for {var}"), "nothing"),
+                ),
+            }
+        }
+        let status = if findings.iter().any(|f| f.status == Status::Fail) {
+            "fail"
+        } else {
+            "pass"
+        };
+        StepRun {
+            status,
+            findings,
+            http_status: Some(resp.status),
+            timings: Some(resp.timings),
+            duration: started.elapsed(),
+        }
+    }
+
+    /// Fills in captures and builds the request; an unknown capture name is reported, not sent.
+    fn render(&self, step: &FlowStep, captures: &Scope) -> Result<Request, String> {
+        let fill = |s: &str| {
+            interpolate(s, captures)
+                .map(|r| r.text)
+                .map_err(|e| e.message)
+        };
+        let url = Url::parse(&fill(&step.url)?).map_err(|e| format!("invalid URL: {e}"))?;
+        let mut headers = Vec::new();
+        for (k, v) in &step.headers {
+            headers.push((k.clone(), fill(v)?));
+        }
+        let body = match &step.body {
+            BodyTemplate::Empty => Bytes::new(),
+            BodyTemplate::Raw(s) => Bytes::from(fill(s)?),
+            BodyTemplate::Json(v) => Bytes::from(fill_json(v, captures)?.to_string()),
+            BodyTemplate::Form(fields) => {
+                let mut ser = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in fields {
+                    ser.append_pair(k, &fill(v)?);
+                }
+                Bytes::from(ser.finish())
+            }
+        };
+        Ok(Request {
+            method: step.method.clone(),
+            url,
+            headers,
+            body,
+            insecure: self.insecure,
+            max_body: self.max_body,
+        })
+    }
+
+    /// Sends a request with the jar's cookies, following redirects by hand so each hop's cookies are kept.
+    async fn send(
+        &self,
+        ctx: &Ctx<'_>,
+        mut req: Request,
+        follow: bool,
+        jar: &mut Jar,
+        deadline: Instant,
+    ) -> Result<(Response, usize), crate::net::NetError> {
+        let mut redirects = 0;
+        let base_headers = req.headers.clone();
+        loop {
+            req.headers = base_headers.clone();
+            if let Some(cookie) = jar.header_for(&req.url, SystemTime::now()) {
+                req.headers.push(("Cookie".into(), cookie));
+            }
+            let resp = ctx.engine.send(&req, ctx.overrides, deadline).await?;
+            jar.store(&req.url, &resp.headers, SystemTime::now());
+            let next = resp
+                .location()
+                .filter(|_| follow && resp.is_redirect())
+                .and_then(|l| req.url.join(l).ok());
+            match next {
+                Some(url) if redirects < MAX_REDIRECTS => {
+                    redirects += 1;
+                    if resp.status == 303
+                        || (matches!(resp.status, 301 | 302) && req.method == http::Method::POST)
+                    {
+                        req.method = http::Method::GET;
+                        req.body = Bytes::new();
+                    }
+                    req.url = url;
+                }
+                _ => return Ok((resp, redirects)),
+            }
+        }
+    }
+
+    /// The step's assertions as `flow.<step>.<n>`; without any, the status must be below 400.
+    fn judge(
+        &self,
+        step: &FlowStep,
+        resp: &Response,
+        redirects: usize,
+        captures: &Scope,
+    ) -> Vec<Finding> {
+        let subject = subject_of(resp, redirects);
+        if step.expect.is_empty() {
+            let ok = resp.status < 400;
+            return vec![
+                Finding::judge(
+                    &format!("flow.{}.status", step.name),
+                    ok,
+                    Status::Fail,
+                    format!("status {}", resp.status),
+                )
+                .expect("< 400", resp.status.to_string()),
+            ];
+        }
+        step.expect
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                let id = format!("flow.{}.{}", step.name, i + 1);
+                let parsed = interpolate(text, captures)
+                    .map_err(|e| e.message)
+                    .and_then(|r| {
+                        Assertion::parse(&r.text, Context::Response).map_err(|e| e.message)
+                    });
+                match parsed {
+                    Err(why) => Finding::new(id, Status::Fail, format!("{text}: {why}"))
+                        .expect(text.clone(), "not evaluated"),
+                    Ok(a) => {
+                        let v = subject.check(&a);
+                        let status = match (v.passed, a.severity) {
+                            (true, _) => Status::Pass,
+                            (false, Severity::Warn) => Status::Warn,
+                            (false, Severity::Fail) => Status::Fail,
+                        };
+                        let msg = if v.passed {
+                            a.text.clone()
+                        } else {
+                            format!("{} (was {})", a.text, v.actual)
+                        };
+                        Finding::new(id, status, msg).expect(a.expected_text(), v.actual)
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+/// Fills captures into every string of a JSON body, so a value is escaped as JSON requires.
+fn fill_json(v: &serde_json::Value, captures: &Scope) -> Result<serde_json::Value, String> {
+    use serde_json::Value as J;
+    Ok(match v {
+        J::String(s) => J::String(interpolate(s, captures).map_err(|e| e.message)?.text),
+        J::Array(items) => J::Array(
+            items
+                .iter()
+                .map(|i| fill_json(i, captures))
+                .collect::<Result<_, _>>()?,
+        ),
+        J::Object(map) => J::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), fill_json(v, captures)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}

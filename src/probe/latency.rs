@@ -1,0 +1,405 @@
+//! `kind = "latency"`: many requests recorded in an HDR histogram (1 µs to 60 s, 3 significant
+//! figures). Closed loop sends as fast as `concurrency` allows; open loop schedules requests at a
+//! fixed `rate` and times each from its intended start, so a stalled server cannot hide behind
+//! coordinated omission.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde_json::json;
+use tokio::sync::{Barrier, OnceCell};
+use tokio::time::Instant;
+
+use crate::assert::{Assertion, Expected, Query, Severity, compare_number};
+use crate::net::{Conn, Engine, Overrides, Request};
+
+use super::{Ctx, Finding, Probed, Status};
+
+/// How requests are paced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    /// `requests` in total, `concurrency` in flight.
+    Closed { requests: u64, concurrency: u64 },
+    /// `rate` per second for `duration`, over `concurrency` connections.
+    Open {
+        rate: f64,
+        duration: Duration,
+        concurrency: u64,
+    },
+}
+
+/// A latency run and what its percentiles must satisfy.
+#[derive(Debug, Clone)]
+pub struct LatencyProbe {
+    pub request: Request,
+    pub mode: Mode,
+    pub warmup: u64,
+    /// Reuse connections; `false` measures a fresh connection (and handshake) per request.
+    pub keepalive: bool,
+    pub expect: Vec<Assertion>,
+}
+
+/// One request may take this long before it counts as an error, within the check's deadline.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What every worker shares.
+struct Shared {
+    engine: Engine,
+    overrides: Overrides,
+    request: Request,
+    deadline: Instant,
+    warmup: AtomicU64,
+    next: AtomicU64,
+    total: u64,
+    /// Open loop: the time between two intended sends.
+    interval: Option<Duration>,
+    start: OnceCell<Instant>,
+    barrier: Barrier,
+    done: AtomicU64,
+    empty: Histogram<u64>,
+}
+
+/// A worker's tally, merged at the end.
+struct Tally {
+    hist: Histogram<u64>,
+    errors: u64,
+    attempts: u64,
+}
+
+/// 1 µs to 60 s at 3 significant figures: about 200 KiB, whatever the number of requests.
+fn histogram() -> Result<Histogram<u64>, super::ProbeError> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).map_err(|e| super::ProbeError {
+        kind: "setup",
+        message: format!("cannot create the latency histogram: {e}"),
+    })
+}
+
+/// The statistics of a run, in milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    pub count: u64,
+    pub errors: u64,
+    pub attempts: u64,
+    pub elapsed: Duration,
+    hist: Histogram<u64>,
+}
+
+impl Stats {
+    pub fn quantile_ms(&self, p: f64) -> f64 {
+        self.hist.value_at_quantile(p / 100.0) as f64 / 1000.0
+    }
+    pub fn max_ms(&self) -> f64 {
+        self.hist.max() as f64 / 1000.0
+    }
+    pub fn mean_ms(&self) -> f64 {
+        self.hist.mean() / 1000.0
+    }
+    pub fn error_rate(&self) -> f64 {
+        if self.attempts == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.attempts as f64
+        }
+    }
+    pub fn throughput(&self) -> f64 {
+        let s = self.elapsed.as_secs_f64();
+        if s > 0.0 {
+            self.attempts as f64 / s
+        } else {
+            0.0
+        }
+    }
+
+    /// Log-scale buckets from 1 ms, doubling: what the text histogram and the JSON report show.
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        let mut out = Vec::new();
+        if self.hist.is_empty() {
+            return out;
+        }
+        for step in self.hist.iter_log(1000, 2.0) {
+            out.push((
+                step.value_iterated_to() as f64 / 1000.0,
+                step.count_since_last_iteration(),
+            ));
+        }
+        while out.last().is_some_and(|(_, c)| *c == 0) {
+            out.pop();
+        }
+        let first = out.iter().position(|(_, c)| *c > 0).unwrap_or(0);
+        out.split_off(first)
+    }
+
+    /// The value an assertion's query asks for: milliseconds, or an error rate or count.
+    fn value(&self, q: &Query, expected: Option<&Expected>) -> Option<f64> {
+        match q {
+            Query::Percentile(p) => Some(self.quantile_ms(*p)),
+            Query::Max => Some(self.max_ms()),
+            Query::Mean => Some(self.mean_ms()),
+            Query::Errors if matches!(expected, Some(Expected::Percent(_))) => {
+                Some(self.error_rate())
+            }
+            Query::Errors => Some(self.errors as f64),
+            _ => None,
+        }
+    }
+}
+
+impl LatencyProbe {
+    pub async fn run(&self, ctx: &Ctx<'_>) -> Probed {
+        let (total, concurrency, interval) = match self.mode {
+            Mode::Closed {
+                requests,
+                concurrency,
+            } => (requests, concurrency, None),
+            Mode::Open {
+                rate,
+                duration,
+                concurrency,
+            } => (
+                (rate * duration.as_secs_f64()).round().max(1.0) as u64,
+                concurrency,
+                Some(Duration::from_secs_f64(1.0 / rate)),
+            ),
+        };
+        let workers = concurrency.clamp(1, total.max(1) + self.warmup) as usize;
+        let empty = match histogram() {
+            Ok(h) => h,
+            Err(e) => return Probed::failed(e),
+        };
+        let shared = Arc::new(Shared {
+            engine: ctx.engine.clone(),
+            overrides: ctx.overrides.clone(),
+            request: self.request.clone(),
+            deadline: ctx.deadline,
+            warmup: AtomicU64::new(self.warmup),
+            next: AtomicU64::new(0),
+            total,
+            interval,
+            start: OnceCell::new(),
+            barrier: Barrier::new(workers),
+            done: AtomicU64::new(0),
+            empty: empty.clone(),
+        });
+        let bar = ctx.progress.then(|| progress_bar(total));
+        let handles: Vec<_> = (0..workers)
+            .map(|_| tokio::spawn(worker(shared.clone(), self.keepalive)))
+            .collect();
+        let ticker = bar.clone().map(|b| {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                loop {
+                    b.set_position(shared.done.load(Ordering::Relaxed));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        });
+        let mut merged = Tally {
+            hist: empty,
+            errors: 0,
+            attempts: 0,
+        };
+        for h in handles {
+            if let Ok(t) = h.await {
+                let _ = merged.hist.add(&t.hist);
+                merged.errors += t.errors;
+                merged.attempts += t.attempts;
+            }
+        }
+        if let Some(t) = ticker {
+            t.abort();
+        }
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        let started = shared.start.get().copied().unwrap_or_else(Instant::now);
+        // Requests never sent before the deadline count as errors: a run cut short must not look clean.
+        let unsent = total.saturating_sub(merged.attempts);
+        let stats = Stats {
+            count: merged.hist.len(),
+            errors: merged.errors + unsent,
+            attempts: merged.attempts + unsent,
+            elapsed: started.elapsed(),
+            hist: merged.hist,
+        };
+        self.report(&stats)
+    }
+
+    fn report(&self, stats: &Stats) -> Probed {
+        let default = [Assertion::parse(
+            "errors < 1%",
+            crate::assert::Context::Latency,
+        )];
+        let expect: Vec<&Assertion> = if self.expect.is_empty() {
+            default.iter().filter_map(|a| a.as_ref().ok()).collect()
+        } else {
+            self.expect.iter().collect()
+        };
+        let mut findings: Vec<Finding> = Vec::new();
+        for a in expect {
+            let base = format!("latency.{}", query_name(&a.query));
+            let n = findings
+                .iter()
+                .filter(|f| f.id == base || f.id.starts_with(&format!("{base}#")))
+                .count();
+            let id = if n == 0 {
+                base
+            } else {
+                format!("{base}.{}", n + 1)
+            };
+            findings.push(judge(a, stats, id));
+        }
+        let mut details = std::collections::BTreeMap::new();
+        details.insert("latency".into(), summary(stats));
+        Probed {
+            findings,
+            timings: None,
+            error: None,
+            details,
+            redact: Vec::new(),
+        }
+    }
+}
+
+fn query_name(q: &Query) -> String {
+    match q {
+        Query::Percentile(p) => format!("p{p}"),
+        Query::Max => "max".into(),
+        Query::Mean => "mean".into(),
+        Query::Errors => "errors".into(),
+        _ => "other".into(),
+    }
+}
+
+fn judge(a: &Assertion, stats: &Stats, id: String) -> Finding {
+    let actual = stats.value(&a.query, a.expected.as_ref());
+    let passed = match (actual, &a.expected) {
+        (Some(v), Some(e)) => compare_number(v, a.op, e),
+        _ => false,
+    };
+    let shown = match (&a.query, actual) {
+        (Query::Errors, Some(v)) if matches!(a.expected, Some(Expected::Percent(_))) => {
+            format!("{:.2}% ({} of {})", v * 100.0, stats.errors, stats.attempts)
+        }
+        (Query::Errors, Some(v)) => format!("{v} errors"),
+        (_, Some(v)) => format!("{v:.2}ms"),
+        (_, None) => "(no data)".into(),
+    };
+    let status = match (passed, a.severity) {
+        (true, _) => Status::Pass,
+        (false, Severity::Warn) => Status::Warn,
+        (false, Severity::Fail) => Status::Fail,
+    };
+    let msg = if passed {
+        format!("{} ({shown})", a.text)
+    } else {
+        format!("{} (was {shown})", a.text)
+    };
+    Finding::new(id, status, msg).expect(a.expected_text(), shown)
+}
+
+fn summary(s: &Stats) -> serde_json::Value {
+    let r = |v: f64| (v * 1000.0).round() / 1000.0;
+    json!({
+        "requests": s.attempts,
+        "errors": s.errors,
+        "error_rate": r(s.error_rate()),
+        "throughput_rps": r(s.throughput()),
+        "p50_ms": r(s.quantile_ms(50.0)),
+        "p90_ms": r(s.quantile_ms(90.0)),
+        "p95_ms": r(s.quantile_ms(95.0)),
+        "p99_ms": r(s.quantile_ms(99.0)),
+        "p99_9_ms": r(s.quantile_ms(99.9)),
+        "max_ms": r(s.max_ms()),
+        "mean_ms": r(s.mean_ms()),
+        "histogram": s.buckets().iter().map(|(le, c)| json!({"le_ms": r(*le), "count": c})).collect::<Vec<_>>(),
+    })
+}
+
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("latency {bar:30} {pos}/{len} {per_sec} eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Claims request numbers until there are none left, keeping its connection when it can.
+async fn worker(s: Arc<Shared>, keepalive: bool) -> Tally {
+    let mut tally = Tally {
+        hist: s.empty.clone(),
+        errors: 0,
+        attempts: 0,
+    };
+    let mut conn: Option<Conn> = None;
+    // Warm-up: sent, not recorded.
+    while s
+        .warmup
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| w.checked_sub(1))
+        .is_ok()
+    {
+        let _ = send(&s, &mut conn, keepalive).await;
+    }
+    s.barrier.wait().await;
+    let start = *s.start.get_or_init(|| async { Instant::now() }).await;
+    loop {
+        let i = s.next.fetch_add(1, Ordering::SeqCst);
+        if i >= s.total {
+            return tally;
+        }
+        let intended = match s.interval {
+            Some(iv) => {
+                let t = start + iv.mul_f64(i as f64);
+                tokio::time::sleep_until(t).await;
+                t
+            }
+            None => Instant::now(),
+        };
+        if Instant::now() >= s.deadline {
+            // Put the claim back so the total counts it as unsent.
+            s.next.fetch_sub(1, Ordering::SeqCst);
+            return tally;
+        }
+        tally.attempts += 1;
+        match send(&s, &mut conn, keepalive).await {
+            Ok(status) => {
+                let us = intended.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
+                tally.hist.saturating_record(us.max(1));
+                if status >= 400 {
+                    tally.errors += 1;
+                }
+            }
+            Err(()) => tally.errors += 1,
+        }
+        s.done.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One request on the worker's connection, opening one when needed.
+async fn send(s: &Shared, conn: &mut Option<Conn>, keepalive: bool) -> Result<u16, ()> {
+    let deadline = (Instant::now() + REQUEST_TIMEOUT).min(s.deadline);
+    if conn.is_none() {
+        *conn = Some(
+            s.engine
+                .open_for(&s.request, &s.overrides, deadline)
+                .await
+                .map_err(|_| ())?,
+        );
+    }
+    let c = conn.as_mut().ok_or(())?;
+    match c.send(&s.request, deadline).await {
+        Ok(r) => {
+            if !keepalive || r.truncated {
+                *conn = None;
+            }
+            Ok(r.status)
+        }
+        Err(_) => {
+            *conn = None;
+            Err(())
+        }
+    }
+}
