@@ -45,9 +45,10 @@ fn main() {
 
 fn init_tracing(format: LogFormat, verbose: u8) {
     let default = match verbose {
+        // Only shipwatch's own events by default: libraries' debug logs may show request details.
         0 => "warn",
-        1 => "info",
-        _ => "debug",
+        1 => "warn,shipwatch=info",
+        _ => "warn,shipwatch=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SHIPWATCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
