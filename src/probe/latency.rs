@@ -237,17 +237,13 @@ impl LatencyProbe {
             self.expect.iter().collect()
         };
         let mut findings: Vec<Finding> = Vec::new();
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for a in expect {
             let base = format!("latency.{}", query_name(&a.query));
-            let n = findings
-                .iter()
-                .filter(|f| f.id == base || f.id.starts_with(&format!("{base}#")))
-                .count();
-            let id = if n == 0 {
-                base
-            } else {
-                format!("{base}.{}", n + 1)
-            };
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            // A second assertion on the same query (say a warn: and a hard limit) gets `.2`.
+            let id = if *n == 1 { base } else { format!("{base}.{n}") };
             findings.push(judge(a, stats, id));
         }
         let mut details = std::collections::BTreeMap::new();

@@ -260,9 +260,16 @@ async fn answer(
         body,
         seq: hits.fetch_add(1, Ordering::SeqCst),
     };
+    let arrived = tokio::time::Instant::now();
     let resp = handler(&r);
     if !resp.delay.is_zero() {
-        tokio::time::sleep(resp.delay).await;
+        // The timer wheel has millisecond steps and overshoots; sleep most of the way, then yield
+        // until the delay is exact, so latency tests measure the client and not the fixture.
+        let until = arrived + resp.delay;
+        tokio::time::sleep_until(until - Duration::from_millis(2).min(resp.delay)).await;
+        while tokio::time::Instant::now() < until {
+            tokio::task::yield_now().await;
+        }
     }
     let mut b = http::Response::builder().status(resp.status);
     for (k, v) in &resp.headers {

@@ -1,0 +1,142 @@
+//! Latency runs against in-process servers: a fixed delay, a one-off stall that only the open loop
+//! sees, an error rate, warm-up and fresh connections.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use shipwatch::probe::Status;
+use shipwatch::runner::Outcome;
+use tokio::time::Instant;
+
+async fn latency(server: &Server, body: &str) -> Outcome {
+    let toml = format!(
+        "[[check]]\nname = \"lat\"\nkind = \"latency\"\nurl = \"{}/x\"\n{body}\n",
+        server.url("http", "127.0.0.1")
+    );
+    run_toml(&toml, None).await.remove(0)
+}
+
+fn ms(o: &Outcome, key: &str) -> f64 {
+    o.details["latency"][key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {key} in {:?}", o.details))
+}
+
+#[tokio::test]
+async fn fixed_delay_gives_p50_within_two_ms() {
+    let s = http_server(|_| Resp::new(200, "ok").delay(Duration::from_millis(20))).await;
+    let o = latency(
+        &s,
+        "requests = 100\nconcurrency = 4\nexpect = ['p50 < 30ms', 'p99 < 1s', 'errors < 1%']",
+    )
+    .await;
+    assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
+    let p50 = ms(&o, "p50_ms");
+    assert!(
+        (p50 - 20.0).abs() <= 2.0,
+        "p50 {p50} ms is not within 2 ms of 20 ms"
+    );
+    assert_eq!(o.details["latency"]["requests"], 100);
+    assert!(
+        ms(&o, "throughput_rps") > 100.0,
+        "4 connections at 20 ms each should pass 100 req/s"
+    );
+    let ids: Vec<&str> = o.findings.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["latency.p50", "latency.p99", "latency.errors"]);
+    assert!(
+        !o.details["latency"]["histogram"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let o = latency(
+        &s,
+        "requests = 40\nconcurrency = 4\nexpect = ['warn: p50 < 5ms', 'p95 < 10ms']",
+    )
+    .await;
+    assert_finding(&o, "latency.p50", Status::Warn, "ms");
+    assert_finding(&o, "latency.p95", Status::Fail, "ms");
+}
+
+/// Every request that arrives while the server is stalled waits for the stall to end, like a
+/// process paused for garbage collection.
+fn stalling_server_handler(stall_at: usize) -> impl Fn(&Req) -> Resp + Send + Sync + 'static {
+    let until: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    move |r| {
+        let now = Instant::now();
+        let mut u = until.lock().unwrap();
+        if r.seq == stall_at {
+            *u = Some(now + Duration::from_millis(500));
+        }
+        let wait = u.map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+        Resp::new(200, "ok").delay(wait)
+    }
+}
+
+#[tokio::test]
+async fn open_loop_sees_a_stall_that_closed_loop_hides() {
+    let s = http_server(stalling_server_handler(50)).await;
+    let closed = latency(&s, "requests = 400\nconcurrency = 1").await;
+    let s = http_server(stalling_server_handler(50)).await;
+    let open = latency(&s, "rate = 200\nduration = \"2s\"\nconcurrency = 1").await;
+    let (closed_p99, open_p99) = (ms(&closed, "p99_ms"), ms(&open, "p99_ms"));
+    // Closed loop sends nothing while it waits, so one slow sample in 400 barely moves p99.
+    assert!(closed_p99 < 100.0, "closed-loop p99 {closed_p99} ms");
+    assert!(
+        ms(&closed, "max_ms") >= 450.0,
+        "the stall itself was recorded once"
+    );
+    // Open loop keeps its schedule: every request due during the stall is late, and counted so.
+    assert!(
+        open_p99 >= 400.0,
+        "open-loop p99 {open_p99} ms should show the 500 ms stall"
+    );
+    assert_eq!(open.details["latency"]["requests"], 400);
+}
+
+#[tokio::test]
+async fn one_failure_in_ten_is_a_ten_percent_error_rate() {
+    let s = http_server(|r| {
+        if r.seq % 10 == 9 {
+            Resp::new(500, "boom")
+        } else {
+            Resp::new(200, "ok")
+        }
+    })
+    .await;
+    let o = latency(&s, "requests = 100\nconcurrency = 2\nexpect = ['errors < 5%', 'warn: errors < 20%', 'errors < 11']").await;
+    assert_finding(&o, "latency.errors", Status::Fail, "10.00% (10 of 100)");
+    assert_finding(&o, "latency.errors.2", Status::Pass, "10.00%");
+    assert_finding(&o, "latency.errors.3", Status::Pass, "10 errors");
+    assert!((ms(&o, "error_rate") - 0.10).abs() < 1e-9);
+}
+
+#[tokio::test]
+async fn warmup_is_sent_but_not_recorded_and_keepalive_off_opens_connections() {
+    let s = http_server(|_| Resp::new(200, "ok")).await;
+    let o = latency(&s, "requests = 20\nconcurrency = 2\nwarmup = 5").await;
+    assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
+    assert_eq!(s.hits.load(std::sync::atomic::Ordering::SeqCst), 25);
+    assert_eq!(o.details["latency"]["requests"], 20);
+    let o = latency(&s, "requests = 20\nconcurrency = 2\nkeepalive = false").await;
+    assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
+}
+
+#[tokio::test]
+async fn an_unreachable_target_is_all_errors_within_the_timeout() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let toml = format!(
+        "[[check]]\nname = \"lat\"\nkind = \"latency\"\ntimeout = \"2s\"\nurl = \"http://127.0.0.1:{port}/\"\nrequests = 30\n"
+    );
+    let started = Instant::now();
+    let o = run_toml(&toml, None).await.remove(0);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_finding(&o, "latency.errors", Status::Fail, "100.00% (30 of 30)");
+}
