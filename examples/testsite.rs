@@ -1,4 +1,5 @@
-//! A loopback deployment for benchmarks and demos: HTTPS (health, page, assets) with a private CA,
+//! A loopback deployment for benchmarks and demos: HTTPS (health, page, assets, and `/delay/MS`
+//! answering after exactly MS milliseconds) with a private CA,
 //! and plain HTTP that redirects to it. Prints `HTTPS_PORT HTTP_PORT CA_FILE` and serves until killed
 //! or until `--for SECONDS` is over.
 
@@ -27,6 +28,10 @@ async fn main() {
             "/health" => Resp::json(200, r#"{"status":"healthy","database":"connected"}"#),
             "/" => Resp::html(page),
             "/app.css" | "/app.js" | "/logo.png" => Resp::new(200, "asset"),
+            p if p.starts_with("/delay/") => {
+                let ms = p["/delay/".len()..].parse().unwrap_or(0);
+                Resp::new(200, "ok").delay(std::time::Duration::from_millis(ms))
+            }
             _ => Resp::new(404, "not found"),
         }
         .hardened()

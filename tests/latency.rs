@@ -140,3 +140,16 @@ async fn an_unreachable_target_is_all_errors_within_the_timeout() {
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_finding(&o, "latency.errors", Status::Fail, "100.00% (30 of 30)");
 }
+
+#[tokio::test]
+async fn a_timed_closed_loop_runs_for_its_duration() {
+    let s = http_server(|_| Resp::new(200, "ok").delay(Duration::from_millis(5))).await;
+    let started = Instant::now();
+    let o = latency(&s, "duration = \"400ms\"\nconcurrency = 2").await;
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(400) && took < Duration::from_millis(1500), "took {took:?}");
+    let n = o.details["latency"]["requests"].as_u64().unwrap();
+    // Two connections at about 5 ms a request for 400 ms: roughly 160 requests.
+    assert!((60..=200).contains(&n), "{n} requests");
+    assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
+}

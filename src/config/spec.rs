@@ -114,8 +114,8 @@ pub struct StepSpec {
 #[derive(Debug, Clone)]
 pub struct LatencySpec {
     pub request: RequestSpec,
-    /// Closed loop: this many requests, `concurrency` at a time.
-    pub requests: u64,
+    /// Closed loop: this many requests, `concurrency` at a time (all of `duration`, when set).
+    pub requests: Option<u64>,
     pub concurrency: u64,
     /// Open loop: requests per second for `duration`, timed from each request's intended start.
     pub rate: Option<f64>,
@@ -581,7 +581,7 @@ fn read_step(t: &mut Table<'_>, sink: &mut Sink) -> Option<StepSpec> {
 
 fn read_latency(t: &mut Table<'_>, sink: &mut Sink) -> Option<LatencySpec> {
     let request = read_request(t, sink);
-    let requests = t.int("requests", 1..10_000_001, sink).unwrap_or(100) as u64;
+    let requests = t.int("requests", 1..100_000_001, sink).map(|n| n as u64);
     let concurrency = t.int("concurrency", 1..10_001, sink).unwrap_or(4) as u64;
     let path = t.path().to_string();
     let rate = t.get("rate").and_then(|n| match n.value {
@@ -596,10 +596,10 @@ fn read_latency(t: &mut Table<'_>, sink: &mut Sink) -> Option<LatencySpec> {
         }
     });
     let duration = t.duration("duration", sink);
-    if rate.is_some() != duration.is_some() {
+    if rate.is_some() && duration.is_none() {
         sink.error(
             t.span(),
-            format!("{path}: open-loop mode needs both `rate` and `duration`"),
+            format!("{path}: open-loop mode (`rate`) needs a `duration`"),
         );
     }
     let warmup = t.int("warmup", 0..1_000_001, sink).unwrap_or(0) as u64;

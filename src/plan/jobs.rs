@@ -176,10 +176,15 @@ pub(super) fn build_job(
                     duration,
                     concurrency: l.concurrency,
                 },
-                _ => Mode::Closed {
-                    requests: l.requests,
+                (None, duration) => Mode::Closed {
+                    // A timed run goes until its duration is over unless a count is also given.
+                    requests: l
+                        .requests
+                        .unwrap_or(if duration.is_some() { u64::MAX } else { 100 }),
                     concurrency: l.concurrency,
+                    duration,
                 },
+                (Some(_), None) => return None,
             };
             Probe::Latency(LatencyProbe {
                 request: request?,
@@ -416,6 +421,11 @@ fn default_timeout(config: &Config, kind: &KindSpec) -> Duration {
             Some(d) => d + base,
             None => base.max(Duration::from_secs(60)),
         },
+        KindSpec::Flow(f) => {
+            // Each step may have its own timeout; the flow gets their sum.
+            let steps: Duration = f.steps.iter().map(|s| s.timeout.unwrap_or(base)).sum();
+            steps.max(base)
+        }
         _ => base,
     }
 }

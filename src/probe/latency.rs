@@ -20,8 +20,12 @@ use super::{Ctx, Finding, Probed, Status};
 /// How requests are paced.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Mode {
-    /// `requests` in total, `concurrency` in flight.
-    Closed { requests: u64, concurrency: u64 },
+    /// `requests` in total, `concurrency` in flight; a `duration` ends the run early.
+    Closed {
+        requests: u64,
+        concurrency: u64,
+        duration: Option<Duration>,
+    },
     /// `rate` per second for `duration`, over `concurrency` connections.
     Open {
         rate: f64,
@@ -55,6 +59,8 @@ struct Shared {
     total: u64,
     /// Open loop: the time between two intended sends.
     interval: Option<Duration>,
+    /// A timed closed loop stops claiming requests once this much time has passed.
+    until: Option<Duration>,
     start: OnceCell<Instant>,
     barrier: Barrier,
     done: AtomicU64,
@@ -148,11 +154,12 @@ impl Stats {
 
 impl LatencyProbe {
     pub async fn run(&self, ctx: &Ctx<'_>) -> Probed {
-        let (total, concurrency, interval) = match self.mode {
+        let (total, concurrency, interval, until) = match self.mode {
             Mode::Closed {
                 requests,
                 concurrency,
-            } => (requests, concurrency, None),
+                duration,
+            } => (requests, concurrency, None, duration),
             Mode::Open {
                 rate,
                 duration,
@@ -161,9 +168,10 @@ impl LatencyProbe {
                 (rate * duration.as_secs_f64()).round().max(1.0) as u64,
                 concurrency,
                 Some(Duration::from_secs_f64(1.0 / rate)),
+                None,
             ),
         };
-        let workers = concurrency.clamp(1, total.max(1) + self.warmup) as usize;
+        let workers = concurrency.clamp(1, total.max(1).saturating_add(self.warmup)) as usize;
         let empty = match histogram() {
             Ok(h) => h,
             Err(e) => return Probed::failed(e),
@@ -177,12 +185,15 @@ impl LatencyProbe {
             next: AtomicU64::new(0),
             total,
             interval,
+            until,
             start: OnceCell::new(),
             barrier: Barrier::new(workers),
             done: AtomicU64::new(0),
             empty: empty.clone(),
         });
-        let bar = ctx.progress.then(|| progress_bar(total));
+        let bar = ctx
+            .progress
+            .then(|| progress_bar((total != u64::MAX).then_some(total)));
         let handles: Vec<_> = (0..workers)
             .map(|_| tokio::spawn(worker(shared.clone(), self.keepalive)))
             .collect();
@@ -214,8 +225,13 @@ impl LatencyProbe {
             b.finish_and_clear();
         }
         let started = shared.start.get().copied().unwrap_or_else(Instant::now);
-        // Requests never sent before the deadline count as errors: a run cut short must not look clean.
-        let unsent = total.saturating_sub(merged.attempts);
+        // Requests never sent before the deadline count as errors: a run cut short must not look
+        // clean. A timed run has no fixed count, so nothing is owed when its time is up.
+        let unsent = if until.is_some() {
+            0
+        } else {
+            total.saturating_sub(merged.attempts)
+        };
         let stats = Stats {
             count: merged.hist.len(),
             errors: merged.errors + unsent,
@@ -313,11 +329,18 @@ fn summary(s: &Stats) -> serde_json::Value {
     })
 }
 
-fn progress_bar(total: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("latency {bar:30} {pos}/{len} {per_sec} eta {eta}")
-    {
+fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
+    let (bar, template) = match total {
+        Some(t) => (
+            indicatif::ProgressBar::new(t),
+            "latency {bar:30} {pos}/{len} {per_sec} eta {eta}",
+        ),
+        None => (
+            indicatif::ProgressBar::new_spinner(),
+            "latency {spinner} {pos} requests {per_sec} {elapsed}",
+        ),
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
     bar
@@ -342,6 +365,9 @@ async fn worker(s: Arc<Shared>, keepalive: bool) -> Tally {
     s.barrier.wait().await;
     let start = *s.start.get_or_init(|| async { Instant::now() }).await;
     loop {
+        if s.until.is_some_and(|d| start.elapsed() >= d) {
+            return tally;
+        }
         let i = s.next.fetch_add(1, Ordering::SeqCst);
         if i >= s.total {
             return tally;
