@@ -147,7 +147,10 @@ async fn a_timed_closed_loop_runs_for_its_duration() {
     let started = Instant::now();
     let o = latency(&s, "duration = \"400ms\"\nconcurrency = 2").await;
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(400) && took < Duration::from_millis(1500), "took {took:?}");
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_millis(1500),
+        "took {took:?}"
+    );
     let n = o.details["latency"]["requests"].as_u64().unwrap();
     // Two connections at about 5 ms a request for 400 ms: roughly 160 requests.
     assert!((60..=200).contains(&n), "{n} requests");

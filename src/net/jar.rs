@@ -114,11 +114,7 @@ fn parse(header: &str, host: &str, request_path: &str, now: SystemTime) -> Optio
             "path" if v.starts_with('/') => c.path = v.to_string(),
             "secure" => c.secure = true,
             "max-age" => max_age = v.parse::<i64>().ok(),
-            "expires" => {
-                if c.expires.is_none() {
-                    c.expires = httpdate::parse_http_date(v).ok();
-                }
-            }
+            "expires" if c.expires.is_none() => c.expires = httpdate::parse_http_date(v).ok(),
             _ => {}
         }
     }

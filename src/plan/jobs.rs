@@ -392,26 +392,6 @@ fn to_json(scope: &Scope, node: &Node, diags: &mut Vec<Diagnostic>) -> serde_jso
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_port_forms() {
-        assert_eq!(
-            split_host_port("example.com"),
-            Some(("example.com".into(), 443))
-        );
-        assert_eq!(
-            split_host_port("example.com:8443"),
-            Some(("example.com".into(), 8443))
-        );
-        assert_eq!(split_host_port("[::1]:9"), Some(("::1".into(), 9)));
-        assert_eq!(split_host_port("example.com:x"), None);
-        assert_eq!(split_host_port(""), None);
-    }
-}
-
 /// A latency run lasts longer than one request: an open loop gets its duration on top of the
 /// default timeout, a closed loop at least a minute.
 fn default_timeout(config: &Config, kind: &KindSpec) -> Duration {
@@ -523,5 +503,25 @@ fn body_template(
                     .collect(),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(
+            split_host_port("example.com"),
+            Some(("example.com".into(), 443))
+        );
+        assert_eq!(
+            split_host_port("example.com:8443"),
+            Some(("example.com".into(), 8443))
+        );
+        assert_eq!(split_host_port("[::1]:9"), Some(("::1".into(), 9)));
+        assert_eq!(split_host_port("example.com:x"), None);
+        assert_eq!(split_host_port(""), None);
     }
 }
