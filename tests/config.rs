@@ -147,7 +147,8 @@ fn the_embedded_checklist_and_the_design_example_shapes_are_valid() {
             "tls",
             "security-headers",
             "cors",
-            "exposure"
+            "exposure",
+            "health-latency"
         ]
     );
     let src = r#"
