@@ -156,3 +156,49 @@ async fn a_timed_closed_loop_runs_for_its_duration() {
     assert!((60..=200).contains(&n), "{n} requests");
     assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
 }
+
+/// Runs the built binary under a pseudo-terminal (util-linux `script`), so stderr is a TTY.
+async fn run_in_pty(args: &str) -> String {
+    let cmd = format!("{} {args}", env!("CARGO_BIN_EXE_shipwatch"));
+    let out = tokio::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .expect("script(1) from util-linux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn progress_bar_only_on_a_terminal_and_never_for_json() {
+    let s = http_server(|_| Resp::new(200, "ok").delay(Duration::from_millis(5))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("lat.toml");
+    let toml = format!(
+        "[[check]]\nname = \"lat\"\nkind = \"latency\"\nurl = \"{}/x\"\nrequests = 80\nconcurrency = 1\n",
+        s.url("http", "127.0.0.1")
+    );
+    std::fs::write(&cfg, toml).unwrap();
+    let tty = run_in_pty(&format!("check -c {}", cfg.display())).await;
+    assert!(
+        tty.contains("/80"),
+        "a terminal shows the progress bar:\n{tty}"
+    );
+    let json = run_in_pty(&format!("check -c {} --format json", cfg.display())).await;
+    assert!(
+        !json.contains("/80 "),
+        "no progress bar with --format json:\n{json}"
+    );
+    let piped = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
+        .arg("check")
+        .arg("-c")
+        .arg(&cfg)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(
+        !stderr.contains("/80"),
+        "no progress bar when stderr is not a terminal:\n{stderr}"
+    );
+}
