@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use url::Url;
@@ -54,6 +55,15 @@ pub enum Command {
         /// Config file.
         #[arg(short, long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+    },
+    /// Run continuously: scheduler, /metrics, status page and API, reload on SIGHUP or file change.
+    Agent {
+        /// Config file.
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Run only shard I of N (a stable hash of check and environment), e.g. 0/3.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
     },
     /// Write a commented starter shipwatch.toml.
     Init {
@@ -111,11 +121,17 @@ pub struct CheckArgs {
     /// Checklist: where plain HTTP listens, when it is not port 80.
     #[arg(long, value_name = "URL")]
     pub http_url: Option<String>,
+    /// Ask a running agent to run its checks now (POST URL/api/v1/run) and report the result.
+    #[arg(long, value_name = "URL")]
+    pub remote: Option<String>,
+    /// With --remote: the environment variable holding the agent's API token.
+    #[arg(long, value_name = "VAR", default_value = "SHIPWATCH_API_TOKEN")]
+    pub token_env: String,
 }
 
 /// What the library needs from the process: its environment, its output streams, and whether stdout is a terminal.
 pub struct Io<'a> {
-    pub getenv: &'a dyn Fn(&str) -> Option<String>,
+    pub getenv: crate::agent::SharedEnv,
     pub out: &'a mut dyn Write,
     pub err: &'a mut dyn Write,
     pub color: bool,
@@ -129,6 +145,7 @@ pub async fn run(cli: Cli, io: &mut Io<'_>) -> i32 {
         Command::Check(args) => check(*args, io).await,
         Command::Validate { config } => validate(&config, io),
         Command::Init { url, output, force } => init(url, &output, force, io),
+        Command::Agent { config, shard } => agent(config, shard.as_deref(), io).await,
     }
 }
 
@@ -151,7 +168,7 @@ fn validate(path: &Path, io: &mut Io<'_>) -> i32 {
     for env in envs {
         let opts = PlanOptions {
             env,
-            getenv: Some(io.getenv),
+            getenv: Some(&*io.getenv),
             ..PlanOptions::default()
         };
         if let Err(e) = plan::build(&config, &opts) {
@@ -168,6 +185,63 @@ fn validate(path: &Path, io: &mut Io<'_>) -> i32 {
         if config.envs.len() == 1 { "" } else { "s" }
     );
     EXIT_PASS
+}
+
+/// Parses `--shard I/N`.
+fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("invalid --shard \"{s}\", expected I/N such as 0/3");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u64, u64) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+async fn agent(config: PathBuf, shard: Option<&str>, io: &mut Io<'_>) -> i32 {
+    let shard = match shard.map(parse_shard).transpose() {
+        Ok(s) => s.unwrap_or((0, 1)),
+        Err(e) => return usage(io, e),
+    };
+    let opts = crate::agent::Options {
+        config_path: config,
+        shard,
+        getenv: io.getenv.clone(),
+    };
+    let listen = match crate::agent::load(&opts) {
+        Ok(l) => l.agent.listen,
+        Err(e) => return usage(io, e),
+    };
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => return usage(io, format!("cannot listen on {listen}: {e}")),
+    };
+    tracing::info!(%listen, "shipwatch agent listening");
+    match crate::agent::run(opts, listener, terminated()).await {
+        Ok(()) => EXIT_PASS,
+        Err(e) => usage(io, e),
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        match term {
+            Ok(mut t) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = t.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn init(url: Option<String>, output: &Path, force: bool, io: &mut Io<'_>) -> i32 {
@@ -251,7 +325,7 @@ fn plan_for(args: &CheckArgs, io: &mut Io<'_>) -> Result<plan::Plan, String> {
         resolve: args.resolve.clone(),
         ca_file: args.ca_file.clone(),
         vars,
-        getenv: Some(io.getenv),
+        getenv: Some(&*io.getenv),
     };
     let mut plan = plan::build(&config, &opts).map_err(|e| match e {
         PlanError::Config(c) => c.to_string(),
@@ -270,6 +344,9 @@ fn plan_for(args: &CheckArgs, io: &mut Io<'_>) -> Result<plan::Plan, String> {
 }
 
 async fn check(args: CheckArgs, io: &mut Io<'_>) -> i32 {
+    if let Some(url) = args.remote.clone() {
+        return remote(&url, &args, io).await;
+    }
     let wait = match args.wait.as_deref().map(parse_duration).transpose() {
         Ok(w) => w,
         Err(e) => return usage(io, format!("--wait: {e}")),
@@ -318,6 +395,95 @@ async fn check(args: CheckArgs, io: &mut Io<'_>) -> i32 {
         checks,
     };
     emit(&report, &args, io)
+}
+
+/// `check --remote URL`: asks a running agent to run now, and reports its answer as usual.
+async fn remote(base: &str, args: &CheckArgs, io: &mut Io<'_>) -> i32 {
+    let Some(token) = (io.getenv)(&args.token_env) else {
+        return usage(
+            io,
+            format!(
+                "--remote needs the agent's API token in the environment variable {}",
+                args.token_env
+            ),
+        );
+    };
+    let mut url = match Url::parse(base).and_then(|u| u.join("/api/v1/run")) {
+        Ok(u) => u,
+        Err(e) => return usage(io, format!("invalid --remote URL \"{base}\": {e}")),
+    };
+    if let Some(check) = args.only.first() {
+        url.query_pairs_mut().append_pair("check", check);
+    }
+    if let Some(env) = &args.env {
+        url.query_pairs_mut().append_pair("env", env);
+    }
+    let engine = match Engine::new(&crate::net::EngineOptions {
+        ca_file: args.ca_file.clone(),
+        nameservers: Vec::new(),
+    }) {
+        Ok(e) => e,
+        Err(e) => return usage(io, e),
+    };
+    let mut req = crate::net::Request::get(url.clone());
+    req.method = http::Method::POST;
+    req.headers
+        .push(("Authorization".into(), format!("Bearer {token}")));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    let resp = match engine
+        .send(&req, &crate::net::Overrides::default(), deadline)
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(io.err, "error: cannot reach the agent at {url}: {e}");
+            return EXIT_FAIL;
+        }
+    };
+    let body: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+    match resp.status {
+        200 => {}
+        401 | 403 | 404 => {
+            return usage(
+                io,
+                format!(
+                    "the agent refused: {} {}",
+                    resp.status,
+                    body["error"].as_str().unwrap_or("")
+                ),
+            );
+        }
+        s => {
+            let _ = writeln!(
+                io.err,
+                "error: the agent answered {s}: {}",
+                body["error"].as_str().unwrap_or("")
+            );
+            return EXIT_FAIL;
+        }
+    }
+    let checks = body["checks"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(crate::report::outcome_from_json)
+                .collect()
+        })
+        .unwrap_or_default();
+    let started_at = body["started_at"]
+        .as_str()
+        .and_then(|s| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .unwrap_or_else(time::OffsetDateTime::now_utc);
+    let report = Report {
+        environment: body["environment"].as_str().unwrap_or("all").to_string(),
+        target: base.to_string(),
+        started_at,
+        duration: Duration::from_secs_f64(body["duration_ms"].as_f64().unwrap_or(0.0) / 1000.0),
+        checks,
+    };
+    emit(&report, args, io)
 }
 
 fn emit(report: &Report, args: &CheckArgs, io: &mut Io<'_>) -> i32 {

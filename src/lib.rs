@@ -11,11 +11,13 @@
 //! - [`report`]: text, JSON, JUnit and Markdown, each written to any `Write`.
 //! - [`cli`]: the command line; `main.rs` only maps its result to an exit code.
 
+pub mod agent;
 pub mod assert;
 pub mod checklist;
 pub mod cli;
 pub mod config;
 pub mod html;
+pub mod metrics;
 pub mod net;
 pub mod plan;
 pub mod probe;

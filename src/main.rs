@@ -25,12 +25,13 @@ fn main() {
             std::process::exit(EXIT_USAGE);
         }
     };
-    let getenv = |name: &str| std::env::var(name).ok();
+    let getenv: shipwatch::agent::SharedEnv =
+        std::sync::Arc::new(|name: &str| std::env::var(name).ok());
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let progress = std::io::stderr().is_terminal();
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
     let mut io = Io {
-        getenv: &getenv,
+        getenv,
         out: &mut out,
         err: &mut err,
         color,

@@ -41,7 +41,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// The check's status follows from its findings: any fail fails it, any warn warns it.
-    fn from_probed(job: &Job, env: &str, p: Probed, duration: Duration) -> Outcome {
+    pub fn from_probed(job: &Job, env: &str, p: Probed, duration: Duration) -> Outcome {
         let status = if p.error.is_some() {
             Status::Error
         } else {
@@ -61,6 +61,22 @@ impl Outcome {
             timings: p.timings,
             findings: p.findings,
             details: p.details,
+            attempts: Vec::new(),
+        }
+    }
+
+    /// An outcome for a check that could not run at all.
+    pub fn could_not_run(name: &str, kind: &'static str, env: &str, error: ProbeError) -> Outcome {
+        Outcome {
+            name: name.to_string(),
+            kind,
+            environment: env.to_string(),
+            status: Status::Error,
+            duration: Duration::ZERO,
+            error: Some(error),
+            timings: None,
+            findings: Vec::new(),
+            details: BTreeMap::new(),
             attempts: Vec::new(),
         }
     }

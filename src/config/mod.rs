@@ -74,6 +74,44 @@ pub struct Config {
     pub secrets: Vec<Secret>,
     pub envs: Vec<EnvSpec>,
     pub checks: Vec<CheckSpec>,
+    pub agent: AgentSpec,
+}
+
+/// `[agent]`: how `shipwatch agent` runs.
+#[derive(Debug, Clone)]
+pub struct AgentSpec {
+    pub listen: std::net::SocketAddr,
+    /// Default time between two runs of a check.
+    pub interval: Duration,
+    pub state_dir: PathBuf,
+    /// Bearer token for `POST /api/v1/run`; without it the endpoint is off.
+    pub api_token: Option<SecretSource>,
+    /// Protects `/metrics` with a bearer token...
+    pub metrics_token: Option<SecretSource>,
+    /// ...or with basic auth.
+    pub metrics_user: Option<(String, SecretSource)>,
+    /// Serve HTTPS with this PEM certificate chain and key.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Checks running at once.
+    pub concurrency: usize,
+    /// Where the status page is reachable, for links in alerts.
+    pub public_url: Option<String>,
+}
+
+impl Default for AgentSpec {
+    fn default() -> Self {
+        AgentSpec {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9469)),
+            interval: Duration::from_secs(60),
+            state_dir: PathBuf::from("./shipwatch-state"),
+            api_token: None,
+            metrics_token: None,
+            metrics_user: None,
+            tls: None,
+            concurrency: 32,
+            public_url: None,
+        }
+    }
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -105,9 +143,11 @@ impl Config {
             ..Config::default()
         };
         let mut top = Table::of(&root, "", &mut sink);
-        // `[agent]` and `[alerts]` belong to the agent; they are read there and skipped here.
-        top.get("agent");
+        // `[alerts]` belongs to the alerting engine and is skipped here.
         top.get("alerts");
+        if let Some(node) = top.get("agent") {
+            config.agent = read_agent(node, &mut sink);
+        }
         if let Some(node) = top.get("defaults") {
             config.defaults = read_defaults(node, &mut sink);
         }
@@ -172,6 +212,113 @@ fn read_defaults(node: &Node, sink: &mut Sink) -> Defaults {
     }
     t.finish(&["timeout", "ca_file", "max_body", "concurrency"], sink);
     d
+}
+
+fn read_agent(node: &Node, sink: &mut Sink) -> AgentSpec {
+    let mut a = AgentSpec::default();
+    let mut t = Table::of(node, "agent", sink);
+    if let Some(l) = t.str("listen", sink) {
+        match l.value.parse() {
+            Ok(addr) => a.listen = addr,
+            Err(_) => sink.error(
+                l.span,
+                format!(
+                    "agent.listen: \"{}\" is not an address such as 127.0.0.1:9469",
+                    l.value
+                ),
+            ),
+        }
+    }
+    if let Some(d) = t.duration("interval", sink) {
+        a.interval = d.max(Duration::from_secs(1));
+    }
+    if let Some(s) = t.str("state_dir", sink) {
+        a.state_dir = PathBuf::from(s.value);
+    }
+    a.api_token = t
+        .get("api_token")
+        .and_then(|n| secret_source(n, "agent.api_token", sink));
+    a.metrics_token = t
+        .get("metrics_token")
+        .and_then(|n| secret_source(n, "agent.metrics_token", sink));
+    if let Some(n) = t.get("metrics_basic_auth") {
+        let mut b = Table::of(n, "agent.metrics_basic_auth", sink);
+        let user = b.str("username", sink);
+        let pass = b
+            .get("password")
+            .and_then(|p| secret_source(p, "agent.metrics_basic_auth.password", sink));
+        b.finish(&["username", "password"], sink);
+        match (user, pass) {
+            (Some(u), Some(p)) => a.metrics_user = Some((u.value, p)),
+            _ => sink.error(
+                n.span.clone(),
+                "agent.metrics_basic_auth needs `username` and `password`",
+            ),
+        }
+    }
+    let cert = t.str("tls_cert", sink);
+    let key = t.str("tls_key", sink);
+    match (cert, key) {
+        (Some(c), Some(k)) => a.tls = Some((PathBuf::from(c.value), PathBuf::from(k.value))),
+        (None, None) => {}
+        _ => sink.error(
+            t.span(),
+            "agent: set both `tls_cert` and `tls_key`, or neither",
+        ),
+    }
+    if let Some(c) = t.int("concurrency", 1..10_001, sink) {
+        a.concurrency = c as usize;
+    }
+    a.public_url = t.str("public_url", sink).map(|s| s.value);
+    t.finish(
+        &[
+            "listen",
+            "interval",
+            "state_dir",
+            "api_token",
+            "metrics_token",
+            "metrics_basic_auth",
+            "tls_cert",
+            "tls_key",
+            "concurrency",
+            "public_url",
+        ],
+        sink,
+    );
+    a
+}
+
+/// `{ env = "VAR" }` or `{ file = "/path" }`.
+fn secret_source(node: &Node, path: &str, sink: &mut Sink) -> Option<SecretSource> {
+    let mut s = Table::of(node, path, sink);
+    let env = s.str("env", sink);
+    let file = s.str("file", sink);
+    s.finish(&["env", "file"], sink);
+    match (env, file) {
+        (Some(v), None) => Some(SecretSource::Env(v.value)),
+        (None, Some(f)) => Some(SecretSource::File(PathBuf::from(f.value))),
+        _ => {
+            sink.error(
+                node.span.clone(),
+                format!("{path}: write either {{ env = \"VAR\" }} or {{ file = \"/path\" }}"),
+            );
+            None
+        }
+    }
+}
+
+impl SecretSource {
+    /// Reads the secret's value; `getenv` is passed in so only `main.rs` reads the environment.
+    pub fn read(&self, getenv: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+        match self {
+            SecretSource::Env(var) => getenv(var)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("environment variable {var} is not set")),
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .map(|v| v.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| format!("cannot read \"{}\": {e}", path.display())),
+        }
+    }
 }
 
 fn read_secrets(node: &Node, sink: &mut Sink) -> Vec<Secret> {

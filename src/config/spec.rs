@@ -13,6 +13,8 @@ pub struct CheckSpec {
     pub timeout: Option<Duration>,
     /// Lets requests go over a connection whose certificate failed verification.
     pub insecure: bool,
+    /// Time between two runs in the agent; `[agent].interval` when unset.
+    pub interval: Option<Duration>,
     pub span: Range<usize>,
     pub kind: KindSpec,
 }
@@ -181,7 +183,7 @@ pub(super) fn read_check(node: &Node, index: usize, sink: &mut Sink) -> Option<C
     }
     let timeout = t.duration("timeout", sink);
     let insecure = t.bool("insecure", sink).unwrap_or(false);
-    t.duration("interval", sink);
+    let interval = t.duration("interval", sink);
     let kind = match t.str("kind", sink) {
         None => {
             sink.error(
@@ -232,6 +234,7 @@ pub(super) fn read_check(node: &Node, index: usize, sink: &mut Sink) -> Option<C
         name: name?,
         timeout,
         insecure,
+        interval,
         span: node.span.clone(),
         kind: kind.flatten()?,
     })

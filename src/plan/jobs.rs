@@ -238,6 +238,7 @@ pub(super) fn build_job(
     };
     Some(Job {
         name: spec.name.value.clone(),
+        interval: spec.interval,
         timeout,
         probe,
     })

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::assert::{Redactor, Scope};
-use crate::config::{CheckSpec, Config, Diagnostic, SecretSource, suggest};
+use crate::config::{CheckSpec, Config, Diagnostic, suggest};
 use crate::net::{EngineOptions, Overrides};
 use crate::probe::Probe;
 
@@ -12,6 +12,8 @@ use crate::probe::Probe;
 #[derive(Debug, Clone)]
 pub struct Job {
     pub name: String,
+    /// The agent's time between runs, when the check sets its own.
+    pub interval: Option<Duration>,
     pub timeout: Duration,
     pub probe: Probe,
 }
@@ -185,24 +187,11 @@ fn read_secrets(
     diags: &mut Vec<Diagnostic>,
 ) {
     for s in &config.secrets {
-        let value = match &s.source {
-            SecretSource::Env(var) => match opts.getenv.and_then(|f| f(var)) {
-                Some(v) if !v.is_empty() => Ok(v),
-                _ => Err(format!(
-                    "secret \"{}\": environment variable {var} is not set",
-                    s.name
-                )),
-            },
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map(|v| v.trim_end_matches(['\n', '\r']).to_string())
-                .map_err(|e| {
-                    format!(
-                        "secret \"{}\": cannot read \"{}\": {e}",
-                        s.name,
-                        path.display()
-                    )
-                }),
-        };
+        let getenv = |name: &str| opts.getenv.and_then(|f| f(name));
+        let value = s
+            .source
+            .read(&getenv)
+            .map_err(|why| format!("secret \"{}\": {why}", s.name));
         match value {
             Ok(v) => {
                 redactor.add(&v);

@@ -48,3 +48,80 @@ fn timings(t: &Timings) -> Value {
         "total_ms": ms(t.total),
     })
 }
+
+const KINDS: &[&str] = &[
+    "http", "page", "redirect", "tls", "headers", "cors", "exposure", "flow", "latency",
+];
+
+fn status_of(v: &Value) -> Option<crate::probe::Status> {
+    use crate::probe::Status;
+    Some(match v.as_str()? {
+        "pass" => Status::Pass,
+        "warn" => Status::Warn,
+        "fail" => Status::Fail,
+        "error" => Status::Error,
+        _ => return None,
+    })
+}
+
+fn duration_ms(v: &Value) -> std::time::Duration {
+    std::time::Duration::from_secs_f64(v.as_f64().unwrap_or(0.0).max(0.0) / 1000.0)
+}
+
+/// Reads one check of a JSON report back, as `check --remote` does with an agent's answer.
+pub fn outcome_from_json(v: &Value) -> Option<Outcome> {
+    use crate::probe::{Finding, ProbeError};
+    let kind = KINDS
+        .iter()
+        .find(|k| Some(**k) == v["kind"].as_str())
+        .copied()?;
+    let error = v["error"].as_object().map(|e| ProbeError {
+        kind: ["setup", "dns", "connect", "tls", "timeout", "protocol"]
+            .into_iter()
+            .find(|k| Some(*k) == e.get("kind").and_then(Value::as_str))
+            .unwrap_or("protocol"),
+        message: e
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+    });
+    let findings = v["findings"]
+        .as_array()?
+        .iter()
+        .filter_map(|f| {
+            Some(Finding {
+                id: f["id"].as_str()?.to_string(),
+                status: status_of(&f["status"])?,
+                message: f["message"].as_str().unwrap_or("").to_string(),
+                expected: f["expected"].as_str().map(str::to_string),
+                actual: f["actual"].as_str().map(str::to_string),
+            })
+        })
+        .collect();
+    let t = &v["timings"];
+    let timings = t.is_object().then(|| Timings {
+        dns: duration_ms(&t["dns_ms"]),
+        connect: duration_ms(&t["connect_ms"]),
+        tls: duration_ms(&t["tls_ms"]),
+        ttfb: duration_ms(&t["ttfb_ms"]),
+        transfer: duration_ms(&t["transfer_ms"]),
+        total: duration_ms(&t["total_ms"]),
+    });
+    let details = v["details"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    Some(Outcome {
+        name: v["name"].as_str()?.to_string(),
+        kind,
+        environment: v["environment"].as_str().unwrap_or("").to_string(),
+        status: status_of(&v["status"])?,
+        duration: duration_ms(&v["duration_ms"]),
+        error,
+        timings,
+        findings,
+        details,
+        attempts: Vec::new(),
+    })
+}

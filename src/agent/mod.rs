@@ -1,0 +1,401 @@
+//! `shipwatch agent`: runs every check against every environment on a schedule, serves
+//! `/metrics`, a status page and an API, and reloads its configuration on SIGHUP or file change.
+
+mod page;
+pub mod scheduler;
+mod server;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::config::{AgentSpec, Config};
+use crate::metrics::Metrics;
+use crate::net::Engine;
+use crate::plan::{self, Plan, PlanOptions};
+use crate::probe::Status;
+use crate::runner::{self, Outcome};
+use scheduler::{Key, RunFn, Task};
+
+pub use server::serve;
+
+/// Reads an environment variable; shared with the tasks, so it must be `Send + Sync`.
+pub type SharedEnv = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// How the agent was started.
+#[derive(Clone)]
+pub struct Options {
+    pub config_path: PathBuf,
+    /// `--shard i/n`: run only the pairs whose hash falls in shard `i` of `n`.
+    pub shard: (u64, u64),
+    pub getenv: SharedEnv,
+}
+
+/// One environment's plan and the engine its checks share.
+pub struct EnvRun {
+    pub plan: Plan,
+    pub engine: Engine,
+}
+
+/// What a configuration load produced.
+pub struct Loaded {
+    pub agent: AgentSpec,
+    pub envs: BTreeMap<String, Arc<EnvRun>>,
+    /// Each scheduled pair with its job's index in the plan and a fingerprint to detect changes.
+    pub jobs: BTreeMap<Key, (usize, String)>,
+    pub api_token: Option<String>,
+    pub metrics_auth: Option<server::MetricsAuth>,
+}
+
+/// The state every part of the agent shares.
+pub struct State {
+    pub metrics: Metrics,
+    pub latest: RwLock<BTreeMap<Key, Outcome>>,
+    pub loaded: RwLock<Arc<Loaded>>,
+    pub ready: AtomicBool,
+    pub started: SystemTime,
+}
+
+impl State {
+    /// Runs one scheduled pair with whatever configuration is current.
+    pub async fn run(&self, key: &Key) -> Option<Outcome> {
+        let loaded = self.loaded.read().ok()?.clone();
+        let (index, _) = loaded.jobs.get(key)?;
+        let env = loaded.envs.get(&key.env)?.clone();
+        let job = env.plan.jobs.get(*index)?;
+        Some(runner::run_job(job, &env.engine, &env.plan).await)
+    }
+
+    /// Takes in a finished run: metrics, the latest outcome, one log line per state change.
+    fn record(&self, o: Outcome) {
+        self.metrics.record(&o);
+        let key = Key {
+            check: o.name.clone(),
+            env: o.environment.clone(),
+        };
+        let Ok(mut latest) = self.latest.write() else {
+            return;
+        };
+        let before = latest.get(&key).map(|p| p.status);
+        if before != Some(o.status) {
+            match o.status {
+                Status::Pass => tracing::info!(check = %key.check, env = %key.env, "check passes"),
+                s => {
+                    tracing::warn!(check = %key.check, env = %key.env, status = s.as_str(), reason = %o.summary(), "check does not pass")
+                }
+            }
+        }
+        latest.insert(key, o);
+        let all_ran = self
+            .loaded
+            .read()
+            .map(|l| l.jobs.keys().all(|k| latest.contains_key(k)))
+            .unwrap_or(false);
+        if all_ran && !self.ready.swap(true, Ordering::SeqCst) {
+            tracing::info!(checks = latest.len(), "first round complete, ready");
+        }
+    }
+}
+
+/// Loads the configuration and builds a plan and an engine for every environment.
+pub fn load(opts: &Options) -> Result<Loaded, String> {
+    let config = Config::load(&opts.config_path).map_err(|e| e.to_string())?;
+    let getenv = |n: &str| (opts.getenv)(n);
+    let names: Vec<Option<String>> = if config.envs.is_empty() {
+        vec![None]
+    } else {
+        config.envs.iter().map(|e| Some(e.name.clone())).collect()
+    };
+    let mut envs = BTreeMap::new();
+    let mut jobs = BTreeMap::new();
+    for name in names {
+        let popts = PlanOptions {
+            env: name,
+            getenv: Some(&getenv),
+            ..PlanOptions::default()
+        };
+        let mut plan = plan::build(&config, &popts).map_err(|e| e.to_string())?;
+        plan.concurrency = config.agent.concurrency;
+        let engine = Engine::new(&plan.engine).map_err(|e| e.to_string())?;
+        for (i, job) in plan.jobs.iter().enumerate() {
+            let key = Key {
+                check: job.name.clone(),
+                env: plan.environment.clone(),
+            };
+            if scheduler::in_shard(&key, opts.shard.0, opts.shard.1) {
+                let interval = job.interval.unwrap_or(config.agent.interval);
+                // The fingerprint covers everything that changes a run; unchanged checks keep running.
+                let fingerprint = format!(
+                    "{interval:?}|{:?}|{:?}|{:?}",
+                    job, plan.overrides, plan.engine
+                );
+                jobs.insert(key, (i, fingerprint));
+            }
+        }
+        envs.insert(plan.environment.clone(), Arc::new(EnvRun { plan, engine }));
+    }
+    let read = |s: &crate::config::SecretSource, what: &str| {
+        s.read(&getenv).map_err(|e| format!("{what}: {e}"))
+    };
+    let api_token = config
+        .agent
+        .api_token
+        .as_ref()
+        .map(|s| read(s, "agent.api_token"))
+        .transpose()?;
+    let metrics_auth = match (&config.agent.metrics_token, &config.agent.metrics_user) {
+        (Some(t), _) => Some(server::MetricsAuth::Bearer(read(t, "agent.metrics_token")?)),
+        (None, Some((user, pass))) => Some(server::MetricsAuth::Basic(
+            user.clone(),
+            read(pass, "agent.metrics_basic_auth")?,
+        )),
+        (None, None) => None,
+    };
+    Ok(Loaded {
+        agent: config.agent,
+        envs,
+        jobs,
+        api_token,
+        metrics_auth,
+    })
+}
+
+fn interval_of(loaded: &Loaded, key: &Key) -> Duration {
+    loaded
+        .jobs
+        .get(key)
+        .and_then(|(i, _)| loaded.envs.get(&key.env)?.plan.jobs.get(*i)?.interval)
+        .unwrap_or(loaded.agent.interval)
+}
+
+/// The running agent: state, tasks, and the channel outcomes arrive on.
+pub struct Agent {
+    pub state: Arc<State>,
+    opts: Options,
+    tasks: BTreeMap<Key, Task>,
+    limit: Arc<Semaphore>,
+    tx: mpsc::Sender<Outcome>,
+}
+
+impl Agent {
+    /// Loads the configuration (an error here is a startup error) and starts the schedule.
+    pub fn start(opts: Options) -> Result<Agent, String> {
+        let loaded = load(&opts)?;
+        let limit = Arc::new(Semaphore::new(loaded.agent.concurrency));
+        let state = Arc::new(State {
+            metrics: Metrics::new(),
+            latest: RwLock::new(BTreeMap::new()),
+            loaded: RwLock::new(Arc::new(loaded)),
+            ready: AtomicBool::new(false),
+            started: SystemTime::now(),
+        });
+        state.metrics.reloaded(true, unix_now());
+        let (tx, mut rx) = mpsc::channel::<Outcome>(1024);
+        let recorder = state.clone();
+        tokio::spawn(async move {
+            while let Some(o) = rx.recv().await {
+                recorder.record(o);
+            }
+        });
+        let mut agent = Agent {
+            state,
+            opts,
+            tasks: BTreeMap::new(),
+            limit,
+            tx,
+        };
+        agent.sync_tasks();
+        Ok(agent)
+    }
+
+    fn runner(&self) -> RunFn {
+        let state = self.state.clone();
+        Arc::new(move |key: Key| {
+            let state = state.clone();
+            Box::pin(async move {
+                match state.run(&key).await {
+                    Some(o) => o,
+                    None => missing(&key),
+                }
+            })
+        })
+    }
+
+    /// Starts tasks for new or changed pairs and stops the rest, keeping unchanged ones running.
+    fn sync_tasks(&mut self) -> Vec<Key> {
+        let loaded = self.state.loaded.read().map(|l| l.clone());
+        let Ok(loaded) = loaded else {
+            return Vec::new();
+        };
+        let stale: Vec<Key> = self
+            .tasks
+            .keys()
+            .filter(|k| !loaded.jobs.contains_key(*k))
+            .cloned()
+            .collect();
+        for key in loaded.jobs.keys() {
+            if !self.tasks.contains_key(key) {
+                let task = scheduler::spawn(
+                    key.clone(),
+                    interval_of(&loaded, key),
+                    self.limit.clone(),
+                    self.runner(),
+                    self.tx.clone(),
+                );
+                self.tasks.insert(key.clone(), task);
+            }
+        }
+        stale
+    }
+
+    /// Loads the configuration again. An invalid one keeps the old running and says why.
+    pub async fn reload(&mut self) -> Result<(), String> {
+        let new = match load(&self.opts) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("reload failed, keeping the running configuration:\n{e}");
+                self.state.metrics.reloaded(false, unix_now());
+                return Err(e);
+            }
+        };
+        let old = self
+            .state
+            .loaded
+            .read()
+            .map(|l| l.clone())
+            .map_err(|_| "state lock poisoned".to_string())?;
+        // Pairs whose job changed are restarted; removed ones are stopped and forgotten.
+        let changed: Vec<Key> = old
+            .jobs
+            .iter()
+            .filter(|(k, (_, fp))| new.jobs.get(*k).is_none_or(|(_, f)| f != fp))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if let Ok(mut l) = self.state.loaded.write() {
+            *l = Arc::new(new);
+        }
+        for key in &changed {
+            if let Some(task) = self.tasks.remove(key) {
+                task.stop(Duration::from_secs(10)).await;
+            }
+        }
+        let loaded = self
+            .state
+            .loaded
+            .read()
+            .map(|l| l.clone())
+            .map_err(|_| "state lock poisoned".to_string())?;
+        for key in changed.iter().filter(|k| !loaded.jobs.contains_key(*k)) {
+            self.forget(key);
+        }
+        self.sync_tasks();
+        self.state.metrics.reloaded(true, unix_now());
+        tracing::info!(checks = loaded.jobs.len(), "configuration reloaded");
+        Ok(())
+    }
+
+    fn forget(&self, key: &Key) {
+        let Ok(mut latest) = self.state.latest.write() else {
+            return;
+        };
+        if let Some(o) = latest.remove(key) {
+            let findings: Vec<String> = o.findings.iter().map(|f| f.id.clone()).collect();
+            let version = o.details.get("version").and_then(|v| v.as_str());
+            self.state
+                .metrics
+                .forget(&key.check, &key.env, o.kind, &findings, version);
+        }
+    }
+
+    /// Stops scheduling and lets in-flight runs finish, up to `grace`.
+    pub async fn shutdown(mut self, grace: Duration) {
+        let tasks = std::mem::take(&mut self.tasks);
+        let stops = tasks.into_values().map(|t| t.stop(grace));
+        futures_util::future::join_all(stops).await;
+    }
+}
+
+fn missing(key: &Key) -> Outcome {
+    let err = crate::probe::ProbeError {
+        kind: "setup",
+        message: "the check is no longer configured".into(),
+    };
+    Outcome::could_not_run(&key.check, "http", &key.env, err)
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Runs the agent until `shutdown` resolves: serves on `listener`, reloads on SIGHUP or when the
+/// file changes, and stops gracefully.
+pub async fn run(
+    opts: Options,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    let mut agent = Agent::start(opts.clone())?;
+    let tls = agent
+        .state
+        .loaded
+        .read()
+        .ok()
+        .and_then(|l| l.agent.tls.clone());
+    let server = tokio::spawn(serve(listener, agent.state.clone(), tls));
+    let mut hup = hangups();
+    let mut mtime = modified(&opts.config_path);
+    let mut poll = tokio::time::interval(Duration::from_secs(2));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading");
+                let _ = agent.reload().await;
+            }
+            _ = poll.tick() => {
+                let now = modified(&opts.config_path);
+                if now != mtime {
+                    mtime = now;
+                    tracing::info!("configuration file changed: reloading");
+                    let _ = agent.reload().await;
+                }
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    agent.shutdown(Duration::from_secs(10)).await;
+    server.abort();
+    Ok(())
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// SIGHUP as a stream of unit events; on platforms without it, a stream that never yields.
+fn hangups() -> mpsc::Receiver<()> {
+    let (tx, rx) = mpsc::channel(4);
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while sig.recv().await.is_some() {
+            if tx.send(()).await.is_err() {
+                return;
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    drop(tx);
+    rx
+}

@@ -1,0 +1,78 @@
+//! The status page: server-rendered HTML, no JavaScript, refreshes itself, readable on a phone.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use super::State;
+use crate::probe::Status;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const STYLE: &str = "body{font:15px/1.4 system-ui,sans-serif;margin:1rem;color:#222}table{border-collapse:collapse;width:100%}\
+td,th{padding:.4rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}\
+.pass{color:#176f2c}.warn{color:#9a6700}.fail,.error{color:#b42318;font-weight:600}\
+small{color:#666}@media(max-width:600px){td:nth-child(3),th:nth-child(3){display:none}}";
+
+/// The whole page.
+pub fn render(state: &State) -> String {
+    let latest = state.latest.read().map(|l| l.clone()).unwrap_or_default();
+    let now = time::OffsetDateTime::now_utc();
+    let mut html = format!(
+        "<!doctype html><html><head><meta charset=utf-8><meta name=viewport content=\"width=device-width,initial-scale=1\">\
+         <meta http-equiv=refresh content=30><title>shipwatch</title><style>{STYLE}</style></head><body>\
+         <h1>shipwatch</h1><p><small>{} checks · {} · refreshed every 30 s</small></p>",
+        latest.len(),
+        if state.ready.load(Ordering::SeqCst) {
+            "ready"
+        } else {
+            "first round running"
+        }
+    );
+    let mut envs: Vec<&str> = latest.keys().map(|k| k.env.as_str()).collect();
+    envs.dedup();
+    for env in envs {
+        let _ = write!(
+            html,
+            "<h2>{}</h2><table><tr><th>Status</th><th>Check</th><th>Kind</th><th>Time</th><th>Details</th></tr>",
+            esc(env)
+        );
+        for (_, o) in latest.iter().filter(|(k, _)| k.env == env) {
+            let class = o.status.as_str();
+            let mut details = String::new();
+            if let Some(e) = &o.error {
+                let _ = write!(details, "{}: {}<br>", esc(e.kind), esc(&e.message));
+            }
+            for f in o.findings.iter().filter(|f| f.status >= Status::Warn) {
+                let _ = write!(
+                    details,
+                    "<b>{}</b>: expected {}, got {}<br>",
+                    esc(&f.id),
+                    esc(f.expected.as_deref().unwrap_or("-")),
+                    esc(f.actual.as_deref().unwrap_or("-"))
+                );
+            }
+            if let Some(d) = o.details.get("days_left").and_then(|d| d.as_i64()) {
+                let _ = write!(details, "<small>certificate: {d} days left</small>");
+            }
+            let _ = write!(
+                html,
+                "<tr><td class={class}>{class}</td><td>{}</td><td>{}</td><td>{:.0} ms</td><td>{details}</td></tr>",
+                esc(&o.name),
+                o.kind,
+                o.duration.as_secs_f64() * 1000.0
+            );
+        }
+        html.push_str("</table>");
+    }
+    let _ = write!(
+        html,
+        "<p><small>generated {}</small></p></body></html>",
+        now.unix_timestamp()
+    );
+    html
+}

@@ -1,0 +1,266 @@
+//! The agent's HTTP server: `/metrics`, `/healthz`, `/readyz`, `/api/v1/status`, `/api/v1/run`
+//! and the status page at `/`.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use super::scheduler::Key;
+use super::{State, page};
+use crate::report::{Report, to_json};
+
+/// How `/metrics` is protected, when it is.
+#[derive(Debug, Clone)]
+pub enum MetricsAuth {
+    Bearer(String),
+    Basic(String, String),
+}
+
+type Resp = http::Response<Full<Bytes>>;
+
+fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Resp {
+    let mut r = http::Response::new(Full::new(body.into()));
+    *r.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn json_resp(status: u16, v: &serde_json::Value) -> Resp {
+    respond(
+        status,
+        "application/json",
+        serde_json::to_vec_pretty(v).unwrap_or_default(),
+    )
+}
+
+/// Compares secrets without stopping at the first differing byte.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn bearer(req: &http::Request<Incoming>) -> Option<&str> {
+    req.headers()
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+fn authorized(req: &http::Request<Incoming>, auth: Option<&MetricsAuth>) -> bool {
+    match auth {
+        None => true,
+        Some(MetricsAuth::Bearer(t)) => bearer(req).is_some_and(|got| same(got, t)),
+        Some(MetricsAuth::Basic(user, pass)) => {
+            let want = base64(format!("{user}:{pass}").as_bytes());
+            req.headers()
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Basic "))
+                .is_some_and(|got| same(got, &want))
+        }
+    }
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                T[((n >> (18 - 6 * i)) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+fn query(req: &http::Request<Incoming>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(req.uri().query()?.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn route(req: http::Request<Incoming>, state: Arc<State>) -> Result<Resp, Infallible> {
+    let loaded = match state.loaded.read() {
+        Ok(l) => l.clone(),
+        Err(_) => return Ok(respond(500, "text/plain", "state unavailable")),
+    };
+    let resp = match (req.method().as_str(), req.uri().path()) {
+        ("GET", "/metrics") if !authorized(&req, loaded.metrics_auth.as_ref()) => {
+            let mut r = respond(401, "text/plain", "unauthorized\n");
+            r.headers_mut().insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Basic realm=\"shipwatch\""),
+            );
+            r
+        }
+        ("GET", "/metrics") => respond(
+            200,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            state.metrics.encode(),
+        ),
+        ("GET", "/healthz") => respond(200, "text/plain", "ok\n"),
+        ("GET", "/readyz") if state.ready.load(Ordering::SeqCst) => {
+            respond(200, "text/plain", "ready\n")
+        }
+        ("GET", "/readyz") => respond(
+            503,
+            "text/plain",
+            "the first round of checks is still running\n",
+        ),
+        ("GET", "/api/v1/status") => json_resp(200, &status_json(&state)),
+        ("GET", "/") => respond(200, "text/html; charset=utf-8", page::render(&state)),
+        ("POST", "/api/v1/run") => run_now(&req, &state, loaded.api_token.as_deref()).await,
+        (_, "/metrics" | "/healthz" | "/readyz" | "/api/v1/status" | "/" | "/api/v1/run") => {
+            respond(405, "text/plain", "method not allowed\n")
+        }
+        _ => respond(404, "text/plain", "not found\n"),
+    };
+    Ok(resp)
+}
+
+fn check_json(o: &crate::runner::Outcome) -> serde_json::Value {
+    let mut v = crate::report::check_json(o);
+    v["environment"] = o.environment.clone().into();
+    v
+}
+
+fn status_json(state: &State) -> serde_json::Value {
+    let latest = state
+        .latest
+        .read()
+        .map(|l| l.values().map(check_json).collect::<Vec<_>>())
+        .unwrap_or_default();
+    json!({
+        "version": 1,
+        "ready": state.ready.load(Ordering::SeqCst),
+        "checks": latest,
+    })
+}
+
+/// `POST /api/v1/run[?check=NAME][&env=NAME]`: runs the matching checks now and answers with the
+/// JSON report. A deploy pipeline calls this right after a rollout.
+async fn run_now(req: &http::Request<Incoming>, state: &Arc<State>, token: Option<&str>) -> Resp {
+    let Some(token) = token else {
+        return json_resp(
+            403,
+            &json!({"error": "the run API is off: set [agent].api_token"}),
+        );
+    };
+    if !bearer(req).is_some_and(|got| same(got, token)) {
+        return json_resp(401, &json!({"error": "a valid bearer token is required"}));
+    }
+    let (check, env) = (query(req, "check"), query(req, "env"));
+    let keys: Vec<Key> = state
+        .loaded
+        .read()
+        .map(|l| {
+            l.jobs
+                .keys()
+                .filter(|k| {
+                    check.as_ref().is_none_or(|c| &k.check == c)
+                        && env.as_ref().is_none_or(|e| &k.env == e)
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    if keys.is_empty() {
+        return json_resp(404, &json!({"error": "no configured check matches"}));
+    }
+    let started_at = time::OffsetDateTime::now_utc();
+    let clock = std::time::Instant::now();
+    let runs = keys.iter().map(|k| state.run(k));
+    let checks: Vec<_> = futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    for o in &checks {
+        state.record(o.clone());
+    }
+    let report = Report {
+        environment: env.unwrap_or_else(|| "all".into()),
+        target: String::new(),
+        started_at,
+        duration: clock.elapsed(),
+        checks,
+    };
+    json_resp(200, &to_json(&report))
+}
+
+/// Serves until the task is aborted; TLS when a certificate and key are configured.
+pub async fn serve(listener: TcpListener, state: Arc<State>, tls: Option<(PathBuf, PathBuf)>) {
+    let acceptor = match tls.map(|(c, k)| tls_acceptor(&c, &k)).transpose() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!("cannot start the HTTPS listener: {e}");
+            return;
+        }
+    };
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let (state, acceptor) = (state.clone(), acceptor.clone());
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| route(req, state.clone()));
+            let builder = hyper::server::conn::http1::Builder::new();
+            match acceptor {
+                Some(a) => {
+                    if let Ok(stream) = a.accept(tcp).await {
+                        let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                    }
+                }
+                None => {
+                    let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
+                }
+            }
+        });
+    }
+}
+
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls_pki_types::pem::PemObject;
+    let certs = rustls_pki_types::CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("{}: {e}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| e.to_string())?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}

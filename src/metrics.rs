@@ -1,0 +1,337 @@
+//! The Prometheus metrics: every family in DESIGN.md, bounded labels, OpenMetrics text.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::probe::Status;
+use crate::runner::Outcome;
+
+type Labels = Vec<(String, String)>;
+type FGauge = Family<Labels, Gauge<f64, AtomicU64>>;
+
+fn request_histogram() -> Histogram {
+    // 5 ms to about 20 s.
+    Histogram::new(exponential_buckets(0.005, 2.0, 13))
+}
+
+/// Latency quantiles exported from a latency run, with the keys they come from.
+const QUANTILES: &[(&str, &str)] = &[
+    ("0.5", "p50_ms"),
+    ("0.9", "p90_ms"),
+    ("0.95", "p95_ms"),
+    ("0.99", "p99_ms"),
+    ("0.999", "p99_9_ms"),
+];
+const PHASES: &[&str] = &["dns", "connect", "tls", "ttfb", "transfer"];
+const STATUSES: &[Status] = &[Status::Pass, Status::Warn, Status::Fail, Status::Error];
+
+/// The registry and its families. Passed in, never global.
+pub struct Metrics {
+    registry: Registry,
+    check_success: FGauge,
+    check_duration: FGauge,
+    runs: Family<Labels, Counter>,
+    finding_status: FGauge,
+    http_phase: FGauge,
+    request_duration: Family<Labels, Histogram, fn() -> Histogram>,
+    latency: FGauge,
+    cert_expiry: FGauge,
+    chain_expiry: FGauge,
+    tls_version: FGauge,
+    security_score: FGauge,
+    alert_firing: FGauge,
+    /// Fed by the notification sinks.
+    pub notifications: Family<Labels, Counter>,
+    pub queue_depth: Gauge<i64>,
+    reload_success: Gauge<i64>,
+    reload_timestamp: Gauge<f64, AtomicU64>,
+}
+
+fn l(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut r = Registry::with_prefix("shipwatch");
+        let m = Metrics {
+            check_success: FGauge::default(),
+            check_duration: FGauge::default(),
+            runs: Family::default(),
+            finding_status: FGauge::default(),
+            http_phase: FGauge::default(),
+            request_duration: Family::new_with_constructor(request_histogram),
+            latency: FGauge::default(),
+            cert_expiry: FGauge::default(),
+            chain_expiry: FGauge::default(),
+            tls_version: FGauge::default(),
+            security_score: FGauge::default(),
+            alert_firing: FGauge::default(),
+            notifications: Family::default(),
+            queue_depth: Gauge::default(),
+            reload_success: Gauge::default(),
+            reload_timestamp: Gauge::default(),
+            registry: Registry::default(),
+        };
+        r.register(
+            "check_success",
+            "1 when the last run passed or warned, 0 when it failed or errored",
+            m.check_success.clone(),
+        );
+        r.register(
+            "check_duration_seconds",
+            "Duration of the last run",
+            m.check_duration.clone(),
+        );
+        r.register("check_runs", "Runs of each check by status", m.runs.clone());
+        r.register(
+            "finding_status",
+            "Last status of each finding: 0 pass, 1 warn, 2 fail",
+            m.finding_status.clone(),
+        );
+        r.register(
+            "http_phase_seconds",
+            "Phases of the last request: dns, connect, tls, ttfb, transfer",
+            m.http_phase.clone(),
+        );
+        r.register(
+            "request_duration_seconds",
+            "Duration of each check's main request",
+            m.request_duration.clone(),
+        );
+        r.register(
+            "latency_seconds",
+            "Quantiles from the latest latency run",
+            m.latency.clone(),
+        );
+        r.register(
+            "tls_cert_expiry_timestamp_seconds",
+            "Leaf certificate notAfter",
+            m.cert_expiry.clone(),
+        );
+        r.register(
+            "tls_chain_expiry_timestamp_seconds",
+            "Earliest notAfter among the presented intermediates",
+            m.chain_expiry.clone(),
+        );
+        r.register(
+            "tls_version_info",
+            "Negotiated TLS version",
+            m.tls_version.clone(),
+        );
+        r.register(
+            "security_score",
+            "Observatory-style security header score",
+            m.security_score.clone(),
+        );
+        r.register(
+            "alert_firing",
+            "1 while the check's alert fires",
+            m.alert_firing.clone(),
+        );
+        r.register(
+            "notifications",
+            "Notifications by sink and outcome",
+            m.notifications.clone(),
+        );
+        r.register(
+            "notification_queue_depth",
+            "Notifications waiting in the outbox",
+            m.queue_depth.clone(),
+        );
+        let build: Family<Labels, Gauge> = Family::default();
+        build
+            .get_or_create(&l(&[("version", env!("CARGO_PKG_VERSION"))]))
+            .set(1);
+        r.register("build_info", "The running shipwatch version", build);
+        r.register(
+            "config_last_reload_success",
+            "1 when the last configuration load succeeded",
+            m.reload_success.clone(),
+        );
+        r.register(
+            "config_last_reload_timestamp_seconds",
+            "When the configuration was last loaded",
+            m.reload_timestamp.clone(),
+        );
+        Metrics { registry: r, ..m }
+    }
+
+    /// Records a config load.
+    pub fn reloaded(&self, ok: bool, unix_seconds: f64) {
+        self.reload_success.set(i64::from(ok));
+        if ok {
+            self.reload_timestamp.set(unix_seconds);
+        }
+    }
+
+    /// Records one check run.
+    pub fn record(&self, o: &Outcome) {
+        let (c, e, k) = (o.name.as_str(), o.environment.as_str(), o.kind);
+        let cek = l(&[("check", c), ("env", e), ("kind", k)]);
+        let ok = matches!(o.status, Status::Pass | Status::Warn);
+        self.check_success
+            .get_or_create(&cek)
+            .set(if ok { 1.0 } else { 0.0 });
+        self.check_duration
+            .get_or_create(&cek)
+            .set(o.duration.as_secs_f64());
+        self.runs
+            .get_or_create(&l(&[
+                ("check", c),
+                ("env", e),
+                ("kind", k),
+                ("status", o.status.as_str()),
+            ]))
+            .inc();
+        for f in &o.findings {
+            let v = match f.status {
+                Status::Pass => 0.0,
+                Status::Warn => 1.0,
+                _ => 2.0,
+            };
+            self.finding_status
+                .get_or_create(&l(&[("check", c), ("env", e), ("finding", &f.id)]))
+                .set(v);
+        }
+        // A check that is not firing shows 0, so dashboards and rules always have a series.
+        for sev in ["warning", "critical"] {
+            let _ =
+                self.alert_firing
+                    .get_or_create(&l(&[("check", c), ("env", e), ("severity", sev)]));
+        }
+        if let Some(t) = o.timings {
+            let values = [t.dns, t.connect, t.tls, t.ttfb, t.transfer];
+            for (phase, d) in PHASES.iter().zip(values) {
+                self.http_phase
+                    .get_or_create(&l(&[("check", c), ("env", e), ("phase", phase)]))
+                    .set(d.as_secs_f64());
+            }
+            self.request_duration
+                .get_or_create(&l(&[("check", c), ("env", e)]))
+                .observe(t.total.as_secs_f64());
+        }
+        if let Some(lat) = o.details.get("latency") {
+            for (q, key) in QUANTILES {
+                let v = lat[*key].as_f64().unwrap_or(0.0) / 1000.0;
+                self.latency
+                    .get_or_create(&l(&[("check", c), ("env", e), ("quantile", q)]))
+                    .set(v);
+            }
+        }
+        let ce = l(&[("check", c), ("env", e)]);
+        if let Some(ts) = o
+            .details
+            .get("not_after")
+            .and_then(|v| v.as_str())
+            .and_then(unix)
+        {
+            self.cert_expiry.get_or_create(&ce).set(ts);
+        }
+        if let Some(ts) = o
+            .details
+            .get("chain_not_after")
+            .and_then(|v| v.as_str())
+            .and_then(unix)
+        {
+            self.chain_expiry.get_or_create(&ce).set(ts);
+        }
+        if let Some(v) = o.details.get("version").and_then(|v| v.as_str()) {
+            self.tls_version
+                .get_or_create(&l(&[("check", c), ("env", e), ("version", v)]))
+                .set(1.0);
+        }
+        if let Some(s) = o.details.get("score").and_then(|v| v.as_f64()) {
+            self.security_score.get_or_create(&ce).set(s);
+        }
+    }
+
+    /// Sets whether a check's alert fires, by severity.
+    pub fn set_firing(&self, check: &str, env: &str, severity: &str, firing: bool) {
+        self.alert_firing
+            .get_or_create(&l(&[
+                ("check", check),
+                ("env", env),
+                ("severity", severity),
+            ]))
+            .set(f64::from(u8::from(firing)));
+    }
+
+    /// Removes every series of a check that is no longer configured.
+    pub fn forget(
+        &self,
+        check: &str,
+        env: &str,
+        kind: &str,
+        findings: &[String],
+        tls_version: Option<&str>,
+    ) {
+        let ce = l(&[("check", check), ("env", env)]);
+        let cek = l(&[("check", check), ("env", env), ("kind", kind)]);
+        self.check_success.remove(&cek);
+        self.check_duration.remove(&cek);
+        for s in STATUSES {
+            self.runs.remove(&l(&[
+                ("check", check),
+                ("env", env),
+                ("kind", kind),
+                ("status", s.as_str()),
+            ]));
+        }
+        for f in findings {
+            self.finding_status
+                .remove(&l(&[("check", check), ("env", env), ("finding", f)]));
+        }
+        for p in PHASES {
+            self.http_phase
+                .remove(&l(&[("check", check), ("env", env), ("phase", p)]));
+        }
+        for (q, _) in QUANTILES {
+            self.latency
+                .remove(&l(&[("check", check), ("env", env), ("quantile", q)]));
+        }
+        for sev in ["warning", "critical"] {
+            self.alert_firing
+                .remove(&l(&[("check", check), ("env", env), ("severity", sev)]));
+        }
+        if let Some(v) = tls_version {
+            self.tls_version
+                .remove(&l(&[("check", check), ("env", env), ("version", v)]));
+        }
+        self.request_duration.remove(&ce);
+        self.cert_expiry.remove(&ce);
+        self.chain_expiry.remove(&ce);
+        self.security_score.remove(&ce);
+    }
+
+    /// The OpenMetrics exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail; an error here would be a bug in the encoder.
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+fn unix(rfc3339: &str) -> Option<f64> {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp() as f64)
+}
