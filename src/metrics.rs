@@ -330,6 +330,31 @@ impl Metrics {
     }
 }
 
+/// The OpenMetrics exposition rewritten as the Prometheus 0.0.4 text format, for scrapers and
+/// tools that do not ask for OpenMetrics: counters are named with `_total` and `# EOF` goes.
+pub fn to_prometheus_text(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|p| {
+            let rest = line.strip_prefix(p)?;
+            let name = rest.split(' ').next()?;
+            counters
+                .contains(&name)
+                .then(|| format!("{p}{name}_total{}", &rest[name.len()..]))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
 fn unix(rfc3339: &str) -> Option<f64> {
     time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .ok()

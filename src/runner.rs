@@ -163,7 +163,8 @@ pub async fn run_job(job: &Job, engine: &Engine, plan: &Plan) -> Outcome {
         learnt.iter().for_each(|v| redactor.add(v));
         outcome.redact(&redactor);
     }
-    tracing::info!(
+    // Per run at debug level: the agent logs state changes, not every run.
+    tracing::debug!(
         check = %outcome.name,
         env = %outcome.environment,
         kind = outcome.kind,

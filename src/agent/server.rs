@@ -118,11 +118,7 @@ async fn route(req: http::Request<Incoming>, state: Arc<State>) -> Result<Resp, 
             );
             r
         }
-        ("GET", "/metrics") => respond(
-            200,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            state.metrics.encode(),
-        ),
+        ("GET", "/metrics") => metrics(&req, &state),
         ("GET", "/healthz") => respond(200, "text/plain", "ok\n"),
         ("GET", "/readyz") if state.ready.load(Ordering::SeqCst) => {
             respond(200, "text/plain", "ready\n")
@@ -141,6 +137,29 @@ async fn route(req: http::Request<Incoming>, state: Arc<State>) -> Result<Resp, 
         _ => respond(404, "text/plain", "not found\n"),
     };
     Ok(resp)
+}
+
+/// OpenMetrics for scrapers that ask for it (Prometheus does), the 0.0.4 text format otherwise.
+fn metrics(req: &http::Request<Incoming>, state: &State) -> Resp {
+    let accept = req
+        .headers()
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let body = state.metrics.encode();
+    if accept.contains("application/openmetrics-text") {
+        respond(
+            200,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            body,
+        )
+    } else {
+        respond(
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            crate::metrics::to_prometheus_text(&body),
+        )
+    }
 }
 
 fn check_json(o: &crate::runner::Outcome) -> serde_json::Value {
