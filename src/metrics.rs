@@ -20,8 +20,23 @@ fn request_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 13))
 }
 
+/// One latency run, summarised.
+#[derive(Debug, Clone, Copy)]
+struct LatencySummary {
+    quantiles: [f64; 5],
+    sum: f64,
+    count: f64,
+}
+
+/// Label values escaped as the exposition formats require.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 /// Latency quantiles exported from a latency run, with the keys they come from.
-const QUANTILES: &[(&str, &str)] = &[
+const QUANTILES: [(&str, &str); 5] = [
     ("0.5", "p50_ms"),
     ("0.9", "p90_ms"),
     ("0.95", "p95_ms"),
@@ -40,7 +55,8 @@ pub struct Metrics {
     finding_status: FGauge,
     http_phase: FGauge,
     request_duration: Family<Labels, Histogram, fn() -> Histogram>,
-    latency: FGauge,
+    /// The latest latency run of each check, written as a summary (prometheus-client has no summary type).
+    latency: std::sync::Mutex<std::collections::BTreeMap<(String, String), LatencySummary>>,
     cert_expiry: FGauge,
     chain_expiry: FGauge,
     tls_version: FGauge,
@@ -76,7 +92,7 @@ impl Metrics {
             finding_status: FGauge::default(),
             http_phase: FGauge::default(),
             request_duration: Family::new_with_constructor(request_histogram),
-            latency: FGauge::default(),
+            latency: Default::default(),
             cert_expiry: FGauge::default(),
             chain_expiry: FGauge::default(),
             tls_version: FGauge::default(),
@@ -113,11 +129,6 @@ impl Metrics {
             "request_duration_seconds",
             "Duration of each check's main request",
             m.request_duration.clone(),
-        );
-        r.register(
-            "latency_seconds",
-            "Quantiles from the latest latency run",
-            m.latency.clone(),
         );
         r.register(
             "tls_cert_expiry_timestamp_seconds",
@@ -227,11 +238,18 @@ impl Metrics {
                 .observe(t.total.as_secs_f64());
         }
         if let Some(lat) = o.details.get("latency") {
-            for (q, key) in QUANTILES {
-                let v = lat[*key].as_f64().unwrap_or(0.0) / 1000.0;
-                self.latency
-                    .get_or_create(&l(&[("check", c), ("env", e), ("quantile", q)]))
-                    .set(v);
+            let quantiles = QUANTILES.map(|(_, key)| lat[key].as_f64().unwrap_or(0.0) / 1000.0);
+            let count = lat["requests"].as_f64().unwrap_or(0.0);
+            let sum = lat["mean_ms"].as_f64().unwrap_or(0.0) / 1000.0 * count;
+            if let Ok(mut m) = self.latency.lock() {
+                m.insert(
+                    (c.to_string(), e.to_string()),
+                    LatencySummary {
+                        quantiles,
+                        sum,
+                        count,
+                    },
+                );
             }
         }
         let ce = l(&[("check", c), ("env", e)]);
@@ -301,9 +319,8 @@ impl Metrics {
             self.http_phase
                 .remove(&l(&[("check", check), ("env", env), ("phase", p)]));
         }
-        for (q, _) in QUANTILES {
-            self.latency
-                .remove(&l(&[("check", check), ("env", env), ("quantile", q)]));
+        if let Ok(mut m) = self.latency.lock() {
+            m.remove(&(check.to_string(), env.to_string()));
         }
         for sev in ["warning", "critical"] {
             self.alert_firing
@@ -325,6 +342,38 @@ impl Metrics {
         // Writing to a String cannot fail; an error here would be a bug in the encoder.
         if encode(&mut out, &self.registry).is_err() {
             out.clear();
+        }
+        let summary = self.latency_text();
+        match out.rfind("# EOF") {
+            Some(i) => out.insert_str(i, &summary),
+            None => out.push_str(&summary),
+        }
+        out
+    }
+
+    /// `shipwatch_latency_seconds{check,env,quantile}` as a summary family, with `_sum` and `_count`.
+    fn latency_text(&self) -> String {
+        let Ok(m) = self.latency.lock() else {
+            return String::new();
+        };
+        let mut out = String::from(
+            "# HELP shipwatch_latency_seconds Quantiles from the latest latency run.\n# TYPE shipwatch_latency_seconds summary\n",
+        );
+        for ((check, env), s) in m.iter() {
+            let base = format!("check=\"{}\",env=\"{}\"", escape(check), escape(env));
+            for ((q, _), v) in QUANTILES.iter().zip(s.quantiles) {
+                out.push_str(&format!(
+                    "shipwatch_latency_seconds{{{base},quantile=\"{q}\"}} {v}\n"
+                ));
+            }
+            out.push_str(&format!(
+                "shipwatch_latency_seconds_sum{{{base}}} {}\n",
+                s.sum
+            ));
+            out.push_str(&format!(
+                "shipwatch_latency_seconds_count{{{base}}} {}\n",
+                s.count
+            ));
         }
         out
     }
