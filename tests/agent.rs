@@ -1,0 +1,373 @@
+//! The agent: its HTTP endpoints, the run API's token, reloads (file change, SIGHUP, invalid
+//! config), series removal, `check --remote`, and graceful shutdown on SIGTERM.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use tokio::time::Instant;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain-HTTP request to the agent; returns status and body.
+async fn call(method: &str, url: &str, auth: Option<&str>) -> (u16, String) {
+    let engine = shipwatch::net::Engine::new(&Default::default()).unwrap();
+    let mut req = shipwatch::net::Request::get(url::Url::parse(url).unwrap());
+    req.method = method.parse().unwrap();
+    if let Some(a) = auth {
+        req.headers.push(("Authorization".into(), a.into()));
+    }
+    let resp = engine
+        .send(
+            &req,
+            &Default::default(),
+            Instant::now() + Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    (
+        resp.status,
+        String::from_utf8_lossy(&resp.body).into_owned(),
+    )
+}
+
+fn config(port: u16, target: &str, checks: &[&str], extra_agent: &str) -> String {
+    let mut s = format!(
+        "[agent]\nlisten = \"127.0.0.1:{port}\"\ninterval = \"1s\"\napi_token = {{ env = \"SW_API_TOKEN\" }}\n{extra_agent}\n[env.prod]\nbase_url = \"{target}\"\n"
+    );
+    for c in checks {
+        s.push_str(&format!(
+            "[[check]]\nname = \"{c}\"\nkind = \"http\"\nurl = \"{{{{ base_url }}}}/{c}\"\n"
+        ));
+    }
+    s
+}
+
+/// Polls `url` until `ok` holds for the body, bounded by `limit`.
+async fn wait_for(url: &str, limit: Duration, ok: impl Fn(u16, &str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        let (s, b) = call("GET", url, None).await;
+        if ok(s, &b) {
+            return b;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{url} never satisfied the condition; last: {s} {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+struct Running {
+    base: String,
+    cfg: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+async fn start_agent(dir: &Path, toml: &str, port: u16) -> Running {
+    let cfg = dir.join("shipwatch.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    let getenv: shipwatch::agent::SharedEnv =
+        Arc::new(|n: &str| (n == "SW_API_TOKEN").then(|| "t0ken-for-tests".to_string()));
+    let opts = shipwatch::agent::Options {
+        config_path: cfg.clone(),
+        shard: (0, 1),
+        getenv,
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(shipwatch::agent::run(opts, listener, async move {
+        let _ = rx.await;
+    }));
+    Running {
+        base: format!("http://127.0.0.1:{port}"),
+        cfg,
+        stop: Some(tx),
+        task,
+    }
+}
+
+impl Running {
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let r = tokio::time::timeout(Duration::from_secs(15), self.task).await;
+        assert!(matches!(r, Ok(Ok(Ok(())))), "agent stopped cleanly: {r:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_and_the_run_api_token() {
+    let target = http_server(|r| {
+        if r.path == "/api" {
+            Resp::new(200, "ok")
+        } else {
+            Resp::new(503, "down")
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let agent = start_agent(
+        dir.path(),
+        &config(port, &target.url("http", "127.0.0.1"), &["api", "web"], ""),
+        port,
+    )
+    .await;
+    let base = agent.base.clone();
+    assert_eq!(call("GET", &format!("{base}/healthz"), None).await.0, 200);
+    wait_for(
+        &format!("{base}/readyz"),
+        Duration::from_secs(10),
+        |s, _| s == 200,
+    )
+    .await;
+    let metrics = call("GET", &format!("{base}/metrics"), None).await.1;
+    for family in [
+        "shipwatch_check_success{check=\"api\",env=\"prod\",kind=\"http\"} 1",
+        "shipwatch_check_success{check=\"web\",env=\"prod\",kind=\"http\"} 0",
+        "shipwatch_check_duration_seconds",
+        "shipwatch_check_runs_total",
+        "shipwatch_finding_status",
+        "shipwatch_http_phase_seconds",
+        "shipwatch_request_duration_seconds_bucket",
+        "shipwatch_alert_firing",
+        "shipwatch_notification_queue_depth",
+        "shipwatch_build_info",
+        "shipwatch_config_last_reload_success 1",
+        "shipwatch_config_last_reload_timestamp_seconds",
+    ] {
+        assert!(metrics.contains(family), "missing {family}");
+    }
+    let status: serde_json::Value =
+        serde_json::from_str(&call("GET", &format!("{base}/api/v1/status"), None).await.1).unwrap();
+    assert_eq!(status["checks"].as_array().unwrap().len(), 2);
+    assert_eq!(status["checks"][0]["environment"], "prod");
+    let page = call("GET", &format!("{base}/"), None).await.1;
+    assert!(
+        page.contains("<h2>prod</h2>")
+            && page.contains("http.status")
+            && page.contains("http-equiv=refresh")
+    );
+    // The run API: no token, a wrong token, then the right one.
+    let run = format!("{base}/api/v1/run?check=web");
+    assert_eq!(call("POST", &run, None).await.0, 401);
+    assert_eq!(call("POST", &run, Some("Bearer nope")).await.0, 401);
+    let (s, body) = call("POST", &run, Some("Bearer t0ken-for-tests")).await;
+    assert_eq!(s, 200);
+    let report: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (
+            report["status"].as_str(),
+            report["checks"].as_array().map(Vec::len)
+        ),
+        (Some("fail"), Some(1))
+    );
+    assert_eq!(
+        call(
+            "POST",
+            &format!("{base}/api/v1/run?check=nope"),
+            Some("Bearer t0ken-for-tests")
+        )
+        .await
+        .0,
+        404
+    );
+
+    // `check --remote` turns the agent's answer into the usual report and exit code.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
+        .args([
+            "check",
+            "--remote",
+            &base,
+            "--only",
+            "api",
+            "--token-env",
+            "SW_TEST_REMOTE",
+        ])
+        .env("SW_TEST_REMOTE", "t0ken-for-tests")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("✓ pass   api"), "{text}");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
+        .args([
+            "check",
+            "--remote",
+            &base,
+            "--format",
+            "junit",
+            "--token-env",
+            "SW_TEST_REMOTE",
+        ])
+        .env("SW_TEST_REMOTE", "t0ken-for-tests")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("<testsuite name=\"web\""));
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
+        .args(["check", "--remote", &base])
+        .env("SHIPWATCH_API_TOKEN", "wrong")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a refused token is a usage error"
+    );
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_removes_series_and_an_invalid_config_keeps_the_old_one() {
+    let target = http_server(|_| Resp::new(200, "ok")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = target.url("http", "127.0.0.1");
+    let agent = start_agent(dir.path(), &config(port, &url, &["keep", "drop"], ""), port).await;
+    let metrics = format!("{}/metrics", agent.base);
+    wait_for(&metrics, Duration::from_secs(10), |_, b| {
+        b.contains("check=\"drop\"") && b.contains("check=\"keep\"")
+    })
+    .await;
+    // Editing the file is enough: the agent notices and reloads.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    std::fs::write(&agent.cfg, config(port, &url, &["keep"], "")).unwrap();
+    let after = wait_for(&metrics, Duration::from_secs(10), |_, b| {
+        !b.contains("check=\"drop\"")
+    })
+    .await;
+    assert!(after.contains("shipwatch_check_success{check=\"keep\""));
+    let runs = |b: &str| -> u64 {
+        b.lines()
+            .find(|l| l.starts_with("shipwatch_check_runs_total{check=\"keep\""))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = runs(&after);
+    // A broken config is reported and the running one stays.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    std::fs::write(&agent.cfg, "[[check]]\nname = \"x\"\nkind = \"htp\"\n").unwrap();
+    let broken = wait_for(&metrics, Duration::from_secs(10), |_, b| {
+        b.contains("shipwatch_config_last_reload_success 0")
+    })
+    .await;
+    assert!(broken.contains("check=\"keep\""));
+    let later = wait_for(&metrics, Duration::from_secs(10), |_, b| {
+        runs(b) > before + 1
+    })
+    .await;
+    assert!(runs(&later) > before, "the old configuration keeps running");
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_require_a_bearer_token() {
+    let target = http_server(|_| Resp::new(200, "ok")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let extra = "metrics_token = { env = \"SW_API_TOKEN\" }";
+    let agent = start_agent(
+        dir.path(),
+        &config(port, &target.url("http", "127.0.0.1"), &["a"], extra),
+        port,
+    )
+    .await;
+    let url = format!("{}/metrics", agent.base);
+    assert_eq!(call("GET", &url, None).await.0, 401);
+    let (s, body) = call("GET", &url, Some("Bearer t0ken-for-tests")).await;
+    assert_eq!(s, 200);
+    assert!(body.contains("shipwatch_build_info"));
+    assert!(!body.contains("t0ken-for-tests"));
+    agent.stop().await;
+}
+
+/// The built binary: SIGHUP reloads, SIGTERM stops it with exit code 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_reload_and_stop_the_binary() {
+    let target = http_server(|_| Resp::new(200, "ok")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("shipwatch.toml");
+    let url = target.url("http", "127.0.0.1");
+    std::fs::write(&cfg, config(port, &url, &["one"], "")).unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
+        .args(["agent", "-c"])
+        .arg(&cfg)
+        .env("SW_API_TOKEN", "x-token")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let start = Instant::now();
+    while call_quiet(&metrics).await.is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the agent did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_for(&metrics, Duration::from_secs(10), |_, b| {
+        b.contains("check=\"one\"")
+    })
+    .await;
+    // Same mtime second is possible, so rely on SIGHUP rather than the file watch.
+    std::fs::write(&cfg, config(port, &url, &["two"], "")).unwrap();
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_for(&metrics, Duration::from_secs(10), |_, b| {
+        b.contains("check=\"two\"") && !b.contains("check=\"one\"")
+    })
+    .await;
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("stops within 15 s")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+async fn call_quiet(url: &str) -> Option<u16> {
+    let engine = shipwatch::net::Engine::new(&Default::default()).ok()?;
+    let req = shipwatch::net::Request::get(url::Url::parse(url).ok()?);
+    engine
+        .send(
+            &req,
+            &Default::default(),
+            Instant::now() + Duration::from_secs(2),
+        )
+        .await
+        .ok()
+        .map(|r| r.status)
+}
