@@ -65,6 +65,11 @@ pub enum Command {
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
     },
+    /// Exit 0 when the agent at URL answers /healthz (for container health checks without curl).
+    Healthcheck {
+        #[arg(default_value = "http://127.0.0.1:9469/healthz")]
+        url: String,
+    },
     /// Write a commented starter shipwatch.toml.
     Init {
         /// Base URL of the site to watch.
@@ -146,6 +151,7 @@ pub async fn run(cli: Cli, io: &mut Io<'_>) -> i32 {
         Command::Validate { config } => validate(&config, io),
         Command::Init { url, output, force } => init(url, &output, force, io),
         Command::Agent { config, shard } => agent(config, shard.as_deref(), io).await,
+        Command::Healthcheck { url } => healthcheck(&url, io).await,
     }
 }
 
@@ -185,6 +191,34 @@ fn validate(path: &Path, io: &mut Io<'_>) -> i32 {
         if config.envs.len() == 1 { "" } else { "s" }
     );
     EXIT_PASS
+}
+
+async fn healthcheck(url: &str, io: &mut Io<'_>) -> i32 {
+    let Ok(parsed) = Url::parse(url) else {
+        return usage(io, format!("invalid URL \"{url}\""));
+    };
+    let Ok(engine) = Engine::new(&crate::net::EngineOptions::default()) else {
+        return EXIT_FAIL;
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    match engine
+        .send(
+            &crate::net::Request::get(parsed),
+            &crate::net::Overrides::default(),
+            deadline,
+        )
+        .await
+    {
+        Ok(r) if r.status == 200 => EXIT_PASS,
+        Ok(r) => {
+            let _ = writeln!(io.err, "unhealthy: {url} answered {}", r.status);
+            EXIT_FAIL
+        }
+        Err(e) => {
+            let _ = writeln!(io.err, "unhealthy: {e}");
+            EXIT_FAIL
+        }
+    }
 }
 
 /// Parses `--shard I/N`.
