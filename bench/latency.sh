@@ -8,46 +8,14 @@ DURATION=${DURATION:-10}
 CONNS=${CONNS:-32}
 DELAY_MS=${DELAY_MS:-20}
 
-need=()
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
-if [ ${#need[@]} -gt 0 ]; then
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-
 cargo build --release --quiet --bin shipwatch --example testsite
-work=$(mktemp -d)
-cleanup() { [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null; kill "${SITE_PID:-0}" 2>/dev/null; rm -rf "$work"; }
-trap cleanup EXIT
-
-# nginx serving a small static file on a free loopback port.
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$work/www" "$work/tmp"
-# nginx workers run as an unprivileged user and must be able to read the page.
-chmod 755 "$work" "$work/www"
-printf '<!doctype html><title>shipwatch bench</title><p>a small static page for load tests</p>\n' >"$work/www/index.html"
-cat >"$work/nginx.conf" <<CONF
-worker_processes auto;
-pid $work/nginx.pid;
-error_log $work/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  client_body_temp_path $work/tmp; proxy_temp_path $work/tmp; fastcgi_temp_path $work/tmp;
-  uwsgi_temp_path $work/tmp; scgi_temp_path $work/tmp;
-  server { listen 127.0.0.1:$PORT; root $work/www; }
-}
-CONF
-"$NGINX" -c "$work/nginx.conf" -p "$work"
-for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PORT/index.html" >/dev/null && break; sleep 0.1; done
+. bench/nginx.sh
+work=$BENCH_WORK
+PORT=$NGINX_PORT
 
 # The project's test site for the fixed-delay endpoint (nginx cannot delay by itself).
 ./target/release/examples/testsite --for 600 >"$work/site.txt" &
-SITE_PID=$!
+BENCH_PIDS=$!
 for _ in $(seq 1 100); do [ -s "$work/site.txt" ] && break; sleep 0.05; done
 read -r HTTPS_PORT _ CA_FILE <"$work/site.txt"
 
