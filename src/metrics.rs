@@ -16,8 +16,8 @@ type Labels = Vec<(String, String)>;
 type FGauge = Family<Labels, Gauge<f64, AtomicU64>>;
 
 fn request_histogram() -> Histogram {
-    // 5 ms to about 20 s.
-    Histogram::new(exponential_buckets(0.005, 2.0, 13))
+    // 10 ms to about 10 s in steps of 2.7: enough for a p95 panel, few lines per check.
+    Histogram::new(exponential_buckets(0.01, std::f64::consts::E, 8))
 }
 
 /// One latency run, summarised.
@@ -382,26 +382,62 @@ impl Metrics {
 /// The OpenMetrics exposition rewritten as the Prometheus 0.0.4 text format, for scrapers and
 /// tools that do not ask for OpenMetrics: counters are named with `_total` and `# EOF` goes.
 pub fn to_prometheus_text(openmetrics: &str) -> String {
-    let counters: Vec<&str> = openmetrics
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(openmetrics.len());
-    for line in openmetrics.lines() {
-        if line == "# EOF" {
-            continue;
+    // Only a few lines change, so find them and copy the rest in large slices.
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let mut from = 0;
+    while let Some(at) = openmetrics[from..].find(" counter\n").map(|i| from + i) {
+        let line_start = openmetrics[..at].rfind('\n').map_or(0, |i| i + 1);
+        if let Some(name) = openmetrics[line_start..at].strip_prefix("# TYPE ") {
+            let help = format!("# HELP {name} ");
+            if let Some(h) = openmetrics[..line_start].rfind(&help) {
+                edits.push((h, h + help.len(), format!("# HELP {name}_total ")));
+            }
+            edits.push((line_start, at, format!("# TYPE {name}_total")));
         }
-        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|p| {
-            let rest = line.strip_prefix(p)?;
-            let name = rest.split(' ').next()?;
-            counters
-                .contains(&name)
-                .then(|| format!("{p}{name}_total{}", &rest[name.len()..]))
-        });
-        out.push_str(renamed.as_deref().unwrap_or(line));
-        out.push('\n');
+        from = at + 1;
     }
+    if let Some(eof) = openmetrics
+        .rfind("# EOF\n")
+        .or_else(|| openmetrics.rfind("# EOF"))
+    {
+        let end = (eof + "# EOF\n".len()).min(openmetrics.len());
+        edits.push((eof, end, String::new()));
+    }
+    edits.sort_by_key(|e| e.0);
+    let mut out = String::with_capacity(openmetrics.len() + 64);
+    let mut pos = 0;
+    for (start, end, text) in edits {
+        out.push_str(&openmetrics[pos..start]);
+        out.push_str(&text);
+        pos = end;
+    }
+    out.push_str(&openmetrics[pos..]);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_format_names_counters_with_total_and_drops_eof() {
+        let om = "# HELP a_runs Runs.\n# TYPE a_runs counter\na_runs_total{x=\"1\"} 2\n# HELP g A gauge.\n# TYPE g gauge\ng 1\n# EOF\n";
+        assert_eq!(
+            to_prometheus_text(om),
+            "# HELP a_runs_total Runs.\n# TYPE a_runs_total counter\na_runs_total{x=\"1\"} 2\n# HELP g A gauge.\n# TYPE g gauge\ng 1\n"
+        );
+        let m = Metrics::new();
+        let err = crate::probe::ProbeError {
+            kind: "dns",
+            message: "x".into(),
+        };
+        m.record(&Outcome::could_not_run("api", "http", "prod", err));
+        let text = to_prometheus_text(&m.encode());
+        assert!(text.contains("shipwatch_check_runs_total{check=\"api\",env=\"prod\",kind=\"http\",status=\"error\"} 1"));
+        assert!(
+            text.contains("# TYPE shipwatch_check_runs_total counter") && !text.contains("# EOF")
+        );
+    }
 }
 
 fn unix(rfc3339: &str) -> Option<f64> {
