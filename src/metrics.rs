@@ -415,6 +415,12 @@ pub fn to_prometheus_text(openmetrics: &str) -> String {
     out
 }
 
+fn unix(rfc3339: &str) -> Option<f64> {
+    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp() as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,10 +444,4 @@ mod tests {
             text.contains("# TYPE shipwatch_check_runs_total counter") && !text.contains("# EOF")
         );
     }
-}
-
-fn unix(rfc3339: &str) -> Option<f64> {
-    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(|t| t.unix_timestamp() as f64)
 }
