@@ -40,6 +40,23 @@ async fn call(method: &str, url: &str, auth: Option<&str>) -> (u16, String) {
     )
 }
 
+/// Both API answers follow the JSON report's schema.
+fn assert_valid(v: &serde_json::Value) {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema/report.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let problems: Vec<String> = validator
+        .iter_errors(v)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
 fn config(port: u16, target: &str, checks: &[&str], extra_agent: &str) -> String {
     let mut s = format!(
         "[agent]\nlisten = \"127.0.0.1:{port}\"\ninterval = \"1s\"\napi_token = {{ env = \"SW_API_TOKEN\" }}\n{extra_agent}\n[env.prod]\nbase_url = \"{target}\"\n"
@@ -297,6 +314,59 @@ async fn metrics_can_require_a_bearer_token() {
     assert_eq!(s, 200);
     assert!(body.contains("shipwatch_build_info"));
     assert!(!body.contains("t0ken-for-tests"));
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_listener_with_basic_auth_on_metrics() {
+    let target = http_server(|_| Resp::new(200, "ok")).await;
+    let pki = Pki::new();
+    let id = pki.leaf(&["localhost"], 90);
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("agent.crt"), dir.path().join("agent.key"));
+    std::fs::write(&cert, format!("{}{}", id.cert_pem, pki.inter_pem)).unwrap();
+    std::fs::write(&key, &id.key_pem).unwrap();
+    let port = free_port();
+    let extra = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"\nmetrics_basic_auth = {{ username = \"prom\", password = {{ env = \"SW_API_TOKEN\" }} }}",
+        cert.display(),
+        key.display()
+    );
+    let agent = start_agent(
+        dir.path(),
+        &config(port, &target.url("http", "127.0.0.1"), &["a"], &extra),
+        port,
+    )
+    .await;
+    let engine = shipwatch::net::Engine::new(&shipwatch::net::EngineOptions {
+        ca_file: Some(pki.write_ca(&dir)),
+        nameservers: vec![],
+    })
+    .unwrap();
+    let get = |auth: Option<&'static str>| {
+        let engine = engine.clone();
+        async move {
+            let mut req = shipwatch::net::Request::get(
+                url::Url::parse(&format!("https://localhost:{port}/metrics")).unwrap(),
+            );
+            if let Some(a) = auth {
+                req.headers.push(("Authorization".into(), a.into()));
+            }
+            engine
+                .send(
+                    &req,
+                    &Default::default(),
+                    Instant::now() + Duration::from_secs(5),
+                )
+                .await
+                .unwrap()
+                .status
+        }
+    };
+    assert_eq!(get(None).await, 401);
+    // prom:t0ken-for-tests
+    assert_eq!(get(Some("Basic cHJvbTp0MGtlbi1mb3ItdGVzdHM=")).await, 200);
+    assert_eq!(get(Some("Basic cHJvbTp3cm9uZw==")).await, 401);
     agent.stop().await;
 }
 

@@ -162,23 +162,35 @@ fn metrics(req: &http::Request<Incoming>, state: &State) -> Resp {
     }
 }
 
-fn check_json(o: &crate::runner::Outcome) -> serde_json::Value {
-    let mut v = crate::report::check_json(o);
-    v["environment"] = o.environment.clone().into();
+/// The latest outcome of every check, as a JSON report (each check carries its environment).
+fn status_json(state: &State) -> serde_json::Value {
+    let checks: Vec<_> = state
+        .latest
+        .read()
+        .map(|l| l.values().cloned().collect())
+        .unwrap_or_default();
+    let started_at = time::OffsetDateTime::from(state.started);
+    let report = Report {
+        environment: "all".into(),
+        target: String::new(),
+        started_at,
+        duration: std::time::Duration::ZERO,
+        checks,
+    };
+    let mut v = report_json(&report);
+    v["ready"] = state.ready.load(Ordering::SeqCst).into();
     v
 }
 
-fn status_json(state: &State) -> serde_json::Value {
-    let latest = state
-        .latest
-        .read()
-        .map(|l| l.values().map(check_json).collect::<Vec<_>>())
-        .unwrap_or_default();
-    json!({
-        "version": 1,
-        "ready": state.ready.load(Ordering::SeqCst),
-        "checks": latest,
-    })
+/// A report whose checks say which environment they ran in.
+fn report_json(report: &Report) -> serde_json::Value {
+    let mut v = to_json(report);
+    if let Some(checks) = v["checks"].as_array_mut() {
+        for (c, o) in checks.iter_mut().zip(&report.checks) {
+            c["environment"] = o.environment.clone().into();
+        }
+    }
+    v
 }
 
 /// `POST /api/v1/run[?check=NAME][&env=NAME]`: runs the matching checks now and answers with the
@@ -229,7 +241,7 @@ async fn run_now(req: &http::Request<Incoming>, state: &Arc<State>, token: Optio
         duration: clock.elapsed(),
         checks,
     };
-    json_resp(200, &to_json(&report))
+    json_resp(200, &report_json(&report))
 }
 
 /// Serves until the task is aborted; TLS when a certificate and key are configured.

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::probe::Status;
 use crate::runner::Outcome;
 
-pub use json::{check as check_json, outcome_from_json, to_json};
+pub use json::{outcome_from_json, to_json};
 
 /// The output formats of `shipwatch check --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
