@@ -174,6 +174,9 @@ async fn endpoints_and_the_run_api_token() {
         serde_json::from_str(&call("GET", &format!("{base}/api/v1/status"), None).await.1).unwrap();
     assert_eq!(status["checks"].as_array().unwrap().len(), 2);
     assert_eq!(status["checks"][0]["environment"], "prod");
+    assert_eq!(status["ready"], true);
+    assert_eq!(status["status"], "fail");
+    assert_valid(&status);
     let page = call("GET", &format!("{base}/"), None).await.1;
     assert!(
         page.contains("<h2>prod</h2>")
@@ -194,6 +197,7 @@ async fn endpoints_and_the_run_api_token() {
         ),
         (Some("fail"), Some(1))
     );
+    assert_valid(&report);
     assert_eq!(
         call(
             "POST",
