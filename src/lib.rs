@@ -12,6 +12,7 @@
 //! - [`cli`]: the command line; `main.rs` only maps its result to an exit code.
 
 pub mod agent;
+pub mod alert;
 pub mod assert;
 pub mod checklist;
 pub mod cli;
