@@ -25,3 +25,4 @@ pub mod probe;
 pub mod report;
 pub mod runner;
 pub mod security;
+pub mod sink;

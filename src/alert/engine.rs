@@ -89,6 +89,9 @@ pub struct Notification {
     /// Unix seconds of this notification.
     pub at: u64,
     pub failed_runs: u32,
+    /// The finding that fired the alert; stable for its lifetime.
+    #[serde(default)]
+    pub finding: String,
 }
 
 /// The per-check state that survives restarts.
@@ -102,6 +105,9 @@ pub struct AlertState {
     pub consecutive_passes: u32,
     pub recent: VecDeque<bool>,
     pub last_notified: u64,
+    /// The finding that made the alert fire, kept so receivers see one stable alert.
+    #[serde(default)]
+    pub finding: String,
 }
 
 /// Every check's alert state and the rules that drive it.
@@ -186,6 +192,10 @@ impl Engine {
             (None, Some(s)) if trips => {
                 st.firing = Some(s);
                 st.started_at = now;
+                st.finding = problems(o)
+                    .first()
+                    .map(|p| p.id.clone())
+                    .unwrap_or_default();
                 Some(Event::Firing)
             }
             (None, None) => {
@@ -224,6 +234,7 @@ impl Engine {
             started_at: st.started_at,
             at: now,
             failed_runs: st.failed_runs,
+            finding: st.finding.clone(),
         };
         if event == Event::Resolved {
             st.first_failure = None;
@@ -234,6 +245,27 @@ impl Engine {
             }
         }
         Some(n)
+    }
+
+    /// A refresh of a firing alert, for receivers that time alerts out (Alertmanager). It changes
+    /// no state; `None` when the check is not firing.
+    pub fn refresh(&self, o: &Outcome, now: u64) -> Option<Notification> {
+        let st = self.states.get(&key(&o.name, &o.environment))?;
+        let severity = st.firing?;
+        Some(Notification {
+            fingerprint: format!("{}:{}:{}", o.environment, o.name, st.started_at),
+            event: Event::Reminder,
+            check: o.name.clone(),
+            kind: o.kind.to_string(),
+            env: o.environment.clone(),
+            severity,
+            problems: problems(o),
+            first_failure: st.first_failure.unwrap_or(now),
+            started_at: st.started_at,
+            at: now,
+            failed_runs: st.failed_runs,
+            finding: st.finding.clone(),
+        })
     }
 
     /// Whether a check's alert fires now, and how badly.

@@ -75,6 +75,52 @@ pub struct Config {
     pub envs: Vec<EnvSpec>,
     pub checks: Vec<CheckSpec>,
     pub agent: AgentSpec,
+    pub alerts: AlertsSpec,
+}
+
+/// `[alerts]`: the rule, the sinks, and the quiet windows.
+#[derive(Debug, Clone, Default)]
+pub struct AlertsSpec {
+    pub rule: crate::alert::Rule,
+    pub sinks: Vec<SinkSpec>,
+    pub quiet: Vec<QuietSpec>,
+}
+
+/// Where notifications go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkKind {
+    Webhook,
+    Slack,
+    Alertmanager,
+}
+
+/// One `[[alerts.sink]]`.
+#[derive(Debug, Clone)]
+pub struct SinkSpec {
+    pub name: String,
+    pub kind: SinkKind,
+    /// The URL, which may itself be a secret (a Slack webhook is).
+    pub url: SecretOr,
+    pub hmac_secret: Option<SecretSource>,
+    pub headers: Vec<(String, String)>,
+    pub min_severity: crate::alert::Severity,
+    pub timeout: Duration,
+}
+
+/// A plain value, or a secret read at start-up.
+#[derive(Debug, Clone)]
+pub enum SecretOr {
+    Plain(String),
+    Secret(SecretSource),
+}
+
+/// `[[alerts.quiet]]`: notifications are held back (not the checks) between `start` and `end`.
+#[derive(Debug, Clone)]
+pub struct QuietSpec {
+    pub start: i64,
+    pub end: i64,
+    /// Only these checks; all when empty.
+    pub checks: Vec<String>,
 }
 
 /// `[agent]`: how `shipwatch agent` runs.
@@ -143,8 +189,9 @@ impl Config {
             ..Config::default()
         };
         let mut top = Table::of(&root, "", &mut sink);
-        // `[alerts]` belongs to the alerting engine and is skipped here.
-        top.get("alerts");
+        if let Some(node) = top.get("alerts") {
+            config.alerts = read_alerts(node, &mut sink);
+        }
         if let Some(node) = top.get("agent") {
             config.agent = read_agent(node, &mut sink);
         }
@@ -286,6 +333,205 @@ fn read_agent(node: &Node, sink: &mut Sink) -> AgentSpec {
         sink,
     );
     a
+}
+
+fn read_alerts(node: &Node, sink: &mut Sink) -> AlertsSpec {
+    let mut a = AlertsSpec::default();
+    let mut t = Table::of(node, "alerts", sink);
+    read_rule(&mut t, &mut a.rule, sink);
+    if let Some(Value::Array(items)) = t.get("sink").map(|n| &n.value) {
+        for (i, item) in items.iter().enumerate() {
+            if let Some(s) = read_sink(item, i, sink) {
+                if a.sinks.iter().any(|o| o.name == s.name) {
+                    sink.error(
+                        item.span.clone(),
+                        format!("duplicate sink name \"{}\"; give each a `name`", s.name),
+                    );
+                }
+                a.sinks.push(s);
+            }
+        }
+    }
+    if let Some(Value::Array(items)) = t.get("quiet").map(|n| &n.value) {
+        for (i, item) in items.iter().enumerate() {
+            let mut q = Table::of(item, format!("alerts.quiet[{i}]"), sink);
+            let time = |q: &mut Table<'_>, key: &str, sink: &mut Sink| {
+                let v = q.str(key, sink)?;
+                match time::OffsetDateTime::parse(
+                    &v.value,
+                    &time::format_description::well_known::Rfc3339,
+                ) {
+                    Ok(t) => Some(t.unix_timestamp()),
+                    Err(_) => {
+                        sink.error(v.span, format!("alerts.quiet: \"{}\" is not an RFC 3339 time such as 2026-11-23T02:00:00Z", v.value));
+                        None
+                    }
+                }
+            };
+            let (start, end) = (time(&mut q, "start", sink), time(&mut q, "end", sink));
+            let checks = q
+                .str_list("checks", sink)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.value)
+                .collect();
+            q.finish(&["start", "end", "checks"], sink);
+            if let (Some(start), Some(end)) = (start, end) {
+                a.quiet.push(QuietSpec { start, end, checks });
+            }
+        }
+    }
+    t.finish(
+        &[
+            "failures",
+            "successes",
+            "repeat",
+            "send_resolved",
+            "window",
+            "sink",
+            "quiet",
+        ],
+        sink,
+    );
+    a
+}
+
+/// The rule keys, shared by `[alerts]` and a check's `alert = { ... }` override.
+pub fn read_rule(t: &mut Table<'_>, rule: &mut crate::alert::Rule, sink: &mut Sink) {
+    if let Some(n) = t.int("failures", 1..1001, sink) {
+        rule.failures = n as u32;
+    }
+    if let Some(n) = t.int("successes", 1..1001, sink) {
+        rule.successes = n as u32;
+    }
+    if let Some(d) = t.duration("repeat", sink) {
+        rule.repeat_s = d.as_secs();
+    }
+    if let Some(b) = t.bool("send_resolved", sink) {
+        rule.send_resolved = b;
+    }
+    if let Some(node) = t.get("window") {
+        let mut w = Table::of(node, format!("{}.window", t.path()), sink);
+        let failures = w.int("failures", 1..1001, sink);
+        let of = w.int("of", 1..1001, sink);
+        w.finish(&["failures", "of"], sink);
+        match (failures, of) {
+            (Some(f), Some(n)) if f <= n => {
+                rule.failures = f as u32;
+                rule.window = Some(n as u32);
+            }
+            _ => sink.error(
+                node.span.clone(),
+                "window needs `failures` and `of`, with failures ≤ of",
+            ),
+        }
+    }
+}
+
+fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
+    let mut t = Table::of(node, format!("alerts.sink[{i}]"), sink);
+    let kind = t.str("kind", sink);
+    let kind = match kind.as_ref().map(|k| k.value.as_str()) {
+        Some("webhook") => Some(SinkKind::Webhook),
+        Some("slack") => Some(SinkKind::Slack),
+        Some("alertmanager") => Some(SinkKind::Alertmanager),
+        Some("email") => {
+            let k = kind.clone()?;
+            sink.error(
+                k.span,
+                "email sinks are not built yet; use webhook, slack or alertmanager",
+            );
+            None
+        }
+        Some(other) => {
+            let k = kind.clone()?;
+            let hint = suggest(other, ["webhook", "slack", "alertmanager", "email"])
+                .map(|s| format!(", did you mean \"{s}\"?"))
+                .unwrap_or_default();
+            sink.error(k.span, format!("unknown sink kind \"{other}\"{hint}"));
+            None
+        }
+        None => {
+            sink.error(
+                node.span.clone(),
+                format!("alerts.sink[{i}]: missing `kind`"),
+            );
+            None
+        }
+    };
+    let url_key = if kind == Some(SinkKind::Slack) {
+        "webhook_url"
+    } else {
+        "url"
+    };
+    let url = match t.get(url_key) {
+        Some(Node {
+            value: Value::Str(s),
+            ..
+        }) => Some(SecretOr::Plain(s.clone())),
+        Some(n) => {
+            secret_source(n, &format!("alerts.sink[{i}].{url_key}"), sink).map(SecretOr::Secret)
+        }
+        None => {
+            sink.error(
+                node.span.clone(),
+                format!("alerts.sink[{i}]: missing `{url_key}`"),
+            );
+            None
+        }
+    };
+    let hmac_secret = t
+        .get("hmac_secret")
+        .and_then(|n| secret_source(n, "hmac_secret", sink));
+    let headers = t
+        .str_map("headers", sink)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.value))
+        .collect();
+    let min_severity = match t.str("min_severity", sink) {
+        Some(s) if s.value == "critical" => crate::alert::Severity::Critical,
+        Some(s) if s.value == "warning" => crate::alert::Severity::Warning,
+        Some(s) => {
+            sink.error(
+                s.span,
+                format!(
+                    "min_severity \"{}\" must be \"warning\" or \"critical\"",
+                    s.value
+                ),
+            );
+            crate::alert::Severity::Warning
+        }
+        None => crate::alert::Severity::Warning,
+    };
+    let timeout = t
+        .duration("timeout", sink)
+        .unwrap_or(Duration::from_secs(10));
+    let name = t.str("name", sink).map(|n| n.value);
+    t.finish(
+        &[
+            "kind",
+            "name",
+            "url",
+            "webhook_url",
+            "hmac_secret",
+            "headers",
+            "min_severity",
+            "timeout",
+        ],
+        sink,
+    );
+    let kind = kind?;
+    let name = name.unwrap_or_else(|| format!("{kind:?}").to_ascii_lowercase());
+    Some(SinkSpec {
+        name,
+        kind,
+        url: url?,
+        hmac_secret,
+        headers,
+        min_severity,
+        timeout,
+    })
 }
 
 /// `{ env = "VAR" }` or `{ file = "/path" }`.

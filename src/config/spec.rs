@@ -15,6 +15,8 @@ pub struct CheckSpec {
     pub insecure: bool,
     /// Time between two runs in the agent; `[agent].interval` when unset.
     pub interval: Option<Duration>,
+    /// This check's alert rule, when it differs from `[alerts]` (keys given here override it).
+    pub alert: Option<Node>,
     pub span: Range<usize>,
     pub kind: KindSpec,
 }
@@ -166,7 +168,7 @@ pub struct TlsSpec {
 const KINDS: &[&str] = &[
     "http", "page", "redirect", "tls", "headers", "cors", "exposure", "flow", "latency",
 ];
-const COMMON: &[&str] = &["name", "kind", "timeout", "insecure", "interval"];
+const COMMON: &[&str] = &["name", "kind", "timeout", "insecure", "interval", "alert"];
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 pub(super) fn read_check(node: &Node, index: usize, sink: &mut Sink) -> Option<CheckSpec> {
@@ -184,6 +186,15 @@ pub(super) fn read_check(node: &Node, index: usize, sink: &mut Sink) -> Option<C
     let timeout = t.duration("timeout", sink);
     let insecure = t.bool("insecure", sink).unwrap_or(false);
     let interval = t.duration("interval", sink);
+    let alert = t.get("alert").cloned();
+    if let Some(node) = &alert {
+        let mut at = Table::of(node, format!("{}.alert", t.path()), sink);
+        super::read_rule(&mut at, &mut crate::alert::Rule::default(), sink);
+        at.finish(
+            &["failures", "successes", "repeat", "send_resolved", "window"],
+            sink,
+        );
+    }
     let kind = match t.str("kind", sink) {
         None => {
             sink.error(
@@ -235,6 +246,7 @@ pub(super) fn read_check(node: &Node, index: usize, sink: &mut Sink) -> Option<C
         timeout,
         insecure,
         interval,
+        alert,
         span: node.span.clone(),
         kind: kind.flatten()?,
     })

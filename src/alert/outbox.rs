@@ -1,0 +1,216 @@
+//! Durability in `state_dir`: the alert states and the notification outbox. Every write goes to
+//! a temporary file, is synced, then renamed over the old one, so a crash leaves either the old
+//! or the new file. A notification is on disk before any send is tried, and leaves only after
+//! its sink accepted it.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::engine::{AlertState, Notification};
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        // The rename itself is durable only once the directory is synced.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// Moves an unreadable file aside so the agent starts clean instead of crash-looping.
+fn set_aside(path: &Path, why: &str) -> String {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let aside = path.with_extension(format!("corrupt-{stamp}"));
+    let _ = std::fs::rename(path, &aside);
+    format!(
+        "{} is unreadable ({why}); moved to {}",
+        path.display(),
+        aside.display()
+    )
+}
+
+/// Loads the alert states; a corrupt file is set aside and reported.
+pub fn load_states(path: &Path) -> (BTreeMap<String, AlertState>, Option<String>) {
+    match std::fs::read(path) {
+        Err(_) => (BTreeMap::new(), None),
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(s) => (s, None),
+            Err(e) => (BTreeMap::new(), Some(set_aside(path, &e.to_string()))),
+        },
+    }
+}
+
+/// One notification waiting for one sink.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    pub sink: String,
+    pub notification: Notification,
+}
+
+/// The outbox: one file per entry, named by sequence so the order survives restarts.
+#[derive(Debug)]
+pub struct Outbox {
+    dir: PathBuf,
+    next: u64,
+    pending: BTreeMap<u64, Entry>,
+}
+
+impl Outbox {
+    /// Opens (and creates) `dir`, loading what a previous run left; corrupt entries are set aside.
+    pub fn open(dir: &Path) -> std::io::Result<(Outbox, Vec<String>)> {
+        std::fs::create_dir_all(dir)?;
+        let mut pending = BTreeMap::new();
+        let mut warnings = Vec::new();
+        for e in std::fs::read_dir(dir)?.flatten() {
+            let p = e.path();
+            if p.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            match std::fs::read(&p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Entry>(&b).ok())
+            {
+                Some(entry) => {
+                    pending.insert(entry.seq, entry);
+                }
+                None => warnings.push(set_aside(&p, "not a notification")),
+            }
+        }
+        let next = pending.keys().next_back().map_or(1, |s| s + 1);
+        Ok((
+            Outbox {
+                dir: dir.to_path_buf(),
+                next,
+                pending,
+            },
+            warnings,
+        ))
+    }
+
+    /// Stores a notification for a sink; it is on disk when this returns.
+    pub fn push(&mut self, sink: &str, notification: Notification) -> std::io::Result<u64> {
+        let seq = self.next;
+        self.next += 1;
+        let entry = Entry {
+            seq,
+            sink: sink.to_string(),
+            notification,
+        };
+        write_atomic(
+            &self.path(seq),
+            &serde_json::to_vec(&entry).map_err(std::io::Error::other)?,
+        )?;
+        self.pending.insert(seq, entry);
+        Ok(seq)
+    }
+
+    /// What waits for `sink`, oldest first.
+    pub fn pending_for(&self, sink: &str) -> Vec<Entry> {
+        self.pending
+            .values()
+            .filter(|e| e.sink == sink)
+            .cloned()
+            .collect()
+    }
+
+    /// Forgets delivered entries.
+    pub fn remove(&mut self, seqs: &[u64]) {
+        for s in seqs {
+            self.pending.remove(s);
+            let _ = std::fs::remove_file(self.path(*s));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    fn path(&self, seq: u64) -> PathBuf {
+        self.dir.join(format!("{seq:012}.json"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{Event, Severity};
+
+    fn n(check: &str) -> Notification {
+        Notification {
+            fingerprint: format!("prod:{check}:1"),
+            event: Event::Firing,
+            check: check.into(),
+            kind: "http".into(),
+            env: "prod".into(),
+            severity: Severity::Critical,
+            problems: vec![],
+            first_failure: 1,
+            started_at: 1,
+            at: 1,
+            failed_runs: 3,
+            finding: "http.status".into(),
+        }
+    }
+
+    #[test]
+    fn survives_a_reopen_in_order_and_sets_corrupt_files_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut o, _) = Outbox::open(dir.path()).unwrap();
+        o.push("slack", n("a")).unwrap();
+        let b = o.push("hook", n("b")).unwrap();
+        o.push("slack", n("c")).unwrap();
+        o.remove(&[b]);
+        std::fs::write(dir.path().join("999999999999.json"), b"{half a notifi").unwrap();
+        let (o, warnings) = Outbox::open(dir.path()).unwrap();
+        assert_eq!(
+            o.pending_for("slack")
+                .iter()
+                .map(|e| e.notification.check.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "c"]
+        );
+        assert!(o.pending_for("hook").is_empty());
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("moved to"));
+        let (mut o2, _) = Outbox::open(dir.path()).unwrap();
+        assert_eq!(
+            o2.push("slack", n("d")).unwrap(),
+            4,
+            "sequence numbers continue after a restart"
+        );
+    }
+
+    #[test]
+    fn corrupt_state_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("alerts.json");
+        std::fs::write(&path, b"\x00\x01not json").unwrap();
+        let (states, warning) = load_states(&path);
+        assert!(states.is_empty());
+        assert!(warning.unwrap().contains("unreadable"));
+        assert!(!path.exists());
+        let mut m = BTreeMap::new();
+        m.insert("prod/api".to_string(), AlertState::default());
+        write_atomic(&path, &serde_json::to_vec(&m).unwrap()).unwrap();
+        assert_eq!(load_states(&path).0, m);
+    }
+}
