@@ -1,6 +1,7 @@
 //! `shipwatch agent`: runs every check against every environment on a schedule, serves
 //! `/metrics`, a status page and an API, and reloads its configuration on SIGHUP or file change.
 
+pub mod alerting;
 mod page;
 pub mod scheduler;
 mod server;
@@ -50,11 +51,15 @@ pub struct Loaded {
     pub jobs: BTreeMap<Key, (usize, String)>,
     pub api_token: Option<String>,
     pub metrics_auth: Option<server::MetricsAuth>,
+    pub alerts: alerting::Settings,
+    /// Sends notifications; trusts the same extra roots as the checks.
+    pub sink_engine: Engine,
 }
 
 /// The state every part of the agent shares.
 pub struct State {
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
+    pub alerting: Arc<alerting::Alerting>,
     pub latest: RwLock<BTreeMap<Key, Outcome>>,
     pub loaded: RwLock<Arc<Loaded>>,
     pub ready: AtomicBool,
@@ -74,6 +79,7 @@ impl State {
     /// Takes in a finished run: metrics, the latest outcome, one log line per state change.
     fn record(&self, o: Outcome) {
         self.metrics.record(&o);
+        self.alerting.observe(&o, &self.metrics);
         let key = Key {
             check: o.name.clone(),
             env: o.environment.clone(),
@@ -156,12 +162,67 @@ pub fn load(opts: &Options) -> Result<Loaded, String> {
         )),
         (None, None) => None,
     };
+    let alerts = alert_settings(&config, &read)?;
+    let sink_engine = Engine::new(&crate::net::EngineOptions {
+        ca_file: config.defaults.ca_file.clone(),
+        nameservers: Vec::new(),
+    })
+    .map_err(|e| e.to_string())?;
     Ok(Loaded {
         agent: config.agent,
         envs,
         jobs,
         api_token,
         metrics_auth,
+        alerts,
+        sink_engine,
+    })
+}
+
+/// The alert rule, per-check overrides, sinks (secrets read) and quiet windows of a config.
+fn alert_settings(
+    config: &Config,
+    read: &dyn Fn(&crate::config::SecretSource, &str) -> Result<String, String>,
+) -> Result<alerting::Settings, String> {
+    let rule = config.alerts.rule.clone();
+    let overrides = config
+        .checks
+        .iter()
+        .filter(|c| c.alert.is_some())
+        .map(|c| (c.name.value.clone(), crate::config::check_rule(c, &rule)))
+        .collect();
+    let mut sinks = Vec::new();
+    for s in &config.alerts.sinks {
+        let url = match &s.url {
+            crate::config::SecretOr::Plain(u) => u.clone(),
+            crate::config::SecretOr::Secret(src) => read(src, &format!("sink {} url", s.name))?,
+        };
+        let hmac_secret = s
+            .hmac_secret
+            .as_ref()
+            .map(|h| read(h, &format!("sink {} hmac_secret", s.name)))
+            .transpose()?;
+        sinks.push(crate::sink::Sink {
+            name: s.name.clone(),
+            kind: s.kind.clone(),
+            url,
+            hmac_secret,
+            headers: s.headers.clone(),
+            min_severity: s.min_severity,
+            timeout: s.timeout,
+        });
+    }
+    let status_url = config
+        .agent
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}/", config.agent.listen));
+    Ok(alerting::Settings {
+        rule,
+        overrides,
+        sinks,
+        quiet: config.alerts.quiet.clone(),
+        status_url,
     })
 }
 
@@ -178,6 +239,7 @@ pub struct Agent {
     pub state: Arc<State>,
     opts: Options,
     tasks: BTreeMap<Key, Task>,
+    dispatchers: Vec<tokio::task::JoinHandle<()>>,
     limit: Arc<Semaphore>,
     tx: mpsc::Sender<Outcome>,
 }
@@ -187,8 +249,13 @@ impl Agent {
     pub fn start(opts: Options) -> Result<Agent, String> {
         let loaded = load(&opts)?;
         let limit = Arc::new(Semaphore::new(loaded.agent.concurrency));
+        let alerting = Arc::new(alerting::Alerting::open(
+            &loaded.agent.state_dir,
+            loaded.alerts.clone(),
+        )?);
         let state = Arc::new(State {
-            metrics: Metrics::new(),
+            metrics: Arc::new(Metrics::new()),
+            alerting,
             latest: RwLock::new(BTreeMap::new()),
             loaded: RwLock::new(Arc::new(loaded)),
             ready: AtomicBool::new(false),
@@ -206,11 +273,29 @@ impl Agent {
             state,
             opts,
             tasks: BTreeMap::new(),
+            dispatchers: Vec::new(),
             limit,
             tx,
         };
         agent.sync_tasks();
+        agent.start_dispatchers();
         Ok(agent)
+    }
+
+    /// One delivery task per sink; restarted when the sinks change on reload.
+    fn start_dispatchers(&mut self) {
+        for d in self.dispatchers.drain(..) {
+            d.abort();
+        }
+        let Ok(loaded) = self.state.loaded.read().map(|l| l.clone()) else {
+            return;
+        };
+        for sink in self.state.alerting.sinks() {
+            let alerting = self.state.alerting.clone();
+            let task =
+                alerting.deliver(sink, loaded.sink_engine.clone(), self.state.metrics.clone());
+            self.dispatchers.push(tokio::spawn(task));
+        }
     }
 
     fn runner(&self) -> RunFn {
@@ -276,9 +361,11 @@ impl Agent {
             .filter(|(k, (_, fp))| new.jobs.get(*k).is_none_or(|(_, f)| f != fp))
             .map(|(k, _)| k.clone())
             .collect();
+        self.state.alerting.configure(new.alerts.clone());
         if let Ok(mut l) = self.state.loaded.write() {
             *l = Arc::new(new);
         }
+        self.start_dispatchers();
         for key in &changed {
             if let Some(task) = self.tasks.remove(key) {
                 task.stop(Duration::from_secs(10)).await;
@@ -317,6 +404,10 @@ impl Agent {
         let tasks = std::mem::take(&mut self.tasks);
         let stops = tasks.into_values().map(|t| t.stop(grace));
         futures_util::future::join_all(stops).await;
+        // Undelivered notifications stay in the outbox for the next start.
+        for d in self.dispatchers.drain(..) {
+            d.abort();
+        }
     }
 }
 

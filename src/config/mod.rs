@@ -534,6 +534,18 @@ fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
     })
 }
 
+/// A check's own alert rule: `[alerts]`'s rule with the check's `alert = { ... }` keys on top.
+pub fn check_rule(spec: &CheckSpec, base: &crate::alert::Rule) -> crate::alert::Rule {
+    let mut rule = base.clone();
+    if let Some(node) = &spec.alert {
+        // The keys were validated when the file was read; a second read cannot fail.
+        let mut sink = Sink::default();
+        let mut t = Table::of(node, "alert", &mut sink);
+        read_rule(&mut t, &mut rule, &mut sink);
+    }
+    rule
+}
+
 /// `{ env = "VAR" }` or `{ file = "/path" }`.
 fn secret_source(node: &Node, path: &str, sink: &mut Sink) -> Option<SecretSource> {
     let mut s = Table::of(node, path, sink);

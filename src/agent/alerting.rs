@@ -1,0 +1,236 @@
+//! The agent's alerting: feeds each run to the alert engine, persists its state, puts
+//! notifications in the outbox, and delivers them per sink with retries and backoff.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use crate::alert::outbox::{Outbox, load_states, write_atomic};
+use crate::alert::{Engine, Notification, Rule};
+use crate::config::QuietSpec;
+use crate::metrics::Metrics;
+use crate::runner::Outcome;
+use crate::sink::Sink;
+
+/// How often a firing alert is posted again to sinks that time alerts out.
+const REFRESH_S: u64 = 60;
+/// Notifications from one evaluation tick are gathered this long, then sent as one message.
+const GATHER: Duration = Duration::from_millis(250);
+
+/// What the alerting part of a configuration says.
+#[derive(Clone, Default)]
+pub struct Settings {
+    pub rule: Rule,
+    pub overrides: BTreeMap<String, Rule>,
+    pub sinks: Vec<Sink>,
+    pub quiet: Vec<QuietSpec>,
+    pub status_url: String,
+}
+
+/// Shared by the recorder and the dispatchers.
+pub struct Alerting {
+    engine: Mutex<Engine>,
+    outbox: Mutex<Outbox>,
+    settings: RwLock<Settings>,
+    state_path: PathBuf,
+    refreshed: Mutex<BTreeMap<String, u64>>,
+}
+
+fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Alerting {
+    /// Opens `state_dir`: the alert states and the outbox a previous run left.
+    pub fn open(state_dir: &std::path::Path, settings: Settings) -> Result<Alerting, String> {
+        std::fs::create_dir_all(state_dir)
+            .map_err(|e| format!("cannot create state_dir {}: {e}", state_dir.display()))?;
+        let state_path = state_dir.join("alerts.json");
+        let (states, warning) = load_states(&state_path);
+        if let Some(w) = warning {
+            tracing::error!("{w}");
+        }
+        let (outbox, warnings) = Outbox::open(&state_dir.join("outbox"))
+            .map_err(|e| format!("cannot open the outbox: {e}"))?;
+        for w in warnings {
+            tracing::error!("{w}");
+        }
+        let engine = Engine {
+            default_rule: settings.rule.clone(),
+            overrides: settings.overrides.clone(),
+            states,
+        };
+        Ok(Alerting {
+            engine: Mutex::new(engine),
+            outbox: Mutex::new(outbox),
+            settings: RwLock::new(settings),
+            state_path,
+            refreshed: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// New rules and sinks after a reload; alert states and the outbox carry over.
+    pub fn configure(&self, settings: Settings) {
+        if let Ok(mut e) = self.engine.lock() {
+            e.default_rule = settings.rule.clone();
+            e.overrides = settings.overrides.clone();
+        }
+        if let Ok(mut s) = self.settings.write() {
+            *s = settings;
+        }
+    }
+
+    pub fn sinks(&self) -> Vec<Sink> {
+        self.settings
+            .read()
+            .map(|s| s.sinks.clone())
+            .unwrap_or_default()
+    }
+
+    /// Takes in one run: state changes become notifications in the outbox.
+    pub fn observe(&self, o: &Outcome, metrics: &Metrics) {
+        let now = now_s();
+        let Ok(mut engine) = self.engine.lock() else {
+            return;
+        };
+        let note = engine.observe(o, now);
+        let firing = engine.firing(&o.name, &o.environment);
+        let refresh = if note.is_none() {
+            engine.refresh(o, now)
+        } else {
+            None
+        };
+        if note.is_some() {
+            // Persist before anything is sent, so a restart neither loses nor repeats the change.
+            match serde_json::to_vec(&engine.states) {
+                Ok(bytes) => {
+                    if let Err(e) = write_atomic(&self.state_path, &bytes) {
+                        tracing::error!("cannot save alert state: {e}");
+                    }
+                }
+                Err(e) => tracing::error!("cannot encode alert state: {e}"),
+            }
+        }
+        drop(engine);
+        for sev in [
+            crate::alert::Severity::Warning,
+            crate::alert::Severity::Critical,
+        ] {
+            metrics.set_firing(&o.name, &o.environment, sev.as_str(), firing == Some(sev));
+        }
+        if let Some(n) = note {
+            self.enqueue(&n, |_| true);
+        }
+        if let Some(n) = refresh {
+            let key = n.fingerprint.clone();
+            let due = self.refreshed.lock().map(|mut r| {
+                let last = r.entry(key).or_insert(0);
+                let due = now >= *last + REFRESH_S;
+                if due {
+                    *last = now;
+                }
+                due
+            });
+            if due.unwrap_or(false) {
+                self.enqueue(&n, |s| s.kind == crate::config::SinkKind::Alertmanager);
+            }
+        }
+        metrics
+            .queue_depth
+            .set(self.outbox.lock().map_or(0, |o| o.len() as i64));
+    }
+
+    fn quiet(&self, n: &Notification) -> bool {
+        let Ok(s) = self.settings.read() else {
+            return false;
+        };
+        let t = n.at as i64;
+        s.quiet.iter().any(|q| {
+            t >= q.start && t < q.end && (q.checks.is_empty() || q.checks.contains(&n.check))
+        })
+    }
+
+    fn enqueue(&self, n: &Notification, wanted: impl Fn(&Sink) -> bool) {
+        if self.quiet(n) {
+            tracing::info!(check = %n.check, env = %n.env, "notification held back by a quiet window");
+            return;
+        }
+        let Ok(mut outbox) = self.outbox.lock() else {
+            return;
+        };
+        for sink in self.sinks().iter().filter(|s| s.accepts(n) && wanted(s)) {
+            if let Err(e) = outbox.push(&sink.name, n.clone()) {
+                tracing::error!(sink = %sink.name, "cannot write to the outbox: {e}");
+            }
+        }
+    }
+
+    /// Delivers one sink's backlog for ever: gathers a tick, sends it as one message, and backs
+    /// off exponentially (with jitter) while the sink fails. Entries leave only once accepted.
+    pub async fn deliver(
+        self: Arc<Self>,
+        sink: Sink,
+        engine: crate::net::Engine,
+        metrics: Arc<Metrics>,
+    ) {
+        let mut backoff = Duration::from_secs(1);
+        let mut jitter = (sink.name.len() as u64).wrapping_mul(2654435761) | 1;
+        loop {
+            let batch = self
+                .outbox
+                .lock()
+                .map(|o| o.pending_for(&sink.name))
+                .unwrap_or_default();
+            if batch.is_empty() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            tokio::time::sleep(GATHER).await;
+            let batch = self
+                .outbox
+                .lock()
+                .map(|o| o.pending_for(&sink.name))
+                .unwrap_or_default();
+            let status_url = self
+                .settings
+                .read()
+                .map(|s| s.status_url.clone())
+                .unwrap_or_default();
+            let notes: Vec<Notification> = batch.iter().map(|e| e.notification.clone()).collect();
+            let delivery = sink.delivery(&notes, &status_url);
+            let labels = |outcome: &str| {
+                vec![
+                    ("sink".to_string(), sink.name.clone()),
+                    ("outcome".to_string(), outcome.to_string()),
+                ]
+            };
+            match sink.send(&engine, &delivery).await {
+                Ok(()) => {
+                    let seqs: Vec<u64> = batch.iter().map(|e| e.seq).collect();
+                    if let Ok(mut o) = self.outbox.lock() {
+                        o.remove(&seqs);
+                        metrics.queue_depth.set(o.len() as i64);
+                    }
+                    metrics
+                        .notifications
+                        .get_or_create(&labels("sent"))
+                        .inc_by(seqs.len() as u64);
+                    backoff = Duration::from_secs(1);
+                }
+                Err(e) => {
+                    metrics.notifications.get_or_create(&labels("failed")).inc();
+                    tracing::warn!(sink = %sink.name, "delivery failed, retrying in {backoff:?}: {e}");
+                    jitter ^= jitter << 13;
+                    jitter ^= jitter >> 7;
+                    jitter ^= jitter << 17;
+                    let spread = 0.8 + 0.4 * ((jitter >> 11) as f64 / (1u64 << 53) as f64);
+                    tokio::time::sleep(backoff.mul_f64(spread)).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(300));
+                }
+            }
+        }
+    }
+}
