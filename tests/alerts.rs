@@ -1,0 +1,393 @@
+//! Alerting end to end through the agent, with real receivers: webhook and Slack receivers in
+//! process (exact JSON and HMAC), a receiver that is down and comes back, a kill -9 in the middle
+//! of delivery, secrets in failing bodies, and batching.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use tokio::time::Instant;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A receiver that records every POST (headers and body) and answers `ok` while `up` is set.
+#[derive(Clone, Default)]
+struct Inbox {
+    got: Arc<Mutex<Vec<(http::HeaderMap, serde_json::Value)>>>,
+    down: Arc<AtomicBool>,
+    refused: Arc<AtomicUsize>,
+}
+
+impl Inbox {
+    async fn serve(&self) -> Server {
+        let me = self.clone();
+        http_server(move |r| {
+            if me.down.load(Ordering::SeqCst) {
+                me.refused.fetch_add(1, Ordering::SeqCst);
+                return Resp::new(503, "down for maintenance");
+            }
+            let body = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
+            me.got.lock().unwrap().push((r.headers.clone(), body));
+            Resp::new(200, "ok")
+        })
+        .await
+    }
+
+    fn bodies(&self) -> Vec<serde_json::Value> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    /// Every alert received, flattened across messages, as (event, check).
+    fn events(&self) -> Vec<(String, String)> {
+        self.bodies()
+            .iter()
+            .flat_map(|b| b["alerts"].as_array().cloned().unwrap_or_default())
+            .map(|a| {
+                (
+                    a["event"].as_str().unwrap_or("").to_string(),
+                    a["check"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+async fn wait_until(limit: Duration, what: &str, ok: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A target whose health follows `healthy`, echoing the request's X-Api-Key when it fails.
+async fn target(healthy: Arc<AtomicBool>) -> Server {
+    http_server(move |r| {
+        if healthy.load(Ordering::SeqCst) {
+            Resp::json(200, r#"{"status":"healthy"}"#)
+        } else {
+            let key = r
+                .headers
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            Resp::json(503, &format!(r#"{{"status":"down","debug":"key={key}"}}"#))
+        }
+    })
+    .await
+}
+
+const SECRET: &str = "sk-live-00112233445566";
+
+fn agent_config(dir: &Path, port: u16, target: &str, sinks: &str) -> String {
+    format!(
+        r#"[agent]
+listen = "127.0.0.1:{port}"
+interval = "1s"
+state_dir = "{state}"
+public_url = "https://shipwatch.example/status"
+[secrets]
+api_key = {{ env = "SW_TEST_KEY" }}
+[env.prod]
+base_url = "{target}"
+[alerts]
+failures = 2
+successes = 2
+repeat = "1h"
+{sinks}
+[[check]]
+name = "api"
+kind = "http"
+url = "{{{{ base_url }}}}/health"
+headers = {{ X-Api-Key = "{{{{ secrets.api_key }}}}" }}
+expect = ['status == 200', 'body contains healthy']
+"#,
+        state = dir.join("state").display()
+    )
+}
+
+fn spawn_agent(cfg: &Path) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
+        .args(["agent", "-c"])
+        .arg(cfg)
+        .env("SW_TEST_KEY", SECRET)
+        .env("SW_HMAC", "hmac-test-secret")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_and_slack_get_firing_and_resolved_with_hmac_and_no_secret() {
+    let healthy = Arc::new(AtomicBool::new(false));
+    let site = target(healthy.clone()).await;
+    let (hook, slack) = (Inbox::default(), Inbox::default());
+    let (hook_srv, slack_srv) = (hook.serve().await, slack.serve().await);
+    let dir = tempfile::tempdir().unwrap();
+    let sinks = format!(
+        "[[alerts.sink]]\nkind = \"webhook\"\nurl = \"{}/hook\"\nhmac_secret = {{ env = \"SW_HMAC\" }}\nheaders = {{ X-Team = \"ops\" }}\n[[alerts.sink]]\nkind = \"slack\"\nwebhook_url = \"{}/slack\"\n",
+        hook_srv.url("http", "127.0.0.1"),
+        slack_srv.url("http", "127.0.0.1")
+    );
+    let cfg = dir.path().join("shipwatch.toml");
+    std::fs::write(
+        &cfg,
+        agent_config(
+            dir.path(),
+            free_port(),
+            &site.url("http", "127.0.0.1"),
+            &sinks,
+        ),
+    )
+    .unwrap();
+    let mut agent = spawn_agent(&cfg);
+    wait_until(Duration::from_secs(20), "the firing webhook", || {
+        hook.events().contains(&("firing".into(), "api".into()))
+    })
+    .await;
+    wait_until(Duration::from_secs(10), "the firing Slack message", || {
+        !slack.bodies().is_empty()
+    })
+    .await;
+    healthy.store(true, Ordering::SeqCst);
+    wait_until(Duration::from_secs(20), "the resolve webhook", || {
+        hook.events().contains(&("resolved".into(), "api".into()))
+    })
+    .await;
+    let _ = agent.kill().await;
+
+    // The webhook: documented schema, custom header, and a signature over the exact body.
+    let (headers, first) = hook.got.lock().unwrap()[0].clone();
+    let a = &first["alerts"][0];
+    assert_eq!(
+        (first["version"].as_i64(), first["source"].as_str()),
+        (Some(1), Some("shipwatch"))
+    );
+    assert_eq!(first["status_url"], "https://shipwatch.example/status");
+    assert_eq!(
+        (
+            a["status"].as_str(),
+            a["severity"].as_str(),
+            a["env"].as_str()
+        ),
+        (Some("firing"), Some("critical"), Some("prod"))
+    );
+    assert_eq!(
+        a["summary"],
+        "[CRITICAL] prod api failing: http.status 503 (expected == 200)"
+    );
+    assert_eq!(a["failed_runs"], 2);
+    assert!(a["fingerprint"].as_str().unwrap().starts_with("prod:api:"));
+    assert_eq!(a["problems"][0]["id"], "http.status");
+    assert_eq!(headers.get("x-team").unwrap(), "ops");
+    let body = serde_json::to_vec(&first).unwrap();
+    let sig = headers
+        .get("x-shipwatch-signature")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    // Re-encoding keeps the key order (preserve_order), so the signature can be checked here.
+    assert_eq!(
+        sig,
+        format!(
+            "sha256={}",
+            shipwatch::sink::signature("hmac-test-secret", &body)
+        )
+    );
+    assert_eq!(
+        hook.events().iter().filter(|(e, _)| e == "firing").count(),
+        1,
+        "fired once"
+    );
+
+    // Slack: colour by severity, the finding with expected vs actual, and the status page link.
+    let s = &slack.bodies()[0];
+    assert_eq!(s["attachments"][0]["color"], "#e01e5a");
+    let text = s.to_string();
+    assert!(
+        text.contains("`http.status` expected == 200, got 503"),
+        "{text}"
+    );
+    assert!(text.contains("<https://shipwatch.example/status|status page>"));
+    let resolved = slack.bodies().last().unwrap().clone();
+    assert_eq!(resolved["attachments"][0]["color"], "#2eb67d");
+
+    // The target echoed the secret in its failing body; no message carries it.
+    for b in hook.bodies().iter().chain(slack.bodies().iter()) {
+        assert!(
+            !b.to_string().contains(SECRET),
+            "a message leaks the secret: {b}"
+        );
+    }
+    assert!(
+        hook.bodies()
+            .iter()
+            .any(|b| b.to_string().contains("‹redacted›"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_that_is_down_gets_everything_once_and_in_order_when_it_returns() {
+    let healthy = Arc::new(AtomicBool::new(false));
+    let site = target(healthy.clone()).await;
+    let hook = Inbox::default();
+    hook.down.store(true, Ordering::SeqCst);
+    let srv = hook.serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sinks = format!(
+        "[[alerts.sink]]\nkind = \"webhook\"\nurl = \"{}/hook\"\n",
+        srv.url("http", "127.0.0.1")
+    );
+    let cfg = dir.path().join("shipwatch.toml");
+    std::fs::write(
+        &cfg,
+        agent_config(
+            dir.path(),
+            free_port(),
+            &site.url("http", "127.0.0.1"),
+            &sinks,
+        ),
+    )
+    .unwrap();
+    let mut agent = spawn_agent(&cfg);
+    // It fires and resolves while the receiver refuses everything.
+    wait_until(Duration::from_secs(20), "a refused delivery", || {
+        hook.refused.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    healthy.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    hook.down.store(false, Ordering::SeqCst);
+    wait_until(Duration::from_secs(30), "both notifications", || {
+        hook.events().len() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = agent.kill().await;
+    assert_eq!(
+        hook.events(),
+        [
+            ("firing".to_string(), "api".to_string()),
+            ("resolved".to_string(), "api".to_string())
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_delivery_loses_nothing_and_does_not_fire_again() {
+    let healthy = Arc::new(AtomicBool::new(false));
+    let site = target(healthy.clone()).await;
+    let hook = Inbox::default();
+    hook.down.store(true, Ordering::SeqCst);
+    let srv = hook.serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sinks = format!(
+        "[[alerts.sink]]\nkind = \"webhook\"\nurl = \"{}/hook\"\n",
+        srv.url("http", "127.0.0.1")
+    );
+    let cfg = dir.path().join("shipwatch.toml");
+    let port = free_port();
+    std::fs::write(
+        &cfg,
+        agent_config(dir.path(), port, &site.url("http", "127.0.0.1"), &sinks),
+    )
+    .unwrap();
+    let mut agent = spawn_agent(&cfg);
+    wait_until(Duration::from_secs(20), "a refused delivery", || {
+        hook.refused.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    // SIGKILL: no chance to flush anything.
+    let _ = agent.start_kill();
+    let _ = agent.wait().await;
+    let outbox = dir.path().join("state/outbox");
+    assert_eq!(
+        std::fs::read_dir(&outbox).unwrap().count(),
+        1,
+        "the firing notification waits on disk"
+    );
+    hook.down.store(false, Ordering::SeqCst);
+    let mut agent = spawn_agent(&cfg);
+    wait_until(
+        Duration::from_secs(20),
+        "the firing notification after the restart",
+        || !hook.events().is_empty(),
+    )
+    .await;
+    // The check still fails after the restart; it stays firing and does not fire again.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let _ = agent.kill().await;
+    assert_eq!(hook.events(), [("firing".to_string(), "api".to_string())]);
+    assert_eq!(std::fs::read_dir(&outbox).unwrap().count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_checks_failing_at_once_arrive_as_one_message() {
+    use shipwatch::agent::alerting::{Alerting, Settings};
+    let hook = Inbox::default();
+    let srv = hook.serve().await;
+    let dir = tempfile::tempdir().unwrap();
+    let sink = shipwatch::sink::Sink {
+        name: "hook".into(),
+        kind: shipwatch::config::SinkKind::Webhook,
+        url: format!("{}/hook", srv.url("http", "127.0.0.1")),
+        hmac_secret: None,
+        headers: vec![],
+        min_severity: shipwatch::alert::Severity::Warning,
+        timeout: Duration::from_secs(5),
+    };
+    let settings = Settings {
+        rule: shipwatch::alert::Rule {
+            failures: 1,
+            ..Default::default()
+        },
+        sinks: vec![sink.clone()],
+        ..Default::default()
+    };
+    let alerting = Arc::new(Alerting::open(dir.path(), settings).unwrap());
+    let metrics = Arc::new(shipwatch::metrics::Metrics::new());
+    for i in 0..20 {
+        let err = shipwatch::probe::ProbeError {
+            kind: "connect",
+            message: "refused".into(),
+        };
+        alerting.observe(
+            &shipwatch::runner::Outcome::could_not_run(&format!("svc-{i:02}"), "http", "prod", err),
+            &metrics,
+        );
+    }
+    let engine = shipwatch::net::Engine::new(&Default::default()).unwrap();
+    let task = tokio::spawn(alerting.clone().deliver(sink, engine, metrics.clone()));
+    wait_until(Duration::from_secs(10), "the batch", || {
+        !hook.bodies().is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    task.abort();
+    let bodies = hook.bodies();
+    assert_eq!(bodies.len(), 1, "one message for the sink");
+    assert_eq!(bodies[0]["alerts"].as_array().unwrap().len(), 20);
+    assert!(
+        metrics
+            .encode()
+            .contains("shipwatch_notifications_total{sink=\"hook\",outcome=\"sent\"} 20")
+    );
+}
