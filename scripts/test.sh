@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, end-to-end tests included, from a clean checkout.
 # Installs what the tests need (OpenSSL's command-line tool serves the weak-key and TLS 1.0
-# targets; Prometheus and promtool run the end-to-end metrics test),
+# targets; Prometheus and promtool run the end-to-end metrics test; Alertmanager receives alerts),
 # then checks formatting and lints, and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,8 @@ need=()
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # The end-to-end test scrapes the agent with a real Prometheus and lints with promtool.
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
+# The alerting tests deliver to a real Alertmanager.
+command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -391,3 +391,117 @@ async fn twenty_checks_failing_at_once_arrive_as_one_message() {
             .contains("shipwatch_notifications_total{sink=\"hook\",outcome=\"sent\"} 20")
     );
 }
+
+/// A real Alertmanager receives the alert: active while the check fails, resolved after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_sees_the_alert_active_then_resolved() {
+    let dir = tempfile::tempdir().unwrap();
+    let am_port = free_port();
+    let am_cfg = dir.path().join("alertmanager.yml");
+    std::fs::write(
+        &am_cfg,
+        "route:\n  receiver: blackhole\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n",
+    )
+    .unwrap();
+    let binary = ["prometheus-alertmanager", "alertmanager"]
+        .into_iter()
+        .find(|b| {
+            std::process::Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok()
+        })
+        .expect("Alertmanager is installed (scripts/test.sh installs prometheus-alertmanager)");
+    let mut am = tokio::process::Command::new(binary)
+        .arg(format!("--config.file={}", am_cfg.display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("am").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+        .arg("--cluster.listen-address=")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let am_url = format!("http://127.0.0.1:{am_port}");
+    let alerts = |url: String| async move {
+        let engine = shipwatch::net::Engine::new(&Default::default()).ok()?;
+        let req =
+            shipwatch::net::Request::get(url::Url::parse(&format!("{url}/api/v2/alerts")).ok()?);
+        let resp = engine
+            .send(
+                &req,
+                &Default::default(),
+                Instant::now() + Duration::from_secs(3),
+            )
+            .await
+            .ok()?;
+        serde_json::from_slice::<serde_json::Value>(&resp.body).ok()
+    };
+    let start = Instant::now();
+    while alerts(am_url.clone()).await.is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "Alertmanager did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let healthy = Arc::new(AtomicBool::new(false));
+    let site = target(healthy.clone()).await;
+    let sinks = format!("[[alerts.sink]]\nkind = \"alertmanager\"\nurl = \"{am_url}\"\n");
+    let cfg = dir.path().join("shipwatch.toml");
+    std::fs::write(
+        &cfg,
+        agent_config(
+            dir.path(),
+            free_port(),
+            &site.url("http", "127.0.0.1"),
+            &sinks,
+        ),
+    )
+    .unwrap();
+    let mut agent = spawn_agent(&cfg);
+    let find = |v: &serde_json::Value| -> Option<serde_json::Value> {
+        v.as_array()?
+            .iter()
+            .find(|a| a["labels"]["check"] == "api")
+            .cloned()
+    };
+    let mut active = None;
+    for _ in 0..100 {
+        if let Some(a) = alerts(am_url.clone()).await.as_ref().and_then(find) {
+            active = Some(a);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let a = active.expect("the alert reached Alertmanager");
+    assert_eq!(a["status"]["state"], "active");
+    assert_eq!(a["labels"]["alertname"], "ShipwatchCheckFailing");
+    assert_eq!(
+        (
+            a["labels"]["env"].as_str(),
+            a["labels"]["severity"].as_str(),
+            a["labels"]["finding"].as_str()
+        ),
+        (Some("prod"), Some("critical"), Some("http.status"))
+    );
+    assert_eq!(a["generatorURL"], "https://shipwatch.example/status");
+    assert!(!a.to_string().contains(SECRET));
+    healthy.store(true, Ordering::SeqCst);
+    let mut resolved = false;
+    for _ in 0..150 {
+        let now = alerts(am_url.clone()).await;
+        if now.as_ref().is_some_and(|v| find(v).is_none()) {
+            resolved = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = agent.kill().await;
+    let _ = am.kill().await;
+    assert!(resolved, "the alert resolved in Alertmanager");
+}
