@@ -19,8 +19,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-# The packaging test reads the YAML files with PyYAML.
+# The packaging test reads the YAML files with PyYAML; the email tests run aiosmtpd.
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
+python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install --quiet aiosmtpd
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings

@@ -353,6 +353,7 @@ async fn twenty_checks_failing_at_once_arrive_as_one_message() {
         headers: vec![],
         min_severity: shipwatch::alert::Severity::Warning,
         timeout: Duration::from_secs(5),
+        mail: None,
     };
     let settings = Settings {
         rule: shipwatch::alert::Rule {
@@ -504,4 +505,165 @@ async fn alertmanager_sees_the_alert_active_then_resolved() {
     let _ = agent.kill().await;
     let _ = am.kill().await;
     assert!(resolved, "the alert resolved in Alertmanager");
+}
+
+/// Starts the SMTP server from tests/support on `port`; messages land in `out` as JSON lines.
+async fn smtp_server(port: u16, out: &Path, auth: Option<(&str, &str)>) -> tokio::process::Child {
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
+    let mut cmd = tokio::process::Command::new("python3");
+    cmd.arg(script).arg(port.to_string()).arg(out);
+    if let Some((u, p)) = auth {
+        cmd.args([u, p]);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 with aiosmtpd (scripts/test.sh installs it)");
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await;
+    assert!(
+        matches!(ready, Ok(Ok(Some(ref l))) if l == "ready"),
+        "the SMTP server did not start: {ready:?}"
+    );
+    child
+}
+
+fn mails(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn email_sink(port: u16) -> String {
+    format!(
+        "[[alerts.sink]]\nkind = \"email\"\nsmtp_url = \"smtp://127.0.0.1:{port}\"\nusername = \"shipwatch\"\npassword = {{ env = \"SW_HMAC\" }}\nfrom = \"shipwatch@example.com\"\nto = [\"oncall@example.com\", \"lead@example.com\"]\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_arrives_with_subject_parts_and_recipients() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mail.jsonl");
+    let port = free_port();
+    let _smtp = smtp_server(port, &out, Some(("shipwatch", "hmac-test-secret"))).await;
+    let healthy = Arc::new(AtomicBool::new(false));
+    let site = target(healthy.clone()).await;
+    let cfg = dir.path().join("shipwatch.toml");
+    std::fs::write(
+        &cfg,
+        agent_config(
+            dir.path(),
+            free_port(),
+            &site.url("http", "127.0.0.1"),
+            &email_sink(port),
+        ),
+    )
+    .unwrap();
+    let mut agent = spawn_agent(&cfg);
+    wait_until(Duration::from_secs(20), "the firing email", || {
+        !mails(&out).is_empty()
+    })
+    .await;
+    healthy.store(true, Ordering::SeqCst);
+    wait_until(Duration::from_secs(20), "the resolve email", || {
+        mails(&out).len() >= 2
+    })
+    .await;
+    let _ = agent.kill().await;
+    let m = mails(&out);
+    assert_eq!(
+        m[0]["subject"],
+        "[CRITICAL] prod api failing: http.status 503 != 200"
+    );
+    assert_eq!(
+        m[0]["to"],
+        serde_json::json!(["oncall@example.com", "lead@example.com"])
+    );
+    assert_eq!(
+        (m[0]["from"].as_str(), m[0]["authenticated"].as_bool()),
+        (Some("shipwatch@example.com"), Some(true))
+    );
+    let text = m[0]["parts"]["text/plain"].as_str().unwrap();
+    let html = m[0]["parts"]["text/html"].as_str().unwrap();
+    assert!(
+        text.contains("http.status: expected == 200, got 503")
+            && text.contains("Status page: https://shipwatch.example/status"),
+        "{text}"
+    );
+    assert!(
+        html.contains("<li>http.status: expected == 200, got 503</li>"),
+        "{html}"
+    );
+    assert!(
+        m[1]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("prod api resolved"),
+        "{}",
+        m[1]["subject"]
+    );
+    for mail in &m {
+        assert!(
+            !mail.to_string().contains(SECRET),
+            "an email leaks the secret"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smtp_down_then_up_delivers_everything_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mail.jsonl");
+    let port = free_port();
+    let healthy = Arc::new(AtomicBool::new(false));
+    let site = target(healthy.clone()).await;
+    let cfg = dir.path().join("shipwatch.toml");
+    std::fs::write(
+        &cfg,
+        agent_config(
+            dir.path(),
+            free_port(),
+            &site.url("http", "127.0.0.1"),
+            &email_sink(port),
+        ),
+    )
+    .unwrap();
+    let mut agent = spawn_agent(&cfg);
+    // Fire and resolve while no SMTP server listens; both wait in the outbox.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    healthy.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(mails(&out).is_empty());
+    let _smtp = smtp_server(port, &out, Some(("shipwatch", "hmac-test-secret"))).await;
+    let all_text = || {
+        mails(&out)
+            .iter()
+            .map(|m| m["parts"]["text/plain"].as_str().unwrap_or("").to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    wait_until(Duration::from_secs(40), "both notifications", || {
+        all_text().contains("prod api resolved")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _ = agent.kill().await;
+    // Both waited in the outbox, so they may arrive as one batched message; each exactly once, in order.
+    let text = all_text();
+    let (firing, resolved) = (
+        "[CRITICAL] prod api failing",
+        "[CRITICAL] prod api resolved",
+    );
+    assert_eq!(
+        (text.matches(firing).count(), text.matches(resolved).count()),
+        (1, 1),
+        "{text}"
+    );
+    assert!(text.find(firing) < text.find(resolved), "{text}");
 }

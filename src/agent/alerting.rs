@@ -200,14 +200,13 @@ impl Alerting {
                 .map(|s| s.status_url.clone())
                 .unwrap_or_default();
             let notes: Vec<Notification> = batch.iter().map(|e| e.notification.clone()).collect();
-            let delivery = sink.delivery(&notes, &status_url);
             let labels = |outcome: &str| {
                 vec![
                     ("sink".to_string(), sink.name.clone()),
                     ("outcome".to_string(), outcome.to_string()),
                 ]
             };
-            match sink.send(&engine, &delivery).await {
+            match sink.notify(&engine, &notes, &status_url).await {
                 Ok(()) => {
                     let seqs: Vec<u64> = batch.iter().map(|e| e.seq).collect();
                     if let Ok(mut o) = self.outbox.lock() {

@@ -202,6 +202,20 @@ fn alert_settings(
             .as_ref()
             .map(|h| read(h, &format!("sink {} hmac_secret", s.name)))
             .transpose()?;
+        let mail = match s.kind {
+            crate::config::SinkKind::Email => Some(crate::sink::Mail {
+                smtp_url: url.clone(),
+                username: s.username.clone(),
+                password: s
+                    .password
+                    .as_ref()
+                    .map(|p| read(p, &format!("sink {} password", s.name)))
+                    .transpose()?,
+                from: s.from.clone().unwrap_or_default(),
+                to: s.to.clone(),
+            }),
+            _ => None,
+        };
         sinks.push(crate::sink::Sink {
             name: s.name.clone(),
             kind: s.kind.clone(),
@@ -210,6 +224,7 @@ fn alert_settings(
             headers: s.headers.clone(),
             min_severity: s.min_severity,
             timeout: s.timeout,
+            mail,
         });
     }
     let status_url = config

@@ -92,6 +92,7 @@ pub enum SinkKind {
     Webhook,
     Slack,
     Alertmanager,
+    Email,
 }
 
 /// One `[[alerts.sink]]`.
@@ -105,6 +106,11 @@ pub struct SinkSpec {
     pub headers: Vec<(String, String)>,
     pub min_severity: crate::alert::Severity,
     pub timeout: Duration,
+    /// Email only: login, sender and recipients.
+    pub username: Option<String>,
+    pub password: Option<SecretSource>,
+    pub from: Option<String>,
+    pub to: Vec<String>,
 }
 
 /// A plain value, or a secret read at start-up.
@@ -435,14 +441,7 @@ fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
         Some("webhook") => Some(SinkKind::Webhook),
         Some("slack") => Some(SinkKind::Slack),
         Some("alertmanager") => Some(SinkKind::Alertmanager),
-        Some("email") => {
-            let k = kind.clone()?;
-            sink.error(
-                k.span,
-                "email sinks are not built yet; use webhook, slack or alertmanager",
-            );
-            None
-        }
+        Some("email") => Some(SinkKind::Email),
         Some(other) => {
             let k = kind.clone()?;
             let hint = suggest(other, ["webhook", "slack", "alertmanager", "email"])
@@ -459,10 +458,10 @@ fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
             None
         }
     };
-    let url_key = if kind == Some(SinkKind::Slack) {
-        "webhook_url"
-    } else {
-        "url"
+    let url_key = match kind {
+        Some(SinkKind::Slack) => "webhook_url",
+        Some(SinkKind::Email) => "smtp_url",
+        _ => "url",
     };
     let url = match t.get(url_key) {
         Some(Node {
@@ -508,16 +507,38 @@ fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
         .duration("timeout", sink)
         .unwrap_or(Duration::from_secs(10));
     let name = t.str("name", sink).map(|n| n.value);
+    let username = t.str("username", sink).map(|n| n.value);
+    let password = t
+        .get("password")
+        .and_then(|n| secret_source(n, "password", sink));
+    let from = t.str("from", sink);
+    let to: Vec<String> = t
+        .str_list("to", sink)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| s.value)
+        .collect();
+    if kind == Some(SinkKind::Email) && (from.is_none() || to.is_empty()) {
+        sink.error(
+            node.span.clone(),
+            format!("alerts.sink[{i}]: an email sink needs `from` and `to`"),
+        );
+    }
     t.finish(
         &[
             "kind",
             "name",
             "url",
             "webhook_url",
+            "smtp_url",
             "hmac_secret",
             "headers",
             "min_severity",
             "timeout",
+            "username",
+            "password",
+            "from",
+            "to",
         ],
         sink,
     );
@@ -531,6 +552,10 @@ fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
         headers,
         min_severity,
         timeout,
+        username,
+        password,
+        from: from.map(|f| f.value),
+        to,
     })
 }
 

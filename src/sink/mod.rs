@@ -2,6 +2,7 @@
 //! compare the exact bytes) and sends it separately over the same HTTP engine as the checks.
 
 mod alertmanager;
+mod email;
 mod slack;
 mod webhook;
 
@@ -12,6 +13,7 @@ use crate::config::SinkKind;
 use crate::net::{Engine, Overrides, Request};
 
 pub use alertmanager::payload as alertmanager_payload;
+pub use email::{Mail, content as email_content};
 pub use slack::payload as slack_payload;
 pub use webhook::{payload as webhook_payload, signature};
 
@@ -25,6 +27,8 @@ pub struct Sink {
     pub headers: Vec<(String, String)>,
     pub min_severity: Severity,
     pub timeout: Duration,
+    /// SMTP settings, for email sinks.
+    pub mail: Option<Mail>,
 }
 
 /// An HTTP POST ready to send.
@@ -41,11 +45,28 @@ impl Sink {
         n.severity >= self.min_severity
     }
 
+    /// Sends one message for a batch of notifications, whatever the sink.
+    pub async fn notify(
+        &self,
+        engine: &Engine,
+        batch: &[Notification],
+        status_url: &str,
+    ) -> Result<(), String> {
+        match &self.mail {
+            Some(mail) => {
+                let (subject, text, html) = email::content(batch, status_url);
+                email::send(mail, subject, text, html, self.timeout).await
+            }
+            None => self.send(engine, &self.delivery(batch, status_url)).await,
+        }
+    }
+
     /// The message for a batch of notifications: one POST, whatever the batch size.
     pub fn delivery(&self, batch: &[Notification], status_url: &str) -> Delivery {
         let (url, body) = match self.kind {
             SinkKind::Webhook => (self.url.clone(), webhook::payload(batch, status_url)),
             SinkKind::Slack => (self.url.clone(), slack::payload(batch, status_url)),
+            SinkKind::Email => (String::new(), Vec::new()),
             SinkKind::Alertmanager => (
                 format!("{}/api/v2/alerts", self.url.trim_end_matches('/')),
                 alertmanager::payload(batch, status_url),
@@ -106,7 +127,10 @@ pub fn summary(n: &Notification) -> String {
         .problems
         .first()
         .map(|p| match (&p.expected, &p.actual) {
-            (Some(e), Some(a)) => format!(": {} {a} (expected {e})", p.id),
+            (Some(e), Some(a)) => match e.strip_prefix("== ") {
+                Some(want) => format!(": {} {a} != {want}", p.id),
+                None => format!(": {} {a} (expected {e})", p.id),
+            },
             _ => format!(": {}", p.message),
         })
         .unwrap_or_default();

@@ -1,0 +1,126 @@
+//! Email over SMTP (lettre, async, rustls): `smtp://` with STARTTLS (`?tls=required` or
+//! `?tls=opportunistic`) or `smtps://`, optional authentication, a text and an HTML part.
+
+use lettre::message::{Mailbox, MultiPart, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::{rfc3339, summary};
+use crate::alert::Notification;
+
+/// Where and as whom mail is sent.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub smtp_url: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub from: String,
+    pub to: Vec<String>,
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Subject, text and HTML for a batch.
+pub fn content(batch: &[Notification], status_url: &str) -> (String, String, String) {
+    let subject = match batch {
+        [one] => summary(one),
+        many => {
+            let worst = many
+                .iter()
+                .map(|n| n.severity)
+                .max()
+                .map_or("WARNING", |s| {
+                    if s.as_str() == "critical" {
+                        "CRITICAL"
+                    } else {
+                        "WARNING"
+                    }
+                });
+            format!("[{worst}] shipwatch: {} alerts changed", many.len())
+        }
+    };
+    let mut text = String::new();
+    let mut html = String::from("<html><body style=\"font-family:sans-serif\">");
+    for n in batch {
+        text.push_str(&format!("{}\n", summary(n)));
+        text.push_str(&format!(
+            "  first failure {} · {} failed runs\n",
+            rfc3339(n.first_failure),
+            n.failed_runs
+        ));
+        html.push_str(&format!(
+            "<h3>{}</h3><p>first failure {} · {} failed runs</p><ul>",
+            esc(&summary(n)),
+            rfc3339(n.first_failure),
+            n.failed_runs
+        ));
+        for p in &n.problems {
+            let line = match (&p.expected, &p.actual) {
+                (Some(e), Some(a)) => format!("{}: expected {e}, got {a}", p.id),
+                _ => format!("{}: {}", p.id, p.message),
+            };
+            text.push_str(&format!("  - {line}\n"));
+            html.push_str(&format!("<li>{}</li>", esc(&line)));
+        }
+        html.push_str("</ul>");
+        text.push('\n');
+    }
+    text.push_str(&format!("Status page: {status_url}\n"));
+    html.push_str(&format!(
+        "<p><a href=\"{}\">Status page</a></p></body></html>",
+        esc(status_url)
+    ));
+    (subject, text, html)
+}
+
+fn mailbox(s: &str) -> Result<Mailbox, String> {
+    s.parse()
+        .map_err(|e| format!("invalid address \"{s}\": {e}"))
+}
+
+/// Sends one message for the batch.
+pub async fn send(
+    mail: &Mail,
+    subject: String,
+    text: String,
+    html: String,
+    timeout: std::time::Duration,
+) -> Result<(), String> {
+    let mut builder = Message::builder()
+        .from(mailbox(&mail.from)?)
+        .subject(subject);
+    for to in &mail.to {
+        builder = builder.to(mailbox(to)?);
+    }
+    let message = builder
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(
+                    lettre::message::SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(text),
+                )
+                .singlepart(
+                    lettre::message::SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(html),
+                ),
+        )
+        .map_err(|e| format!("cannot build the message: {e}"))?;
+    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&mail.smtp_url)
+        .map_err(|e| format!("invalid smtp_url: {e}"))?
+        .timeout(Some(timeout));
+    if let (Some(u), Some(p)) = (&mail.username, &mail.password) {
+        transport = transport.credentials(Credentials::new(u.clone(), p.clone()));
+    }
+    transport
+        .build()
+        .send(message)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("SMTP: {e}"))
+}
