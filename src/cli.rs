@@ -65,6 +65,18 @@ pub enum Command {
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
     },
+    /// Send a test message to each configured alert sink and report what happened.
+    Notify {
+        /// Config file.
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Send a test message (the only mode for now; required so the intent is explicit).
+        #[arg(long)]
+        test: bool,
+        /// Only this sink.
+        #[arg(long, value_name = "NAME")]
+        sink: Option<String>,
+    },
     /// Exit 0 when the agent at URL answers /healthz (for container health checks without curl).
     Healthcheck {
         #[arg(default_value = "http://127.0.0.1:9469/healthz")]
@@ -126,6 +138,9 @@ pub struct CheckArgs {
     /// Checklist: where plain HTTP listens, when it is not port 80.
     #[arg(long, value_name = "URL")]
     pub http_url: Option<String>,
+    /// After the run, send a sign-off summary to the config's alert sinks.
+    #[arg(long)]
+    pub notify: bool,
     /// Ask a running agent to run its checks now (POST URL/api/v1/run) and report the result.
     #[arg(long, value_name = "URL")]
     pub remote: Option<String>,
@@ -152,6 +167,9 @@ pub async fn run(cli: Cli, io: &mut Io<'_>) -> i32 {
         Command::Init { url, output, force } => init(url, &output, force, io),
         Command::Agent { config, shard } => agent(config, shard.as_deref(), io).await,
         Command::Healthcheck { url } => healthcheck(&url, io).await,
+        Command::Notify { config, test, sink } => {
+            notify_test(&config, test, sink.as_deref(), io).await
+        }
     }
 }
 
@@ -191,6 +209,130 @@ fn validate(path: &Path, io: &mut Io<'_>) -> i32 {
         if config.envs.len() == 1 { "" } else { "s" }
     );
     EXIT_PASS
+}
+
+/// The sinks of a config file, secrets read; every failure is a usage error.
+fn sinks_of(path: &Path, io: &mut Io<'_>) -> Result<(Vec<crate::sink::Sink>, String), String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    let getenv = io.getenv.clone();
+    let read = |s: &crate::config::SecretSource, what: &str| {
+        s.read(&*getenv).map_err(|e| format!("{what}: {e}"))
+    };
+    let sinks = crate::sink::from_config(&config, &read)?;
+    let status = config
+        .agent
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}/", config.agent.listen));
+    Ok((sinks, status))
+}
+
+async fn notify_test(path: &Path, test: bool, only: Option<&str>, io: &mut Io<'_>) -> i32 {
+    if !test {
+        return usage(io, "notify needs --test");
+    }
+    let (sinks, status_url) = match sinks_of(path, io) {
+        Ok(s) => s,
+        Err(e) => return usage(io, e),
+    };
+    let chosen: Vec<_> = sinks
+        .iter()
+        .filter(|s| only.is_none_or(|o| o == s.name))
+        .collect();
+    if chosen.is_empty() {
+        let names: Vec<&str> = sinks.iter().map(|s| s.name.as_str()).collect();
+        return usage(
+            io,
+            format!(
+                "no sink to test (configured: {})",
+                if names.is_empty() {
+                    "none".into()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        );
+    }
+    let Ok(engine) = Engine::new(&crate::net::EngineOptions::default()) else {
+        return EXIT_FAIL;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let test_note = crate::alert::Notification {
+        fingerprint: format!("shipwatch-test:{now}"),
+        event: crate::alert::Event::Firing,
+        check: "shipwatch-test".into(),
+        kind: "http".into(),
+        env: "test".into(),
+        severity: crate::alert::Severity::Warning,
+        problems: vec![crate::alert::Problem {
+            id: "test.message".into(),
+            status: "warn".into(),
+            message: "a test message from shipwatch notify --test".into(),
+            expected: Some("delivered".into()),
+            actual: Some("delivered".into()),
+        }],
+        first_failure: now,
+        started_at: now,
+        at: now,
+        failed_runs: 0,
+        finding: "test.message".into(),
+    };
+    let mut failed = 0;
+    for sink in chosen {
+        match sink
+            .notify(&engine, std::slice::from_ref(&test_note), &status_url)
+            .await
+        {
+            Ok(()) => {
+                let _ = writeln!(io.out, "{} ({:?}): ok", sink.name, sink.kind);
+            }
+            Err(e) => {
+                failed += 1;
+                let _ = writeln!(io.out, "{} ({:?}): failed: {e}", sink.name, sink.kind);
+            }
+        }
+    }
+    if failed == 0 { EXIT_PASS } else { EXIT_FAIL }
+}
+
+/// `check --notify`: the sign-off goes to every sink that takes one; a sink failure is reported
+/// but does not change the run's exit code.
+async fn sign_off(report: &Report, args: &CheckArgs, io: &mut Io<'_>) {
+    let Some(path) = args.config.clone() else {
+        let _ = writeln!(
+            io.err,
+            "warning: --notify needs -c FILE with [[alerts.sink]]; nothing sent"
+        );
+        return;
+    };
+    let sinks = match sinks_of(&path, io) {
+        Ok((s, _)) => s,
+        Err(e) => {
+            let _ = writeln!(io.err, "warning: --notify: {e}");
+            return;
+        }
+    };
+    let Ok(engine) = Engine::new(&crate::net::EngineOptions {
+        ca_file: args.ca_file.clone(),
+        nameservers: Vec::new(),
+    }) else {
+        return;
+    };
+    for sink in &sinks {
+        match sink.sign_off(&engine, report).await {
+            Ok(true) => {
+                let _ = writeln!(io.err, "sign-off sent to {}", sink.name);
+            }
+            Ok(false) => {
+                let _ = writeln!(io.err, "{} takes alerts, not sign-offs: skipped", sink.name);
+            }
+            Err(e) => {
+                let _ = writeln!(io.err, "warning: sign-off to {} failed: {e}", sink.name);
+            }
+        }
+    }
 }
 
 async fn healthcheck(url: &str, io: &mut Io<'_>) -> i32 {
@@ -428,7 +570,11 @@ async fn check(args: CheckArgs, io: &mut Io<'_>) -> i32 {
         duration: clock.elapsed(),
         checks,
     };
-    emit(&report, &args, io)
+    let code = emit(&report, &args, io);
+    if args.notify {
+        sign_off(&report, &args, io).await;
+    }
+    code
 }
 
 /// `check --remote URL`: asks a running agent to run now, and reports its answer as usual.

@@ -667,3 +667,216 @@ async fn smtp_down_then_up_delivers_everything_once_in_order() {
     );
     assert!(text.find(firing) < text.find(resolved), "{text}");
 }
+
+fn fixed_notification() -> shipwatch::alert::Notification {
+    shipwatch::alert::Notification {
+        fingerprint: "production:api-health:1795420800".into(),
+        event: shipwatch::alert::Event::Firing,
+        check: "api-health".into(),
+        kind: "http".into(),
+        env: "production".into(),
+        severity: shipwatch::alert::Severity::Critical,
+        problems: vec![shipwatch::alert::Problem {
+            id: "http.status".into(),
+            status: "fail".into(),
+            message: "status == 200 (was 503)".into(),
+            expected: Some("== 200".into()),
+            actual: Some("503".into()),
+        }],
+        first_failure: 1795420680,
+        started_at: 1795420800,
+        at: 1795420800,
+        failed_runs: 3,
+        finding: "http.status".into(),
+    }
+}
+
+/// The exact bytes each sink sends for a fixed notification, against files in tests/golden.
+#[test]
+fn payloads_match_the_golden_files() {
+    let n = [fixed_notification()];
+    let url = "https://shipwatch.example/status";
+    for (name, bytes) in [
+        ("webhook.json", shipwatch::sink::webhook_payload(&n, url)),
+        ("slack.json", shipwatch::sink::slack_payload(&n, url)),
+        (
+            "alertmanager.json",
+            shipwatch::sink::alertmanager_payload(&n, url),
+        ),
+    ] {
+        let pretty = serde_json::to_string_pretty(
+            &serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+        )
+        .unwrap()
+            + "\n";
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(name);
+        if std::env::var_os("SHIPWATCH_BLESS").is_some() {
+            std::fs::write(&path, &pretty).unwrap();
+        }
+        assert_eq!(pretty, std::fs::read_to_string(&path).unwrap(), "{name}");
+    }
+    let (subject, text, html) = shipwatch::sink::email_content(&n, url);
+    assert_eq!(
+        subject,
+        "[CRITICAL] production api-health failing: http.status 503 != 200"
+    );
+    assert!(text.contains("  - http.status: expected == 200, got 503\n"));
+    assert!(html.contains("<a href=\"https://shipwatch.example/status\">"));
+}
+
+#[tokio::test]
+async fn quiet_windows_and_minimum_severity_hold_notifications_back() {
+    use shipwatch::agent::alerting::{Alerting, Settings};
+    let sink = |name: &str, min| shipwatch::sink::Sink {
+        name: name.into(),
+        kind: shipwatch::config::SinkKind::Webhook,
+        url: "http://127.0.0.1:1/".into(),
+        hmac_secret: None,
+        headers: vec![],
+        min_severity: min,
+        timeout: Duration::from_secs(1),
+        mail: None,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let rule = shipwatch::alert::Rule {
+        failures: 1,
+        ..Default::default()
+    };
+    let quiet = shipwatch::config::QuietSpec {
+        start: now - 60,
+        end: now + 3600,
+        checks: vec!["quiet-one".into()],
+    };
+    let sinks = vec![
+        sink("all", shipwatch::alert::Severity::Warning),
+        sink("critical-only", shipwatch::alert::Severity::Critical),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let alerting = Alerting::open(
+        dir.path(),
+        Settings {
+            rule,
+            sinks,
+            quiet: vec![quiet],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let metrics = shipwatch::metrics::Metrics::new();
+    let warn = |name: &str| {
+        let err = shipwatch::probe::ProbeError {
+            kind: "dns",
+            message: "x".into(),
+        };
+        let mut o = shipwatch::runner::Outcome::could_not_run(name, "http", "prod", err);
+        o.error = None;
+        o.status = shipwatch::probe::Status::Warn;
+        o
+    };
+    alerting.observe(&warn("quiet-one"), &metrics);
+    alerting.observe(&warn("loud-one"), &metrics);
+    let outbox = |dir: &Path| std::fs::read_dir(dir.join("outbox")).unwrap().count();
+    // The quiet check fired (the check still runs and its state moves) but nothing was queued;
+    // the other warning went only to the sink that takes warnings.
+    assert_eq!(outbox(dir.path()), 1);
+    let exposition = metrics.encode();
+    assert!(
+        exposition.contains(
+            "shipwatch_alert_firing{check=\"quiet-one\",env=\"prod\",severity=\"warning\"} 1.0"
+        ),
+        "{exposition}"
+    );
+    assert!(exposition.contains("shipwatch_notification_queue_depth 1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_notify_sends_the_sign_off_and_notify_test_reports_each_sink() {
+    let hook = Inbox::default();
+    let down = Inbox::default();
+    down.down.store(true, Ordering::SeqCst);
+    let (hook_srv, down_srv) = (hook.serve().await, down.serve().await);
+    let site = http_server(|r| {
+        if r.path == "/ok" {
+            Resp::new(200, "ok")
+        } else {
+            Resp::new(500, "no")
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("shipwatch.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[env.prod]\nbase_url = \"{}\"\n[[alerts.sink]]\nname = \"team-hook\"\nkind = \"webhook\"\nurl = \"{}/hook\"\n[[alerts.sink]]\nname = \"broken-slack\"\nkind = \"slack\"\nwebhook_url = \"{}/slack\"\n[[check]]\nname = \"ok\"\nkind = \"http\"\nurl = \"{{{{ base_url }}}}/ok\"\n[[check]]\nname = \"bad\"\nkind = \"http\"\nurl = \"{{{{ base_url }}}}/bad\"\n",
+            site.url("http", "127.0.0.1"),
+            hook_srv.url("http", "127.0.0.1"),
+            down_srv.url("http", "127.0.0.1")
+        ),
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_shipwatch");
+    let out = tokio::process::Command::new(bin)
+        .args(["check", "--notify", "-c"])
+        .arg(&cfg)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the run's exit code is about the checks"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sign-off sent to team-hook")
+            && stderr.contains("sign-off to broken-slack failed"),
+        "{stderr}"
+    );
+    let signoff = &hook.bodies()[0];
+    assert_eq!(
+        (signoff["type"].as_str(), signoff["status"].as_str()),
+        (Some("signoff"), Some("fail"))
+    );
+    assert_eq!(
+        signoff["summary"],
+        serde_json::json!({"pass": 1, "warn": 0, "fail": 1, "error": 0})
+    );
+    assert_eq!(signoff["failing"][0]["check"], "bad");
+
+    let out = tokio::process::Command::new(bin)
+        .args(["notify", "--test", "-c"])
+        .arg(&cfg)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("team-hook (Webhook): ok") && text.contains("broken-slack (Slack): failed"),
+        "{text}"
+    );
+    let out = tokio::process::Command::new(bin)
+        .args(["notify", "--test", "--sink", "team-hook", "-c"])
+        .arg(&cfg)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        hook.bodies().last().unwrap()["alerts"][0]["check"],
+        "shipwatch-test"
+    );
+    let out = tokio::process::Command::new(bin)
+        .args(["notify", "--test", "--sink", "nope", "-c"])
+        .arg(&cfg)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -191,42 +191,7 @@ fn alert_settings(
         .filter(|c| c.alert.is_some())
         .map(|c| (c.name.value.clone(), crate::config::check_rule(c, &rule)))
         .collect();
-    let mut sinks = Vec::new();
-    for s in &config.alerts.sinks {
-        let url = match &s.url {
-            crate::config::SecretOr::Plain(u) => u.clone(),
-            crate::config::SecretOr::Secret(src) => read(src, &format!("sink {} url", s.name))?,
-        };
-        let hmac_secret = s
-            .hmac_secret
-            .as_ref()
-            .map(|h| read(h, &format!("sink {} hmac_secret", s.name)))
-            .transpose()?;
-        let mail = match s.kind {
-            crate::config::SinkKind::Email => Some(crate::sink::Mail {
-                smtp_url: url.clone(),
-                username: s.username.clone(),
-                password: s
-                    .password
-                    .as_ref()
-                    .map(|p| read(p, &format!("sink {} password", s.name)))
-                    .transpose()?,
-                from: s.from.clone().unwrap_or_default(),
-                to: s.to.clone(),
-            }),
-            _ => None,
-        };
-        sinks.push(crate::sink::Sink {
-            name: s.name.clone(),
-            kind: s.kind.clone(),
-            url,
-            hmac_secret,
-            headers: s.headers.clone(),
-            min_severity: s.min_severity,
-            timeout: s.timeout,
-            mail,
-        });
-    }
+    let sinks = crate::sink::from_config(config, read)?;
     let status_url = config
         .agent
         .public_url

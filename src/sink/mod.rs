@@ -3,6 +3,7 @@
 
 mod alertmanager;
 mod email;
+mod signoff;
 mod slack;
 mod webhook;
 
@@ -14,6 +15,7 @@ use crate::net::{Engine, Overrides, Request};
 
 pub use alertmanager::payload as alertmanager_payload;
 pub use email::{Mail, content as email_content};
+pub use signoff::signoff_payload;
 pub use slack::payload as slack_payload;
 pub use webhook::{payload as webhook_payload, signature};
 
@@ -102,6 +104,51 @@ impl Sink {
             Err(format!("{} answered {}", self.name, resp.status))
         }
     }
+}
+
+/// The sinks of a configuration, with their secrets read through `read`.
+pub fn from_config(
+    config: &crate::config::Config,
+    read: &dyn Fn(&crate::config::SecretSource, &str) -> Result<String, String>,
+) -> Result<Vec<Sink>, String> {
+    use crate::config::SecretOr;
+    let mut sinks = Vec::new();
+    for s in &config.alerts.sinks {
+        let url = match &s.url {
+            SecretOr::Plain(u) => u.clone(),
+            SecretOr::Secret(src) => read(src, &format!("sink {} url", s.name))?,
+        };
+        let hmac_secret = s
+            .hmac_secret
+            .as_ref()
+            .map(|h| read(h, &format!("sink {} hmac_secret", s.name)))
+            .transpose()?;
+        let mail = match s.kind {
+            SinkKind::Email => Some(Mail {
+                smtp_url: url.clone(),
+                username: s.username.clone(),
+                password: s
+                    .password
+                    .as_ref()
+                    .map(|p| read(p, &format!("sink {} password", s.name)))
+                    .transpose()?,
+                from: s.from.clone().unwrap_or_default(),
+                to: s.to.clone(),
+            }),
+            _ => None,
+        };
+        sinks.push(Sink {
+            name: s.name.clone(),
+            kind: s.kind.clone(),
+            url,
+            hmac_secret,
+            headers: s.headers.clone(),
+            min_severity: s.min_severity,
+            timeout: s.timeout,
+            mail,
+        });
+    }
+    Ok(sinks)
 }
 
 /// RFC 3339 for Unix seconds, as every payload writes times.

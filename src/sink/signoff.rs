@@ -1,0 +1,121 @@
+//! The one-shot sign-off summary (`check --notify`): pass or fail, counts, and what failed.
+
+use serde_json::json;
+
+use super::{Delivery, Sink, email};
+use crate::config::SinkKind;
+use crate::net::Engine;
+use crate::probe::Status;
+use crate::report::Report;
+
+fn headline(r: &Report) -> String {
+    let s = r.summary();
+    format!(
+        "[{}] shipwatch sign-off: {} · {} pass, {} warn, {} fail, {} error",
+        r.status().as_str().to_uppercase(),
+        r.environment,
+        s.pass,
+        s.warn,
+        s.fail,
+        s.error
+    )
+}
+
+fn failing(r: &Report) -> Vec<serde_json::Value> {
+    crate::report::notable(r)
+        .into_iter()
+        .map(|(c, f)| json!({"check": c.name, "id": f.id, "status": f.status, "expected": f.expected, "actual": f.actual}))
+        .chain(r.checks.iter().filter_map(|c| {
+            c.error.as_ref().map(|e| json!({"check": c.name, "id": format!("{}.run", c.kind), "status": "error", "expected": null, "actual": e.message}))
+        }))
+        .collect()
+}
+
+/// The sign-off body for an HTTP sink; `None` for Alertmanager, which takes alerts, not reports.
+pub fn signoff_payload(sink: &Sink, r: &Report) -> Option<Vec<u8>> {
+    let body = match sink.kind {
+        SinkKind::Webhook => json!({
+            "version": 1,
+            "source": "shipwatch",
+            "type": "signoff",
+            "environment": r.environment,
+            "target": r.target,
+            "started_at": r.started_rfc3339(),
+            "status": r.status(),
+            "summary": r.summary(),
+            "failing": failing(r),
+        }),
+        SinkKind::Slack => {
+            let lines: Vec<String> = failing(r)
+                .iter()
+                .take(20)
+                .map(|f| {
+                    format!(
+                        "• `{}` `{}` expected {}, got {}",
+                        f["check"].as_str().unwrap_or(""),
+                        f["id"].as_str().unwrap_or(""),
+                        f["expected"].as_str().unwrap_or("-"),
+                        f["actual"].as_str().unwrap_or("-")
+                    )
+                })
+                .collect();
+            let colour = match r.status() {
+                Status::Pass => "#2eb67d",
+                Status::Warn => "#ecb22e",
+                _ => "#e01e5a",
+            };
+            json!({"text": headline(r), "attachments": [{"color": colour, "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": if lines.is_empty() { "every check passed".to_string() } else { lines.join("\n") }}}
+            ]}]})
+        }
+        SinkKind::Alertmanager | SinkKind::Email => return None,
+    };
+    serde_json::to_vec(&body).ok()
+}
+
+impl Sink {
+    /// Sends the sign-off; Ok(false) when this kind of sink does not take sign-offs.
+    pub async fn sign_off(&self, engine: &Engine, r: &Report) -> Result<bool, String> {
+        if let Some(mail) = &self.mail {
+            let failing = failing(r);
+            let mut text = format!("{}\n\n", headline(r));
+            for f in &failing {
+                text.push_str(&format!(
+                    "- {} {}: expected {}, got {}\n",
+                    f["check"].as_str().unwrap_or(""),
+                    f["id"].as_str().unwrap_or(""),
+                    f["expected"].as_str().unwrap_or("-"),
+                    f["actual"].as_str().unwrap_or("-")
+                ));
+            }
+            let html = format!(
+                "<html><body><pre>{}</pre></body></html>",
+                text.replace('&', "&amp;").replace('<', "&lt;")
+            );
+            return email::send(mail, headline(r), text, html, self.timeout)
+                .await
+                .map(|_| true);
+        }
+        let Some(body) = signoff_payload(self, r) else {
+            return Ok(false);
+        };
+        let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
+        headers.extend(self.headers.iter().cloned());
+        if let Some(secret) = &self.hmac_secret {
+            headers.push((
+                "X-Shipwatch-Signature".into(),
+                format!("sha256={}", super::signature(secret, &body)),
+            ));
+        }
+        self.send(
+            engine,
+            &Delivery {
+                url: self.url.clone(),
+                headers,
+                body,
+            },
+        )
+        .await
+        .map(|_| true)
+    }
+}
