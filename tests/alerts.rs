@@ -191,7 +191,7 @@ async fn webhook_and_slack_get_firing_and_resolved_with_hmac_and_no_secret() {
     );
     assert_eq!(
         a["summary"],
-        "[CRITICAL] prod api failing: http.status 503 (expected == 200)"
+        "[CRITICAL] prod api failing: http.status 503 != 200"
     );
     assert_eq!(a["failed_runs"], 2);
     assert!(a["fingerprint"].as_str().unwrap().starts_with("prod:api:"));
