@@ -154,6 +154,29 @@ fn problems(o: &Outcome) -> Vec<Problem> {
     out
 }
 
+fn notification(
+    o: &Outcome,
+    st: &AlertState,
+    event: Event,
+    severity: Severity,
+    now: u64,
+) -> Notification {
+    Notification {
+        fingerprint: format!("{}:{}:{}", o.environment, o.name, st.started_at),
+        event,
+        check: o.name.clone(),
+        kind: o.kind.to_string(),
+        env: o.environment.clone(),
+        severity,
+        problems: problems(o),
+        first_failure: st.first_failure.unwrap_or(now),
+        started_at: st.started_at,
+        at: now,
+        failed_runs: st.failed_runs,
+        finding: st.finding.clone(),
+    }
+}
+
 /// The state key of a check in an environment.
 pub fn key(check: &str, env: &str) -> String {
     format!("{env}/{check}")
@@ -222,20 +245,13 @@ impl Engine {
             (Some(_), None) => None,
         }?;
         st.last_notified = now;
-        let n = Notification {
-            fingerprint: format!("{}:{}:{}", o.environment, o.name, st.started_at),
+        let n = notification(
+            o,
+            st,
             event,
-            check: o.name.clone(),
-            kind: o.kind.to_string(),
-            env: o.environment.clone(),
-            severity: st.firing.or(before).or(sev).unwrap_or(Severity::Warning),
-            problems: problems(o),
-            first_failure: st.first_failure.unwrap_or(now),
-            started_at: st.started_at,
-            at: now,
-            failed_runs: st.failed_runs,
-            finding: st.finding.clone(),
-        };
+            st.firing.or(before).or(sev).unwrap_or(Severity::Warning),
+            now,
+        );
         if event == Event::Resolved {
             st.first_failure = None;
             st.failed_runs = 0;
@@ -251,21 +267,7 @@ impl Engine {
     /// no state; `None` when the check is not firing.
     pub fn refresh(&self, o: &Outcome, now: u64) -> Option<Notification> {
         let st = self.states.get(&key(&o.name, &o.environment))?;
-        let severity = st.firing?;
-        Some(Notification {
-            fingerprint: format!("{}:{}:{}", o.environment, o.name, st.started_at),
-            event: Event::Reminder,
-            check: o.name.clone(),
-            kind: o.kind.to_string(),
-            env: o.environment.clone(),
-            severity,
-            problems: problems(o),
-            first_failure: st.first_failure.unwrap_or(now),
-            started_at: st.started_at,
-            at: now,
-            failed_runs: st.failed_runs,
-            finding: st.finding.clone(),
-        })
+        Some(notification(o, st, Event::Reminder, st.firing?, now))
     }
 
     /// Whether a check's alert fires now, and how badly.

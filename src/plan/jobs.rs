@@ -339,29 +339,7 @@ fn render_body(
     headers: &mut Vec<(String, String)>,
     diags: &mut Vec<Diagnostic>,
 ) -> Bytes {
-    let mut set_type = |t: &str| {
-        if !headers
-            .iter()
-            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-        {
-            headers.push(("Content-Type".into(), t.into()));
-        }
-    };
-    match body {
-        BodySpec::Raw(s) => Bytes::from(render(scope, s, diags).text),
-        BodySpec::Json(node) => {
-            set_type("application/json");
-            Bytes::from(to_json(scope, node, diags).to_string())
-        }
-        BodySpec::Form(fields) => {
-            set_type("application/x-www-form-urlencoded");
-            let mut ser = url::form_urlencoded::Serializer::new(String::new());
-            for (k, v) in fields {
-                ser.append_pair(k, &render(scope, v, diags).text);
-            }
-            Bytes::from(ser.finish())
-        }
-    }
+    body_template(scope, Some(body), headers, diags).to_bytes()
 }
 
 /// A TOML value as JSON, with every string interpolated.

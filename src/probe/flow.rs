@@ -25,6 +25,44 @@ pub enum BodyTemplate {
     Form(Vec<(String, String)>),
 }
 
+impl BodyTemplate {
+    /// The template with captures filled in; JSON strings stay JSON-escaped.
+    pub fn fill(&self, captures: &Scope) -> Result<BodyTemplate, String> {
+        let fill = |s: &str| {
+            interpolate(s, captures)
+                .map(|r| r.text)
+                .map_err(|e| e.message)
+        };
+        Ok(match self {
+            BodyTemplate::Empty => BodyTemplate::Empty,
+            BodyTemplate::Raw(s) => BodyTemplate::Raw(fill(s)?),
+            BodyTemplate::Json(v) => BodyTemplate::Json(fill_json(v, captures)?),
+            BodyTemplate::Form(fields) => BodyTemplate::Form(
+                fields
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), fill(v)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+        })
+    }
+
+    /// The bytes on the wire.
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            BodyTemplate::Empty => Bytes::new(),
+            BodyTemplate::Raw(s) => Bytes::from(s.clone()),
+            BodyTemplate::Json(v) => Bytes::from(v.to_string()),
+            BodyTemplate::Form(fields) => {
+                let mut ser = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in fields {
+                    ser.append_pair(k, v);
+                }
+                Bytes::from(ser.finish())
+            }
+        }
+    }
+}
+
 /// One step, rendered except for captures of earlier steps.
 #[derive(Debug, Clone)]
 pub struct FlowStep {
@@ -189,18 +227,7 @@ impl FlowProbe {
         for (k, v) in &step.headers {
             headers.push((k.clone(), fill(v)?));
         }
-        let body = match &step.body {
-            BodyTemplate::Empty => Bytes::new(),
-            BodyTemplate::Raw(s) => Bytes::from(fill(s)?),
-            BodyTemplate::Json(v) => Bytes::from(fill_json(v, captures)?.to_string()),
-            BodyTemplate::Form(fields) => {
-                let mut ser = url::form_urlencoded::Serializer::new(String::new());
-                for (k, v) in fields {
-                    ser.append_pair(k, &fill(v)?);
-                }
-                Bytes::from(ser.finish())
-            }
-        };
+        let body = step.body.fill(captures)?.to_bytes();
         Ok(Request {
             method: step.method.clone(),
             url,
