@@ -509,12 +509,25 @@ async fn alertmanager_sees_the_alert_active_then_resolved() {
 
 /// Starts the SMTP server from tests/support on `port`; messages land in `out` as JSON lines.
 async fn smtp_server(port: u16, out: &Path, auth: Option<(&str, &str)>) -> tokio::process::Child {
+    smtp_server_tls(port, out, auth, None).await
+}
+
+/// Like [`smtp_server`], with TLS: `(mode, cert, key)` where mode is starttls or smtps.
+async fn smtp_server_tls(
+    port: u16,
+    out: &Path,
+    auth: Option<(&str, &str)>,
+    tls: Option<(&str, &Path, &Path)>,
+) -> tokio::process::Child {
     let script =
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
     let mut cmd = tokio::process::Command::new("python3");
     cmd.arg(script).arg(port.to_string()).arg(out);
     if let Some((u, p)) = auth {
         cmd.args([u, p]);
+    }
+    if let Some((mode, cert, key)) = tls {
+        cmd.arg(mode).arg(cert).arg(key);
     }
     let mut child = cmd
         .stdout(std::process::Stdio::piped())
@@ -879,4 +892,61 @@ async fn check_notify_sends_the_sign_off_and_notify_test_reports_each_sink() {
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// STARTTLS and implicit TLS, against a server whose certificate comes from a private CA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_over_starttls_and_smtps_with_a_private_ca() {
+    let pki = Pki::new();
+    let id = pki.leaf(&["localhost"], 90);
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("smtp.crt"), dir.path().join("smtp.key"));
+    std::fs::write(&cert, format!("{}{}", id.cert_pem, pki.inter_pem)).unwrap();
+    std::fs::write(&key, &id.key_pem).unwrap();
+    let ca = pki.write_ca(&dir);
+    for (mode, scheme) in [
+        ("starttls", "smtp://localhost:{p}?tls=required"),
+        ("smtps", "smtps://localhost:{p}"),
+    ] {
+        let out = dir.path().join(format!("{mode}.jsonl"));
+        let port = free_port();
+        let _smtp = smtp_server_tls(
+            port,
+            &out,
+            Some(("shipwatch", "pw-over-tls")),
+            Some((mode, &cert, &key)),
+        )
+        .await;
+        let cfg = dir.path().join(format!("{mode}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "[defaults]\nca_file = \"{}\"\n[[alerts.sink]]\nkind = \"email\"\nsmtp_url = \"{}\"\nusername = \"shipwatch\"\npassword = {{ env = \"SW_SMTP_PW\" }}\nfrom = \"shipwatch@example.com\"\nto = [\"oncall@example.com\"]\n",
+                ca.display(),
+                scheme.replace("{p}", &port.to_string())
+            ),
+        )
+        .unwrap();
+        let out_cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
+            .args(["notify", "--test", "-c"])
+            .arg(&cfg)
+            .env("SW_SMTP_PW", "pw-over-tls")
+            .output()
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&out_cmd.stdout);
+        assert_eq!(
+            out_cmd.status.code(),
+            Some(0),
+            "{mode}: {text}{}",
+            String::from_utf8_lossy(&out_cmd.stderr)
+        );
+        let m = mails(&out);
+        assert_eq!(m.len(), 1, "{mode}");
+        assert_eq!(
+            (m[0]["tls"].as_bool(), m[0]["authenticated"].as_bool()),
+            (Some(true), Some(true)),
+            "{mode}"
+        );
+    }
 }

@@ -16,6 +16,8 @@ pub struct Mail {
     pub password: Option<String>,
     pub from: String,
     pub to: Vec<String>,
+    /// Extra trusted roots (PEM) for a mail server with an internal certificate.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 fn esc(s: &str) -> String {
@@ -82,6 +84,42 @@ fn mailbox(s: &str) -> Result<Mailbox, String> {
         .map_err(|e| format!("invalid address \"{s}\": {e}"))
 }
 
+/// `smtp://host[:port][?tls=required|opportunistic]` (STARTTLS) or `smtps://host[:port]`, trusting
+/// Mozilla's roots plus `ca_file`.
+fn transport(mail: &Mail) -> Result<lettre::transport::smtp::AsyncSmtpTransportBuilder, String> {
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    let url = url::Url::parse(&mail.smtp_url).map_err(|e| format!("invalid smtp_url: {e}"))?;
+    let host = url.host_str().ok_or("smtp_url has no host")?.to_string();
+    let tls_mode = url
+        .query_pairs()
+        .find(|(k, _)| k == "tls")
+        .map(|(_, v)| v.into_owned());
+    let params = || -> Result<TlsParameters, String> {
+        let mut b = TlsParameters::builder(host.clone());
+        if let Some(path) = &mail.ca_file {
+            let pem =
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            b = b.add_root_certificate(
+                Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?,
+            );
+        }
+        b.build_rustls()
+            .map_err(|e| format!("TLS set-up failed: {e}"))
+    };
+    let (tls, default_port) = match (url.scheme(), tls_mode.as_deref()) {
+        ("smtps", _) => (Tls::Wrapper(params()?), 465),
+        ("smtp", Some("required")) => (Tls::Required(params()?), 587),
+        ("smtp", Some("opportunistic")) => (Tls::Opportunistic(params()?), 587),
+        ("smtp", None) => (Tls::None, 25),
+        (s, t) => return Err(format!("unsupported smtp_url: scheme \"{s}\", tls={t:?}")),
+    };
+    Ok(
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            .port(url.port().unwrap_or(default_port))
+            .tls(tls),
+    )
+}
+
 /// Sends one message for the batch.
 pub async fn send(
     mail: &Mail,
@@ -111,9 +149,7 @@ pub async fn send(
                 ),
         )
         .map_err(|e| format!("cannot build the message: {e}"))?;
-    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&mail.smtp_url)
-        .map_err(|e| format!("invalid smtp_url: {e}"))?
-        .timeout(Some(timeout));
+    let mut transport = transport(mail)?.timeout(Some(timeout));
     if let (Some(u), Some(p)) = (&mail.username, &mail.password) {
         transport = transport.credentials(Credentials::new(u.clone(), p.clone()));
     }

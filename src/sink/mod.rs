@@ -134,6 +134,7 @@ pub fn from_config(
                     .transpose()?,
                 from: s.from.clone().unwrap_or_default(),
                 to: s.to.clone(),
+                ca_file: config.defaults.ca_file.clone(),
             }),
             _ => None,
         };
