@@ -950,3 +950,61 @@ async fn email_over_starttls_and_smtps_with_a_private_ca() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_state_file_is_set_aside_and_the_agent_starts() {
+    let site = target(Arc::new(AtomicBool::new(true))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(state.join("outbox")).unwrap();
+    std::fs::write(
+        state.join("alerts.json"),
+        b"{\"prod/api\": {\"firing\": \"crit",
+    )
+    .unwrap();
+    std::fs::write(state.join("outbox/000000000001.json"), b"\x00\x00garbage").unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("shipwatch.toml");
+    std::fs::write(
+        &cfg,
+        agent_config(dir.path(), port, &site.url("http", "127.0.0.1"), ""),
+    )
+    .unwrap();
+    let mut agent = spawn_agent(&cfg);
+    let engine = shipwatch::net::Engine::new(&Default::default()).unwrap();
+    let ready = url::Url::parse(&format!("http://127.0.0.1:{port}/readyz")).unwrap();
+    let start = Instant::now();
+    loop {
+        let r = engine
+            .send(
+                &shipwatch::net::Request::get(ready.clone()),
+                &Default::default(),
+                Instant::now() + Duration::from_secs(2),
+            )
+            .await;
+        if r.is_ok_and(|r| r.status == 200) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the agent did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = agent.kill().await;
+    let names: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("alerts.corrupt-")),
+        "{names:?}"
+    );
+    let outbox: Vec<String> = std::fs::read_dir(state.join("outbox"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(outbox.iter().any(|n| n.contains(".corrupt-")), "{outbox:?}");
+}

@@ -198,3 +198,61 @@ fn readme_quick_start_config_validates() {
     let plan = plan::build(&config, &opts).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.jobs.len(), 5);
 }
+
+#[test]
+fn alert_rules_sinks_and_per_check_overrides_are_read() {
+    let src = r#"
+[alerts]
+failures = 3
+successes = 2
+repeat = "4h"
+send_resolved = true
+[[alerts.sink]]
+kind = "slack"
+webhook_url = { env = "SLACK_WEBHOOK_URL" }
+min_severity = "critical"
+[[alerts.sink]]
+kind = "email"
+smtp_url = "smtp://mail.example.com:587?tls=required"
+username = "shipwatch"
+password = { env = "SMTP_PASSWORD" }
+from = "shipwatch@example.com"
+to = ["oncall@example.com"]
+[[alerts.quiet]]
+start = "2026-11-28T02:00:00Z"
+end = "2026-11-28T04:00:00Z"
+[[check]]
+name = "api"
+kind = "http"
+url = "https://example.com/"
+alert = { failures = 5, window = { failures = 2, of = 4 }, send_resolved = false }
+"#;
+    let c = Config::parse("alerts.toml", src).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (c.alerts.rule.failures, c.alerts.rule.repeat_s),
+        (3, 4 * 3600)
+    );
+    assert_eq!(c.alerts.sinks.len(), 2);
+    assert_eq!(c.alerts.quiet[0].end - c.alerts.quiet[0].start, 7200);
+    let rule = shipwatch::config::check_rule(&c.checks[0], &c.alerts.rule);
+    assert_eq!(
+        (
+            rule.failures,
+            rule.window,
+            rule.send_resolved,
+            rule.successes
+        ),
+        (2, Some(4), false, 2)
+    );
+    let bad = Config::parse(
+        "bad.toml",
+        "[alerts]\nfailurs = 3\n[[alerts.sink]]\nkind = \"pager\"\nurl = \"x\"\n",
+    )
+    .unwrap_err();
+    let text = bad.to_string();
+    assert!(
+        text.contains("unknown key `failurs` in `alerts`, did you mean `failures`?"),
+        "{text}"
+    );
+    assert!(text.contains("unknown sink kind \"pager\""), "{text}");
+}
