@@ -1,0 +1,399 @@
+//! `[agent]` and `[alerts]`: how the agent runs, the alert rule, sinks and quiet windows.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::node::{Node, Sink, Table, Value};
+use super::{CheckSpec, SecretSource, secret_source, suggest};
+
+/// `[alerts]`: the rule, the sinks, and the quiet windows.
+#[derive(Debug, Clone, Default)]
+pub struct AlertsSpec {
+    pub rule: crate::alert::Rule,
+    pub sinks: Vec<SinkSpec>,
+    pub quiet: Vec<QuietSpec>,
+}
+
+/// Where notifications go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkKind {
+    Webhook,
+    Slack,
+    Alertmanager,
+    Email,
+}
+
+/// One `[[alerts.sink]]`.
+#[derive(Debug, Clone)]
+pub struct SinkSpec {
+    pub name: String,
+    pub kind: SinkKind,
+    /// The URL, which may itself be a secret (a Slack webhook is).
+    pub url: SecretOr,
+    pub hmac_secret: Option<SecretSource>,
+    pub headers: Vec<(String, String)>,
+    pub min_severity: crate::alert::Severity,
+    pub timeout: Duration,
+    /// Email only: login, sender and recipients.
+    pub username: Option<String>,
+    pub password: Option<SecretSource>,
+    pub from: Option<String>,
+    pub to: Vec<String>,
+}
+
+/// A plain value, or a secret read at start-up.
+#[derive(Debug, Clone)]
+pub enum SecretOr {
+    Plain(String),
+    Secret(SecretSource),
+}
+
+/// `[[alerts.quiet]]`: notifications are held back (not the checks) between `start` and `end`.
+#[derive(Debug, Clone)]
+pub struct QuietSpec {
+    pub start: i64,
+    pub end: i64,
+    /// Only these checks; all when empty.
+    pub checks: Vec<String>,
+}
+
+/// `[agent]`: how `shipwatch agent` runs.
+#[derive(Debug, Clone)]
+pub struct AgentSpec {
+    pub listen: std::net::SocketAddr,
+    /// Default time between two runs of a check.
+    pub interval: Duration,
+    pub state_dir: PathBuf,
+    /// Bearer token for `POST /api/v1/run`; without it the endpoint is off.
+    pub api_token: Option<SecretSource>,
+    /// Protects `/metrics` with a bearer token...
+    pub metrics_token: Option<SecretSource>,
+    /// ...or with basic auth.
+    pub metrics_user: Option<(String, SecretSource)>,
+    /// Serve HTTPS with this PEM certificate chain and key.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Checks running at once.
+    pub concurrency: usize,
+    /// Where the status page is reachable, for links in alerts.
+    pub public_url: Option<String>,
+}
+
+impl Default for AgentSpec {
+    fn default() -> Self {
+        AgentSpec {
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9469)),
+            interval: Duration::from_secs(60),
+            state_dir: PathBuf::from("./shipwatch-state"),
+            api_token: None,
+            metrics_token: None,
+            metrics_user: None,
+            tls: None,
+            concurrency: 32,
+            public_url: None,
+        }
+    }
+}
+
+pub(super) fn read_agent(node: &Node, sink: &mut Sink) -> AgentSpec {
+    let mut a = AgentSpec::default();
+    let mut t = Table::of(node, "agent", sink);
+    if let Some(l) = t.str("listen", sink) {
+        match l.value.parse() {
+            Ok(addr) => a.listen = addr,
+            Err(_) => sink.error(
+                l.span,
+                format!(
+                    "agent.listen: \"{}\" is not an address such as 127.0.0.1:9469",
+                    l.value
+                ),
+            ),
+        }
+    }
+    if let Some(d) = t.duration("interval", sink) {
+        a.interval = d.max(Duration::from_secs(1));
+    }
+    if let Some(s) = t.str("state_dir", sink) {
+        a.state_dir = PathBuf::from(s.value);
+    }
+    a.api_token = t
+        .get("api_token")
+        .and_then(|n| secret_source(n, "agent.api_token", sink));
+    a.metrics_token = t
+        .get("metrics_token")
+        .and_then(|n| secret_source(n, "agent.metrics_token", sink));
+    if let Some(n) = t.get("metrics_basic_auth") {
+        let mut b = Table::of(n, "agent.metrics_basic_auth", sink);
+        let user = b.str("username", sink);
+        let pass = b
+            .get("password")
+            .and_then(|p| secret_source(p, "agent.metrics_basic_auth.password", sink));
+        b.finish(&["username", "password"], sink);
+        match (user, pass) {
+            (Some(u), Some(p)) => a.metrics_user = Some((u.value, p)),
+            _ => sink.error(
+                n.span.clone(),
+                "agent.metrics_basic_auth needs `username` and `password`",
+            ),
+        }
+    }
+    let cert = t.str("tls_cert", sink);
+    let key = t.str("tls_key", sink);
+    match (cert, key) {
+        (Some(c), Some(k)) => a.tls = Some((PathBuf::from(c.value), PathBuf::from(k.value))),
+        (None, None) => {}
+        _ => sink.error(
+            t.span(),
+            "agent: set both `tls_cert` and `tls_key`, or neither",
+        ),
+    }
+    if let Some(c) = t.int("concurrency", 1..10_001, sink) {
+        a.concurrency = c as usize;
+    }
+    a.public_url = t.str("public_url", sink).map(|s| s.value);
+    t.finish(
+        &[
+            "listen",
+            "interval",
+            "state_dir",
+            "api_token",
+            "metrics_token",
+            "metrics_basic_auth",
+            "tls_cert",
+            "tls_key",
+            "concurrency",
+            "public_url",
+        ],
+        sink,
+    );
+    a
+}
+
+pub(super) fn read_alerts(node: &Node, sink: &mut Sink) -> AlertsSpec {
+    let mut a = AlertsSpec::default();
+    let mut t = Table::of(node, "alerts", sink);
+    read_rule(&mut t, &mut a.rule, sink);
+    if let Some(Value::Array(items)) = t.get("sink").map(|n| &n.value) {
+        for (i, item) in items.iter().enumerate() {
+            if let Some(s) = read_sink(item, i, sink) {
+                if a.sinks.iter().any(|o| o.name == s.name) {
+                    sink.error(
+                        item.span.clone(),
+                        format!("duplicate sink name \"{}\"; give each a `name`", s.name),
+                    );
+                }
+                a.sinks.push(s);
+            }
+        }
+    }
+    if let Some(Value::Array(items)) = t.get("quiet").map(|n| &n.value) {
+        for (i, item) in items.iter().enumerate() {
+            let mut q = Table::of(item, format!("alerts.quiet[{i}]"), sink);
+            let time = |q: &mut Table<'_>, key: &str, sink: &mut Sink| {
+                let v = q.str(key, sink)?;
+                match time::OffsetDateTime::parse(
+                    &v.value,
+                    &time::format_description::well_known::Rfc3339,
+                ) {
+                    Ok(t) => Some(t.unix_timestamp()),
+                    Err(_) => {
+                        sink.error(v.span, format!("alerts.quiet: \"{}\" is not an RFC 3339 time such as 2026-11-23T02:00:00Z", v.value));
+                        None
+                    }
+                }
+            };
+            let (start, end) = (time(&mut q, "start", sink), time(&mut q, "end", sink));
+            let checks = q
+                .str_list("checks", sink)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| c.value)
+                .collect();
+            q.finish(&["start", "end", "checks"], sink);
+            if let (Some(start), Some(end)) = (start, end) {
+                a.quiet.push(QuietSpec { start, end, checks });
+            }
+        }
+    }
+    t.finish(
+        &[
+            "failures",
+            "successes",
+            "repeat",
+            "send_resolved",
+            "window",
+            "sink",
+            "quiet",
+        ],
+        sink,
+    );
+    a
+}
+
+/// The rule keys, shared by `[alerts]` and a check's `alert = { ... }` override.
+pub fn read_rule(t: &mut Table<'_>, rule: &mut crate::alert::Rule, sink: &mut Sink) {
+    if let Some(n) = t.int("failures", 1..1001, sink) {
+        rule.failures = n as u32;
+    }
+    if let Some(n) = t.int("successes", 1..1001, sink) {
+        rule.successes = n as u32;
+    }
+    if let Some(d) = t.duration("repeat", sink) {
+        rule.repeat_s = d.as_secs();
+    }
+    if let Some(b) = t.bool("send_resolved", sink) {
+        rule.send_resolved = b;
+    }
+    if let Some(node) = t.get("window") {
+        let mut w = Table::of(node, format!("{}.window", t.path()), sink);
+        let failures = w.int("failures", 1..1001, sink);
+        let of = w.int("of", 1..1001, sink);
+        w.finish(&["failures", "of"], sink);
+        match (failures, of) {
+            (Some(f), Some(n)) if f <= n => {
+                rule.failures = f as u32;
+                rule.window = Some(n as u32);
+            }
+            _ => sink.error(
+                node.span.clone(),
+                "window needs `failures` and `of`, with failures ≤ of",
+            ),
+        }
+    }
+}
+
+fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
+    let mut t = Table::of(node, format!("alerts.sink[{i}]"), sink);
+    let kind = t.str("kind", sink);
+    let kind = match kind.as_ref().map(|k| k.value.as_str()) {
+        Some("webhook") => Some(SinkKind::Webhook),
+        Some("slack") => Some(SinkKind::Slack),
+        Some("alertmanager") => Some(SinkKind::Alertmanager),
+        Some("email") => Some(SinkKind::Email),
+        Some(other) => {
+            let k = kind.clone()?;
+            let hint = suggest(other, ["webhook", "slack", "alertmanager", "email"])
+                .map(|s| format!(", did you mean \"{s}\"?"))
+                .unwrap_or_default();
+            sink.error(k.span, format!("unknown sink kind \"{other}\"{hint}"));
+            None
+        }
+        None => {
+            sink.error(
+                node.span.clone(),
+                format!("alerts.sink[{i}]: missing `kind`"),
+            );
+            None
+        }
+    };
+    let url_key = match kind {
+        Some(SinkKind::Slack) => "webhook_url",
+        Some(SinkKind::Email) => "smtp_url",
+        _ => "url",
+    };
+    let url = match t.get(url_key) {
+        Some(Node {
+            value: Value::Str(s),
+            ..
+        }) => Some(SecretOr::Plain(s.clone())),
+        Some(n) => {
+            secret_source(n, &format!("alerts.sink[{i}].{url_key}"), sink).map(SecretOr::Secret)
+        }
+        None => {
+            sink.error(
+                node.span.clone(),
+                format!("alerts.sink[{i}]: missing `{url_key}`"),
+            );
+            None
+        }
+    };
+    let hmac_secret = t
+        .get("hmac_secret")
+        .and_then(|n| secret_source(n, "hmac_secret", sink));
+    let headers = t
+        .str_map("headers", sink)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.value))
+        .collect();
+    let min_severity = match t.str("min_severity", sink) {
+        Some(s) if s.value == "critical" => crate::alert::Severity::Critical,
+        Some(s) if s.value == "warning" => crate::alert::Severity::Warning,
+        Some(s) => {
+            sink.error(
+                s.span,
+                format!(
+                    "min_severity \"{}\" must be \"warning\" or \"critical\"",
+                    s.value
+                ),
+            );
+            crate::alert::Severity::Warning
+        }
+        None => crate::alert::Severity::Warning,
+    };
+    let timeout = t
+        .duration("timeout", sink)
+        .unwrap_or(Duration::from_secs(10));
+    let name = t.str("name", sink).map(|n| n.value);
+    let username = t.str("username", sink).map(|n| n.value);
+    let password = t
+        .get("password")
+        .and_then(|n| secret_source(n, "password", sink));
+    let from = t.str("from", sink);
+    let to: Vec<String> = t
+        .str_list("to", sink)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| s.value)
+        .collect();
+    if kind == Some(SinkKind::Email) && (from.is_none() || to.is_empty()) {
+        sink.error(
+            node.span.clone(),
+            format!("alerts.sink[{i}]: an email sink needs `from` and `to`"),
+        );
+    }
+    t.finish(
+        &[
+            "kind",
+            "name",
+            "url",
+            "webhook_url",
+            "smtp_url",
+            "hmac_secret",
+            "headers",
+            "min_severity",
+            "timeout",
+            "username",
+            "password",
+            "from",
+            "to",
+        ],
+        sink,
+    );
+    let kind = kind?;
+    let name = name.unwrap_or_else(|| format!("{kind:?}").to_ascii_lowercase());
+    Some(SinkSpec {
+        name,
+        kind,
+        url: url?,
+        hmac_secret,
+        headers,
+        min_severity,
+        timeout,
+        username,
+        password,
+        from: from.map(|f| f.value),
+        to,
+    })
+}
+
+/// A check's own alert rule: `[alerts]`'s rule with the check's `alert = { ... }` keys on top.
+pub fn check_rule(spec: &CheckSpec, base: &crate::alert::Rule) -> crate::alert::Rule {
+    let mut rule = base.clone();
+    if let Some(node) = &spec.alert {
+        // The keys were validated when the file was read; a second read cannot fail.
+        let mut sink = Sink::default();
+        let mut t = Table::of(node, "alert", &mut sink);
+        read_rule(&mut t, &mut rule, &mut sink);
+    }
+    rule
+}
