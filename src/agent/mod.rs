@@ -97,6 +97,10 @@ impl State {
             }
         }
         latest.insert(key, o);
+        // Readiness is decided once; after that a run costs no scan of every check.
+        if self.ready.load(Ordering::Relaxed) {
+            return;
+        }
         let all_ran = self
             .loaded
             .read()
