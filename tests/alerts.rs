@@ -121,6 +121,17 @@ expect = ['status == 200', 'body contains healthy']
     )
 }
 
+/// Writes the agent's config for `site` into `dir` and returns its path.
+fn write_config(dir: &Path, port: u16, site: &Server, sinks: &str) -> std::path::PathBuf {
+    let cfg = dir.join("shipwatch.toml");
+    std::fs::write(
+        &cfg,
+        agent_config(dir, port, &site.url("http", "127.0.0.1"), sinks),
+    )
+    .unwrap();
+    cfg
+}
+
 fn spawn_agent(cfg: &Path) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
         .args(["agent", "-c"])
@@ -146,17 +157,7 @@ async fn webhook_and_slack_get_firing_and_resolved_with_hmac_and_no_secret() {
         hook_srv.url("http", "127.0.0.1"),
         slack_srv.url("http", "127.0.0.1")
     );
-    let cfg = dir.path().join("shipwatch.toml");
-    std::fs::write(
-        &cfg,
-        agent_config(
-            dir.path(),
-            free_port(),
-            &site.url("http", "127.0.0.1"),
-            &sinks,
-        ),
-    )
-    .unwrap();
+    let cfg = write_config(dir.path(), free_port(), &site, &sinks);
     let mut agent = spawn_agent(&cfg);
     wait_until(Duration::from_secs(20), "the firing webhook", || {
         hook.events().contains(&("firing".into(), "api".into()))
@@ -256,17 +257,7 @@ async fn a_sink_that_is_down_gets_everything_once_and_in_order_when_it_returns()
         "[[alerts.sink]]\nkind = \"webhook\"\nurl = \"{}/hook\"\n",
         srv.url("http", "127.0.0.1")
     );
-    let cfg = dir.path().join("shipwatch.toml");
-    std::fs::write(
-        &cfg,
-        agent_config(
-            dir.path(),
-            free_port(),
-            &site.url("http", "127.0.0.1"),
-            &sinks,
-        ),
-    )
-    .unwrap();
+    let cfg = write_config(dir.path(), free_port(), &site, &sinks);
     let mut agent = spawn_agent(&cfg);
     // It fires and resolves while the receiver refuses everything.
     wait_until(Duration::from_secs(20), "a refused delivery", || {
@@ -303,13 +294,7 @@ async fn kill_9_during_delivery_loses_nothing_and_does_not_fire_again() {
         "[[alerts.sink]]\nkind = \"webhook\"\nurl = \"{}/hook\"\n",
         srv.url("http", "127.0.0.1")
     );
-    let cfg = dir.path().join("shipwatch.toml");
-    let port = free_port();
-    std::fs::write(
-        &cfg,
-        agent_config(dir.path(), port, &site.url("http", "127.0.0.1"), &sinks),
-    )
-    .unwrap();
+    let cfg = write_config(dir.path(), free_port(), &site, &sinks);
     let mut agent = spawn_agent(&cfg);
     wait_until(Duration::from_secs(20), "a refused delivery", || {
         hook.refused.load(Ordering::SeqCst) >= 1
@@ -453,17 +438,7 @@ async fn alertmanager_sees_the_alert_active_then_resolved() {
     let healthy = Arc::new(AtomicBool::new(false));
     let site = target(healthy.clone()).await;
     let sinks = format!("[[alerts.sink]]\nkind = \"alertmanager\"\nurl = \"{am_url}\"\n");
-    let cfg = dir.path().join("shipwatch.toml");
-    std::fs::write(
-        &cfg,
-        agent_config(
-            dir.path(),
-            free_port(),
-            &site.url("http", "127.0.0.1"),
-            &sinks,
-        ),
-    )
-    .unwrap();
+    let cfg = write_config(dir.path(), free_port(), &site, &sinks);
     let mut agent = spawn_agent(&cfg);
     let find = |v: &serde_json::Value| -> Option<serde_json::Value> {
         v.as_array()?
@@ -567,17 +542,7 @@ async fn email_arrives_with_subject_parts_and_recipients() {
     let _smtp = smtp_server(port, &out, Some(("shipwatch", "hmac-test-secret"))).await;
     let healthy = Arc::new(AtomicBool::new(false));
     let site = target(healthy.clone()).await;
-    let cfg = dir.path().join("shipwatch.toml");
-    std::fs::write(
-        &cfg,
-        agent_config(
-            dir.path(),
-            free_port(),
-            &site.url("http", "127.0.0.1"),
-            &email_sink(port),
-        ),
-    )
-    .unwrap();
+    let cfg = write_config(dir.path(), free_port(), &site, &email_sink(port));
     let mut agent = spawn_agent(&cfg);
     wait_until(Duration::from_secs(20), "the firing email", || {
         !mails(&out).is_empty()
@@ -636,17 +601,7 @@ async fn smtp_down_then_up_delivers_everything_once_in_order() {
     let port = free_port();
     let healthy = Arc::new(AtomicBool::new(false));
     let site = target(healthy.clone()).await;
-    let cfg = dir.path().join("shipwatch.toml");
-    std::fs::write(
-        &cfg,
-        agent_config(
-            dir.path(),
-            free_port(),
-            &site.url("http", "127.0.0.1"),
-            &email_sink(port),
-        ),
-    )
-    .unwrap();
+    let cfg = write_config(dir.path(), free_port(), &site, &email_sink(port));
     let mut agent = spawn_agent(&cfg);
     // Fire and resolve while no SMTP server listens; both wait in the outbox.
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -964,12 +919,7 @@ async fn a_corrupt_state_file_is_set_aside_and_the_agent_starts() {
     .unwrap();
     std::fs::write(state.join("outbox/000000000001.json"), b"\x00\x00garbage").unwrap();
     let port = free_port();
-    let cfg = dir.path().join("shipwatch.toml");
-    std::fs::write(
-        &cfg,
-        agent_config(dir.path(), port, &site.url("http", "127.0.0.1"), ""),
-    )
-    .unwrap();
+    let cfg = write_config(dir.path(), port, &site, "");
     let mut agent = spawn_agent(&cfg);
     let engine = shipwatch::net::Engine::new(&Default::default()).unwrap();
     let ready = url::Url::parse(&format!("http://127.0.0.1:{port}/readyz")).unwrap();

@@ -77,16 +77,7 @@ async fn reflecting_every_origin_with_credentials_fails_everywhere() {
         Arc::new(|o: &str| (!o.is_empty()).then(|| (o.to_string(), true, true))),
     )
     .await;
-    for id in [
-        "cors.reflect",
-        "cors.prefix",
-        "cors.suffix",
-        "cors.unescaped_dot",
-        "cors.special_chars",
-        "cors.null",
-        "cors.http_origin",
-        "cors.subdomain",
-    ] {
+    for id in shipwatch::probe::CORS_FORBIDDEN {
         assert_eq!(finding(&o, id).status, Status::Fail, "{id}");
     }
     let reflect = finding(&o, "cors.reflect");

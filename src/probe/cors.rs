@@ -55,6 +55,18 @@ impl Seen {
 }
 
 const PARALLEL: usize = 8;
+
+/// The findings for origins that must not be allowed, in report order.
+pub const FORBIDDEN: [&str; 8] = [
+    "cors.reflect",
+    "cors.prefix",
+    "cors.suffix",
+    "cors.unescaped_dot",
+    "cors.special_chars",
+    "cors.null",
+    "cors.http_origin",
+    "cors.subdomain",
+];
 const SPECIAL_CHARS: &[char] = &['_', '`', '!', '~', '$', '&', '+', '=', '{'];
 
 impl CorsProbe {
@@ -78,16 +90,7 @@ impl CorsProbe {
         }
         let mut findings: Vec<Finding> = Vec::new();
         findings.push(self.allowed_finding(&seen));
-        for id in [
-            "cors.reflect",
-            "cors.prefix",
-            "cors.suffix",
-            "cors.unescaped_dot",
-            "cors.special_chars",
-            "cors.null",
-            "cors.http_origin",
-            "cors.subdomain",
-        ] {
+        for id in FORBIDDEN {
             let group: Vec<&(ProbeOrigin, Vec<Seen>)> =
                 seen.iter().filter(|(p, _)| p.id == id).collect();
             if !group.is_empty() {
