@@ -279,3 +279,19 @@ async fn chain_with_root_or_out_of_order_warns() {
         "not followed by its issuer",
     );
 }
+
+#[tokio::test]
+async fn a_legacy_only_server_is_an_error_that_still_names_the_protocol() {
+    let pki = Pki::new();
+    let id = pki.leaf(&["localhost"], 90);
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("leaf.pem"), dir.path().join("leaf.key"));
+    std::fs::write(&cert, format!("{}{}", id.cert_pem, pki.inter_pem)).unwrap();
+    std::fs::write(&key, &id.key_pem).unwrap();
+    let args = ["-tls1", "-cipher", "DEFAULT@SECLEVEL=0"];
+    let (port, _server) = openssl_server(&cert, &key, &args).await;
+    let out = run_toml(&tls_check(port, ""), Some(pki.write_ca(&dir))).await;
+    assert_eq!(out[0].status, Status::Error);
+    assert_eq!(out[0].error.as_ref().unwrap().kind, "tls");
+    assert_finding(&out[0], "tls.legacy", Status::Fail, "TLSv1.0");
+}

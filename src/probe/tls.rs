@@ -138,6 +138,12 @@ impl TlsProbe {
         );
         let (info, timings) = match handshake.await {
             Ok(r) => r,
+            // A server that refuses TLS 1.2 and 1.3 may still speak a legacy version: say so.
+            Err(e @ crate::net::NetError::Tls(_)) => {
+                let mut p = Probed::failed(e);
+                p.findings.push(self.legacy(ctx).await);
+                return p;
+            }
             Err(e) => return Probed::failed(e),
         };
         let certs: Vec<Cert> = info.chain.iter().filter_map(|d| Cert::parse(d)).collect();
