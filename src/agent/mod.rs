@@ -61,6 +61,8 @@ pub struct State {
     pub metrics: Arc<Metrics>,
     pub alerting: Arc<alerting::Alerting>,
     pub latest: RwLock<BTreeMap<Key, Outcome>>,
+    /// When each check last finished, for the status page.
+    pub ran_at: RwLock<BTreeMap<Key, SystemTime>>,
     pub loaded: RwLock<Arc<Loaded>>,
     pub ready: AtomicBool,
     pub started: SystemTime,
@@ -95,6 +97,9 @@ impl State {
                     tracing::warn!(check = %key.check, env = %key.env, status = s.as_str(), reason = %o.summary(), "check does not pass")
                 }
             }
+        }
+        if let Ok(mut at) = self.ran_at.write() {
+            at.insert(key.clone(), SystemTime::now());
         }
         latest.insert(key, o);
         // Readiness is decided once; after that a run costs no scan of every check.
@@ -241,6 +246,7 @@ impl Agent {
             metrics: Arc::new(Metrics::new()),
             alerting,
             latest: RwLock::new(BTreeMap::new()),
+            ran_at: RwLock::new(BTreeMap::new()),
             loaded: RwLock::new(Arc::new(loaded)),
             ready: AtomicBool::new(false),
             started: SystemTime::now(),

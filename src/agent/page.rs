@@ -16,11 +16,12 @@ fn esc(s: &str) -> String {
 const STYLE: &str = "body{font:15px/1.4 system-ui,sans-serif;margin:1rem;color:#222}table{border-collapse:collapse;width:100%}\
 td,th{padding:.4rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}\
 .pass{color:#176f2c}.warn{color:#9a6700}.fail,.error{color:#b42318;font-weight:600}\
-small{color:#666}@media(max-width:600px){td:nth-child(3),th:nth-child(3){display:none}}";
+small{color:#666}@media(max-width:600px){td:nth-child(3),th:nth-child(3),td:nth-child(5),th:nth-child(5){display:none}}";
 
 /// The whole page.
 pub fn render(state: &State) -> String {
     let latest = state.latest.read().map(|l| l.clone()).unwrap_or_default();
+    let ran_at = state.ran_at.read().map(|l| l.clone()).unwrap_or_default();
     let now = time::OffsetDateTime::now_utc();
     let mut html = format!(
         "<!doctype html><html><head><meta charset=utf-8><meta name=viewport content=\"width=device-width,initial-scale=1\">\
@@ -38,10 +39,14 @@ pub fn render(state: &State) -> String {
     for env in envs {
         let _ = write!(
             html,
-            "<h2>{}</h2><table><tr><th>Status</th><th>Check</th><th>Kind</th><th>Time</th><th>Details</th></tr>",
+            "<h2>{}</h2><table><tr><th>Status</th><th>Check</th><th>Kind</th><th>Last run</th><th>Time</th><th>Details</th></tr>",
             esc(env)
         );
-        for (_, o) in latest.iter().filter(|(k, _)| k.env == env) {
+        for (key, o) in latest.iter().filter(|(k, _)| k.env == env) {
+            let ago = ran_at
+                .get(key)
+                .and_then(|t| t.elapsed().ok())
+                .map_or("-".to_string(), |d| format!("{}s ago", d.as_secs()));
             let class = o.status.as_str();
             let mut details = String::new();
             if let Some(e) = &o.error {
@@ -61,7 +66,7 @@ pub fn render(state: &State) -> String {
             }
             let _ = write!(
                 html,
-                "<tr><td class={class}>{class}</td><td>{}</td><td>{}</td><td>{:.0} ms</td><td>{details}</td></tr>",
+                "<tr><td class={class}>{class}</td><td>{}</td><td>{}</td><td>{ago}</td><td>{:.0} ms</td><td>{details}</td></tr>",
                 esc(&o.name),
                 o.kind,
                 o.duration.as_secs_f64() * 1000.0
@@ -69,10 +74,9 @@ pub fn render(state: &State) -> String {
         }
         html.push_str("</table>");
     }
-    let _ = write!(
-        html,
-        "<p><small>generated {}</small></p></body></html>",
-        now.unix_timestamp()
-    );
+    let when = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let _ = write!(html, "<p><small>generated {when}</small></p></body></html>");
     html
 }
