@@ -16,6 +16,32 @@ async fn run_against(identity: &Identity, pki: &Pki, extra: &str) -> shipwatch::
     out.remove(0)
 }
 
+/// A rustls server for a fresh `localhost` leaf that speaks TLS 1.2 only.
+async fn tls12_only_server(pki: &Pki) -> Server {
+    let config = tls_config(
+        &pki.leaf(&["localhost"], 90),
+        Some(&[&rustls::version::TLS12]),
+    );
+    serve(
+        std::sync::Arc::new(|_: &Req| Resp::new(200, "")),
+        Some(config),
+    )
+    .await
+}
+
+/// `openssl s_server` for a fresh `localhost` leaf and its intermediate, with extra flags.
+async fn openssl_leaf_server(
+    pki: &Pki,
+    dir: &tempfile::TempDir,
+    args: &[&str],
+) -> (u16, tokio::process::Child) {
+    let id = pki.leaf(&["localhost"], 90);
+    let (cert, key) = (dir.path().join("leaf.pem"), dir.path().join("leaf.key"));
+    std::fs::write(&cert, format!("{}{}", id.cert_pem, pki.inter_pem)).unwrap();
+    std::fs::write(&key, &id.key_pem).unwrap();
+    openssl_server(&cert, &key, args).await
+}
+
 #[tokio::test]
 async fn good_chain_with_intermediate_passes_everything() {
     let pki = Pki::new();
@@ -113,13 +139,7 @@ async fn expiring_intermediate_fails_chain_expiry() {
 #[tokio::test]
 async fn version_below_minimum_fails() {
     let pki = Pki::new();
-    let id = pki.leaf(&["localhost"], 90);
-    let config = tls_config(&id, Some(&[&rustls::version::TLS12]));
-    let server = serve(
-        std::sync::Arc::new(|_: &Req| Resp::new(200, "")),
-        Some(config),
-    )
-    .await;
+    let server = tls12_only_server(&pki).await;
     let dir = tempfile::tempdir().unwrap();
     let out = run_toml(
         &tls_check(server.port(), "min_version = \"1.3\""),
@@ -178,13 +198,9 @@ async fn plain_http_port_is_a_tls_error() {
 #[tokio::test]
 async fn server_accepting_tls_1_0_fails_legacy_and_can_be_made_a_warning() {
     let pki = Pki::new();
-    let id = pki.leaf(&["localhost"], 90);
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("leaf.pem"), dir.path().join("leaf.key"));
-    std::fs::write(&cert, format!("{}{}", id.cert_pem, pki.inter_pem)).unwrap();
-    std::fs::write(&key, &id.key_pem).unwrap();
     let args = ["-min_protocol", "TLSv1", "-cipher", "DEFAULT@SECLEVEL=0"];
-    let (port, _server) = openssl_server(&cert, &key, &args).await;
+    let (port, _server) = openssl_leaf_server(&pki, &dir, &args).await;
     let ca = pki.write_ca(&dir);
     let out = run_toml(&tls_check(port, ""), Some(ca.clone())).await;
     assert_finding(&out[0], "tls.legacy", Status::Fail, "TLSv1.0");
@@ -211,13 +227,7 @@ async fn modern_only_server_refuses_legacy_and_offers_tls13() {
 #[tokio::test]
 async fn tls12_only_server_warns_about_tls13() {
     let pki = Pki::new();
-    let id = pki.leaf(&["localhost"], 90);
-    let config = tls_config(&id, Some(&[&rustls::version::TLS12]));
-    let server = serve(
-        std::sync::Arc::new(|_: &Req| Resp::new(200, "")),
-        Some(config),
-    )
-    .await;
+    let server = tls12_only_server(&pki).await;
     let dir = tempfile::tempdir().unwrap();
     let out = run_toml(&tls_check(server.port(), ""), Some(pki.write_ca(&dir))).await;
     assert_finding(&out[0], "tls.tls13", Status::Warn, "TLSv1.2");
@@ -283,13 +293,9 @@ async fn chain_with_root_or_out_of_order_warns() {
 #[tokio::test]
 async fn a_legacy_only_server_is_an_error_that_still_names_the_protocol() {
     let pki = Pki::new();
-    let id = pki.leaf(&["localhost"], 90);
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("leaf.pem"), dir.path().join("leaf.key"));
-    std::fs::write(&cert, format!("{}{}", id.cert_pem, pki.inter_pem)).unwrap();
-    std::fs::write(&key, &id.key_pem).unwrap();
     let args = ["-tls1", "-cipher", "DEFAULT@SECLEVEL=0"];
-    let (port, _server) = openssl_server(&cert, &key, &args).await;
+    let (port, _server) = openssl_leaf_server(&pki, &dir, &args).await;
     let out = run_toml(&tls_check(port, ""), Some(pki.write_ca(&dir))).await;
     assert_eq!(out[0].status, Status::Error);
     assert_eq!(out[0].error.as_ref().unwrap().kind, "tls");
