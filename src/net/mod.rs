@@ -37,6 +37,9 @@ pub enum NetError {
     Connect(String),
     #[error("{0}")]
     Tls(String),
+    /// The handshake finished, but the certificate did not verify, so nothing was sent.
+    #[error("refusing to send over an untrusted connection: {0}")]
+    Untrusted(String),
     #[error("timeout after {after:?} during {phase}")]
     Timeout { phase: Phase, after: Duration },
     #[error("{0}")]
@@ -49,7 +52,7 @@ impl NetError {
             NetError::Setup(_) => "setup",
             NetError::Dns(_) => "dns",
             NetError::Connect(_) => "connect",
-            NetError::Tls(_) => "tls",
+            NetError::Tls(_) | NetError::Untrusted(_) => "tls",
             NetError::Timeout { .. } => "timeout",
             NetError::Protocol(_) => "protocol",
         }
@@ -103,6 +106,21 @@ pub struct Request {
 }
 
 impl Request {
+    /// Turns this request into the one a client sends after a `status` redirect to `next`: a 303,
+    /// or a 301/302 after a POST, becomes a GET without a body, and credentials stay with the
+    /// origin they were written for, as browsers and curl do.
+    pub fn redirect(&mut self, status: u16, next: Url) {
+        if status == 303 || (matches!(status, 301 | 302) && self.method == http::Method::POST) {
+            self.method = http::Method::GET;
+            self.body = Bytes::new();
+        }
+        if next.origin() != self.url.origin() {
+            self.headers
+                .retain(|(k, _)| !CREDENTIAL_HEADERS.iter().any(|c| k.eq_ignore_ascii_case(c)));
+        }
+        self.url = next;
+    }
+
     pub fn get(url: Url) -> Request {
         Request {
             method: http::Method::GET,
@@ -247,18 +265,7 @@ impl Engine {
                     "more than {max_redirects} redirects, last to {next}"
                 )));
             }
-            if response.status == 303
-                || (matches!(response.status, 301 | 302) && req.method == http::Method::POST)
-            {
-                req.method = http::Method::GET;
-                req.body = Bytes::new();
-            }
-            if next.origin() != req.url.origin() {
-                // Like browsers and curl: credentials are for the origin they were written for.
-                req.headers
-                    .retain(|(k, _)| !CREDENTIAL_HEADERS.iter().any(|c| k.eq_ignore_ascii_case(c)));
-            }
-            req.url = next;
+            req.redirect(response.status, next);
         }
     }
 
@@ -272,10 +279,7 @@ impl Engine {
     ) -> Result<Conn, NetError> {
         let conn = self.open(&req.url, overrides, deadline).await?;
         if let Some(tls) = conn.tls().filter(|t| !t.verified() && !req.insecure) {
-            let why = tls.problem().unwrap_or_default();
-            return Err(NetError::Tls(format!(
-                "refusing to send over an untrusted connection: {why}"
-            )));
+            return Err(NetError::Untrusted(tls.problem().unwrap_or_default()));
         }
         Ok(conn)
     }

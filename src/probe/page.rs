@@ -1,12 +1,12 @@
 //! `kind = "page"`: the front end answers 200 with HTML, and every same-origin asset it names loads.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::assert::Assertion;
-use crate::html::tags;
 use crate::net::{MAX_REDIRECTS, Request};
 
 use super::{Ctx, Finding, Probed, Status, body_limit, judge_assertions, subject_of};
@@ -136,30 +136,41 @@ impl PageProbe {
 /// The scripts, stylesheets and images of a page that live on the page's own origin.
 pub fn same_origin_assets(html: &str, base: &Url) -> Vec<Url> {
     let mut out: Vec<Url> = Vec::new();
-    for tag in tags(html) {
-        let attr = match tag.name.as_str() {
-            "script" | "img" => "src",
-            "link"
-                if tag.attr("rel").is_some_and(|r| {
-                    r.split_whitespace()
-                        .any(|t| t.eq_ignore_ascii_case("stylesheet"))
-                }) =>
-            {
-                "href"
+    crate::html::scan(html, |tag| {
+        if let Some(url) = asset_url(tag, base).filter(|u| u.origin() == base.origin()) {
+            if !out.contains(&url) {
+                out.push(url);
             }
-            _ => continue,
-        };
-        let Some(value) = tag.attr(attr).filter(|v| !v.trim().is_empty()) else {
-            continue;
-        };
-        let Ok(url) = base.join(value.trim()) else {
-            continue;
-        };
-        if url.origin() == base.origin() && !out.contains(&url) && out.len() < MAX_ASSETS {
-            out.push(url);
         }
-    }
+        if out.len() < MAX_ASSETS {
+            ControlFlow::Continue(())
+        } else {
+            ControlFlow::Break(())
+        }
+    });
     out
+}
+
+/// The URL a tag loads as a script, stylesheet or image, if it loads one.
+fn asset_url(tag: &crate::html::Tag<'_>, base: &Url) -> Option<Url> {
+    let attr = if tag.is("script") || tag.is("img") {
+        "src"
+    } else if tag.is("link")
+        && tag.attr("rel").is_some_and(|r| {
+            r.split_whitespace()
+                .any(|t| t.eq_ignore_ascii_case("stylesheet"))
+        })
+    {
+        "href"
+    } else {
+        return None;
+    };
+    let value = tag.attr(attr)?;
+    let value = value.trim();
+    if value.is_empty() || tag.in_template {
+        return None;
+    }
+    base.join(value).ok()
 }
 
 #[cfg(test)]

@@ -40,11 +40,14 @@ pub fn parse(header: &str) -> Option<Cookie> {
 
 impl Cookie {
     /// Names that usually carry a session or credentials, which must not be readable by scripts.
+    /// An anti-CSRF token (`csrftoken`, `XSRF-TOKEN`) is not one: the double-submit pattern needs
+    /// scripts to read it.
     pub fn is_session_like(&self) -> bool {
         let n = self.name.to_ascii_lowercase();
-        ["sess", "sid", "login", "auth", "token", "jwt", "remember"]
-            .iter()
-            .any(|p| n.contains(p))
+        !self.is_anti_csrf()
+            && ["sess", "sid", "login", "auth", "token", "jwt", "remember"]
+                .iter()
+                .any(|p| n.contains(p))
     }
 
     pub fn is_anti_csrf(&self) -> bool {
@@ -86,6 +89,8 @@ mod tests {
             Some("invalid SameSite=\"Sometimes\"")
         );
         assert!(parse("csrftoken=1").unwrap().is_anti_csrf());
+        assert!(!parse("XSRF-TOKEN=1").unwrap().is_session_like());
+        assert!(parse("auth_token=1").unwrap().is_session_like());
         assert!(parse("novalue").is_none());
         assert!(parse("=x").is_none());
     }

@@ -6,6 +6,8 @@ pub mod csp;
 pub mod grade;
 pub mod hsts;
 pub mod permissions;
+pub mod referrer;
+pub mod site;
 
 /// All values of a header, in order; a header sent twice counts twice.
 pub fn values<'a>(headers: &'a http::HeaderMap, name: &str) -> Vec<&'a str> {

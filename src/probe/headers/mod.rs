@@ -1,0 +1,249 @@
+//! `kind = "headers"`: the security headers of the page, judged by the project's rules
+//! ([`rules`]) and graded exactly as the Mozilla HTTP Observatory grades them
+//! ([`crate::security::grade`]).
+//!
+//! For the grade, the check gathers what the Observatory gathers: the HTTPS page with every
+//! response of its redirect chain (for cookies), the plain-HTTP URL's redirect chain, and the
+//! answer to a CORS preflight with a foreign origin.
+
+mod rules;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use url::Url;
+
+use crate::net::{MAX_REDIRECTS, NetError, Request};
+use crate::security::grade::{self, Http, Jar, Page, Session};
+
+use super::{Ctx, Finding, Probed, Status};
+
+/// The page to read, and what else the grade and cookie rules need.
+#[derive(Debug, Clone)]
+pub struct HeadersProbe {
+    pub request: Request,
+    /// The lowest acceptable letter.
+    pub min_grade: String,
+    /// A login request whose cookies are judged too.
+    pub login: Option<Request>,
+    /// Where plain HTTP listens, for the grade's redirection test; `http://HOST/PATH` by default.
+    pub http_url: Option<Url>,
+}
+
+/// An origin no site allows, sent to see whether the site reflects any origin with credentials.
+const FOREIGN_ORIGIN: &str = "https://shipwatch-grade.invalid";
+/// What a browser asks for when it opens a page.
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+/// A plain-HTTP listener that does not answer within this long counts as absent, as a firewalled
+/// port 80 does for the Observatory; the check's own deadline still bounds it.
+const HTTP_PATIENCE: Duration = Duration::from_secs(5);
+
+impl HeadersProbe {
+    pub async fn run(&self, ctx: &Ctx<'_>) -> Probed {
+        let mut request = self.request.clone();
+        if !request.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("accept")) {
+            request.headers.push(("Accept".into(), BROWSER_ACCEPT.into()));
+        }
+        let main = match session(ctx, &request, ctx.deadline).await {
+            Ok(s) => s,
+            Err(e) => return Probed::failed(e),
+        };
+        let https = main.session.start.scheme() == "https";
+        let (http, cors, login) = tokio::join!(
+            self.http_side(ctx, &main.session),
+            preflight(ctx, &request, &main.session.last.url),
+            self.login_cookies(ctx),
+        );
+        let (login_cookies, login_failed) = login;
+        let page = &main.session.last;
+        let html = is_html(&page.headers).then(|| String::from_utf8_lossy(&page.body));
+        let meta = html.as_deref().map(grade::meta_policies).unwrap_or_default();
+        let mut cookies = main.set_cookies.clone();
+        cookies.extend(login_cookies);
+        let mut findings = rules::judge(
+            &page.headers,
+            page.url.scheme() == "https",
+            &meta,
+            &cookies,
+            login_failed,
+        );
+        let g = grade::grade(&grade::Input {
+            host: request.url.host_str().unwrap_or(""),
+            https: https.then_some(&main.session),
+            http: &http,
+            cors: cors.as_ref().map(|h| (h, FOREIGN_ORIGIN)),
+        });
+        findings.push(self.grade_finding(&g));
+        Probed {
+            findings,
+            timings: Some(main.timings),
+            error: None,
+            details: details(&g, &page.url),
+            redact: Vec::new(),
+        }
+    }
+
+    fn grade_finding(&self, g: &grade::Grade) -> Finding {
+        let ok = grade::at_least(g.letter, &self.min_grade);
+        let costs: Vec<String> = g
+            .modifiers
+            .iter()
+            .filter(|m| m.modifier < 0)
+            .map(|m| format!("{} {}", m.result, m.modifier))
+            .collect();
+        let why = if costs.is_empty() || ok {
+            String::new()
+        } else {
+            format!("; points lost to {}", costs.join(", "))
+        };
+        Finding::judge(
+            "headers.grade",
+            ok,
+            Status::Fail,
+            format!("Observatory grade {} (score {}){why}", g.letter, g.score),
+        )
+        .expect(
+            format!("{} or better", self.min_grade),
+            format!("{} ({})", g.letter, g.score),
+        )
+    }
+
+    /// How the plain-HTTP URL answers: where its redirects lead, or that nothing answers. A
+    /// plain-HTTP page is its own HTTP session, as it is for the Observatory.
+    async fn http_side(&self, ctx: &Ctx<'_>, main: &Session) -> Http {
+        if main.start.scheme() != "https" {
+            return Http::Answered(main.clone());
+        }
+        let url = match &self.http_url {
+            Some(u) => u.clone(),
+            None => {
+                let mut u = main.start.clone();
+                let _ = u.set_scheme("http");
+                let _ = u.set_port(None);
+                u
+            }
+        };
+        let mut req = Request::get(url);
+        req.insecure = self.request.insecure;
+        req.max_body = 64 << 10;
+        req.headers.push(("Accept".into(), BROWSER_ACCEPT.into()));
+        let deadline = ctx.deadline.min(Instant::now() + HTTP_PATIENCE);
+        match session(ctx, &req, deadline).await {
+            Ok(walked) => Http::Answered(walked.session),
+            Err(NetError::Untrusted(_)) => Http::InvalidCert,
+            Err(_) => Http::Unreachable,
+        }
+    }
+
+    /// The Set-Cookie values of the configured login request, or a finding saying it failed.
+    async fn login_cookies(&self, ctx: &Ctx<'_>) -> (Vec<String>, Option<Finding>) {
+        let Some(login) = &self.login else {
+            return (Vec::new(), None);
+        };
+        match session(ctx, login, ctx.deadline).await {
+            Ok(walked) => (walked.set_cookies, None),
+            Err(e) => (
+                Vec::new(),
+                Some(
+                    Finding::new(
+                        "headers.cookies",
+                        Status::Fail,
+                        format!("the login request failed, so its cookies could not be judged: {e}"),
+                    )
+                    .expect("a login response", e.kind()),
+                ),
+            ),
+        }
+    }
+}
+
+/// A session and what the project rules need from it besides.
+struct Walked {
+    session: Session,
+    /// Every raw Set-Cookie value of the chain.
+    set_cookies: Vec<String>,
+    /// The last response's timings.
+    timings: crate::net::Timings,
+}
+
+/// Follows up to ten redirects the way the Observatory's browser session does, keeping every
+/// URL, every cookie and the last response.
+async fn session(ctx: &Ctx<'_>, first: &Request, deadline: Instant) -> Result<Walked, NetError> {
+    let mut req = first.clone();
+    let mut route = Vec::new();
+    let mut jar = Jar::default();
+    let mut raw_cookies = Vec::new();
+    let mut verified = true;
+    loop {
+        let resp = ctx.engine.send(&req, ctx.overrides, deadline).await?;
+        verified &= resp.tls.as_ref().is_none_or(|t| t.verified());
+        route.push((req.url.clone(), resp.status));
+        for c in resp.headers.get_all(http::header::SET_COOKIE) {
+            let c = String::from_utf8_lossy(c.as_bytes()).into_owned();
+            jar.set(&c, &req.url);
+            raw_cookies.push(c);
+        }
+        let next = resp
+            .location()
+            .filter(|_| resp.is_redirect() && route.len() <= MAX_REDIRECTS)
+            .and_then(|l| req.url.join(l).ok());
+        match next {
+            Some(next) => req.redirect(resp.status, next),
+            None => {
+                let session = Session {
+                    start: first.url.clone(),
+                    route,
+                    jar,
+                    last: Page {
+                        url: req.url,
+                        status: resp.status,
+                        headers: resp.headers,
+                        body: resp.body,
+                    },
+                    verified,
+                };
+                return Ok(Walked {
+                    session,
+                    set_cookies: raw_cookies,
+                    timings: resp.timings,
+                });
+            }
+        }
+    }
+}
+
+/// A CORS preflight with a foreign origin to the final page, as the Observatory sends it.
+async fn preflight(ctx: &Ctx<'_>, page: &Request, url: &Url) -> Option<http::HeaderMap> {
+    let mut req = Request::get(url.clone());
+    req.method = http::Method::OPTIONS;
+    req.insecure = page.insecure;
+    req.max_body = 64 << 10;
+    req.headers.push(("Origin".into(), FOREIGN_ORIGIN.into()));
+    req.headers
+        .push(("Access-Control-Request-Method".into(), "GET".into()));
+    let ex = ctx
+        .engine
+        .fetch(&req, ctx.overrides, ctx.deadline, MAX_REDIRECTS)
+        .await
+        .ok()?;
+    Some(ex.response.headers)
+}
+
+fn is_html(h: &http::HeaderMap) -> bool {
+    h.get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"))
+}
+
+fn details(g: &grade::Grade, final_url: &Url) -> BTreeMap<String, serde_json::Value> {
+    let mut details = BTreeMap::new();
+    details.insert("score".into(), g.score.into());
+    details.insert("grade".into(), g.letter.into());
+    details.insert(
+        "modifiers".into(),
+        serde_json::to_value(&g.modifiers).unwrap_or_default(),
+    );
+    details.insert("final_url".into(), final_url.as_str().into());
+    details
+}
