@@ -161,7 +161,10 @@ fn raw_text_end(s: &str, name: &str) -> usize {
         let close = rest.len() > name.len() + 2
             && rest[1] == b'/'
             && rest[2..2 + name.len()].eq_ignore_ascii_case(name.as_bytes())
-            && matches!(rest[2 + name.len()], b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r' | 0x0c);
+            && matches!(
+                rest[2 + name.len()],
+                b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r' | 0x0c
+            );
         if close {
             return i + memchr(b'>', rest).map_or(rest.len(), |e| e + 1);
         }
@@ -283,7 +286,10 @@ mod tests {
             <script>if (a < b) document.write("<img src=/no.png>")</script >
             <STYLE>p > a { }</style><textarea><b>no</b></textarea><img src="/yes.png"><!---->
             <?xml bogus?><p>"#;
-        assert_eq!(names(html), ["a", "script", "STYLE", "textarea", "img", "p"]);
+        assert_eq!(
+            names(html),
+            ["a", "script", "STYLE", "textarea", "img", "p"]
+        );
         let a = tags(html)[0];
         assert_eq!(a.attr("title").as_deref(), Some("x > y"));
         assert_eq!(a.attr("HREF").as_deref(), Some("/p"));
@@ -301,7 +307,8 @@ mod tests {
 
     #[test]
     fn template_content_is_marked() {
-        let html = "<script src=a></script><template><script src=b></script></template><script src=c>";
+        let html =
+            "<script src=a></script><template><script src=b></script></template><script src=c>";
         let flags: Vec<bool> = tags(html)
             .iter()
             .filter(|t| t.is("script"))
@@ -312,7 +319,17 @@ mod tests {
 
     #[test]
     fn never_panics_on_broken_input() {
-        for s in ["<", "<a", "<a b='", "<!--", "<script>", "</", "<a =x =>", "&#", "<x y=\u{e9}>"] {
+        for s in [
+            "<",
+            "<a",
+            "<a b='",
+            "<!--",
+            "<script>",
+            "</",
+            "<a =x =>",
+            "&#",
+            "<x y=\u{e9}>",
+        ] {
             let _ = tags(s);
             let _ = decode(s);
         }

@@ -58,7 +58,11 @@ fn to_https() -> Http {
     chain(&["http://www.example.com/", "https://www.example.com/"])
 }
 
-fn score_with(s: &Session, http: &Http, cors: Option<(&http::HeaderMap, &str)>) -> (i32, &'static str) {
+fn score_with(
+    s: &Session,
+    http: &Http,
+    cors: Option<(&http::HeaderMap, &str)>,
+) -> (i32, &'static str) {
     let g = grade::grade(&Input {
         host: "www.example.com",
         https: Some(s),
@@ -75,7 +79,10 @@ fn score(pairs: &[(&str, &str)], html: Option<&str>) -> (i32, &'static str) {
 const HSTS: (&str, &str) = ("strict-transport-security", "max-age=63072000");
 const NOSNIFF: (&str, &str) = ("x-content-type-options", "nosniff");
 const DENY: (&str, &str) = ("x-frame-options", "DENY");
-const CSP: (&str, &str) = ("content-security-policy", "default-src 'self'; object-src 'none'");
+const CSP: (&str, &str) = (
+    "content-security-policy",
+    "default-src 'self'; object-src 'none'",
+);
 
 #[test]
 fn modern_site_gets_every_bonus() {
@@ -146,7 +153,12 @@ fn bonus_is_withheld_below_ninety() {
 
 #[test]
 fn hsts_cut_off_is_15552000_and_parsing_is_lenient() {
-    let with = |v: &'static str| score(&[CSP, ("strict-transport-security", v), NOSNIFF, DENY], None);
+    let with = |v: &'static str| {
+        score(
+            &[CSP, ("strict-transport-security", v), NOSNIFF, DENY],
+            None,
+        )
+    };
     // At the cut-off: no penalty, CSP +5: 105.
     assert_eq!(with("max-age=15552000"), (105, "A+"));
     // One second short −10: 90, and the CSP +5 still counts: 95, A.
@@ -163,16 +175,25 @@ fn repeated_headers_are_one_joined_value() {
     assert_eq!(score(&twice, None), (80, "B+"));
     // "SAMEORIGIN, SAMEORIGIN" −20 and "nosniff, nosniff" −5: 75, B.
     let xfo = ("x-frame-options", "SAMEORIGIN");
-    assert_eq!(score(&[CSP, HSTS, NOSNIFF, NOSNIFF, xfo, xfo], None), (75, "B"));
+    assert_eq!(
+        score(&[CSP, HSTS, NOSNIFF, NOSNIFF, xfo, xfo], None),
+        (75, "B")
+    );
     // "same-origin, same-origin" is an invalid CORP −5: 95, CSP +5: 100, A+.
     let corp = ("cross-origin-resource-policy", "same-origin");
-    assert_eq!(score(&[CSP, HSTS, NOSNIFF, DENY, corp, corp], None), (100, "A+"));
+    assert_eq!(
+        score(&[CSP, HSTS, NOSNIFF, DENY, corp, corp], None),
+        (100, "A+")
+    );
 }
 
 #[test]
 fn frame_ancestors_anywhere_counts_for_framing() {
     // No X-Frame-Options, but frame-ancestors * in the header: +5 with CSP +5: 110.
-    let fa = ("content-security-policy", "default-src 'self'; frame-ancestors *");
+    let fa = (
+        "content-security-policy",
+        "default-src 'self'; frame-ancestors *",
+    );
     assert_eq!(score(&[fa, HSTS, NOSNIFF], None), (110, "A+"));
     // In a <meta> policy, which browsers ignore, the Observatory still counts it: 110.
     let html = r#"<meta http-equiv="Content-Security-Policy" content="default-src 'self'; frame-ancestors 'none'">"#;
@@ -182,13 +203,25 @@ fn frame_ancestors_anywhere_counts_for_framing() {
 #[test]
 fn csp_corners() {
     // A repeated directive is invalid −25: 75, B.
-    let rep = ("content-security-policy", "default-src 'self'; default-src 'none'");
+    let rep = (
+        "content-security-policy",
+        "default-src 'self'; default-src 'none'",
+    );
     assert_eq!(score(&[rep, HSTS, NOSNIFF, DENY], None), (75, "B"));
     // A repeated report-uri is no penalty, but the CSP bonus is lost: 100, A+.
-    let report = ("content-security-policy", "default-src 'none'; report-uri /a; report-uri /b");
+    let report = (
+        "content-security-policy",
+        "default-src 'none'; report-uri /a; report-uri /b",
+    );
     assert_eq!(score(&[report, HSTS, NOSNIFF, DENY], None), (100, "A+"));
     // A policy shorter than "img-src" is invalid: 75, B.
-    assert_eq!(score(&[("content-security-policy", "a"), HSTS, NOSNIFF, DENY], None), (75, "B"));
+    assert_eq!(
+        score(
+            &[("content-security-policy", "a"), HSTS, NOSNIFF, DENY],
+            None
+        ),
+        (75, "B")
+    );
     // A meta policy alone is implemented: +5, 105.
     let meta = r#"<meta http-equiv="content-security-policy" content="default-src 'self'; object-src 'none'">"#;
     assert_eq!(score(&[HSTS, NOSNIFF, DENY], Some(meta)), (105, "A+"));
@@ -222,7 +255,13 @@ fn cookies_by_the_observatory_rules() {
 fn cookies_protected_by_hsts_follow_its_cut_off() {
     // HSTS at five months −10 does not protect: a cookie without Secure −20: 70, B.
     let short = ("strict-transport-security", "max-age=13000000");
-    assert_eq!(score(&[CSP, short, NOSNIFF, DENY, ("set-cookie", "theme=dark")], None), (70, "B"));
+    assert_eq!(
+        score(
+            &[CSP, short, NOSNIFF, DENY, ("set-cookie", "theme=dark")],
+            None
+        ),
+        (70, "B")
+    );
 }
 
 #[test]
@@ -248,13 +287,26 @@ fn redirection_from_plain_http() {
     // Nothing listening on plain HTTP: 0, 105.
     assert_eq!(r(Http::Unreachable), (105, "A+"));
     // Off-host first hop −5: 95, +5: 100, A+.
-    assert_eq!(r(chain(&["http://www.example.com/", "https://example.com/"])), (100, "A+"));
+    assert_eq!(
+        r(chain(&["http://www.example.com/", "https://example.com/"])),
+        (100, "A+")
+    );
     // First hop to plain HTTP −10: 90, +5: 95, A.
-    let via_http = chain(&["http://www.example.com/", "http://example.com/", "https://example.com/"]);
+    let via_http = chain(&[
+        "http://www.example.com/",
+        "http://example.com/",
+        "https://example.com/",
+    ]);
     assert_eq!(r(via_http), (95, "A"));
     // No redirect −20: 80, B+. Never reaching HTTPS −20 too.
     assert_eq!(r(chain(&["http://www.example.com/"])), (80, "B+"));
-    assert_eq!(r(chain(&["http://www.example.com/", "http://www.example.com/x"])), (80, "B+"));
+    assert_eq!(
+        r(chain(&[
+            "http://www.example.com/",
+            "http://www.example.com/x"
+        ])),
+        (80, "B+")
+    );
     // An untrusted certificate on the way −20: 80.
     assert_eq!(r(Http::InvalidCert), (80, "B+"));
 }
@@ -269,9 +321,15 @@ fn reflected_origin_with_credentials_costs_fifty() {
         ("access-control-allow-origin", origin),
         ("access-control-allow-credentials", "true"),
     ]);
-    assert_eq!(score_with(&s, &to_https(), Some((&reflect, origin))), (50, "C"));
+    assert_eq!(
+        score_with(&s, &to_https(), Some((&reflect, origin))),
+        (50, "C")
+    );
     let star = headers(&[("access-control-allow-origin", "*")]);
-    assert_eq!(score_with(&s, &to_https(), Some((&star, origin))), (105, "A+"));
+    assert_eq!(
+        score_with(&s, &to_https(), Some((&star, origin))),
+        (105, "A+")
+    );
 }
 
 #[test]

@@ -9,6 +9,9 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# Both scanners open many connections at once; the default backlog of 5 would stall them.
+ThreadingHTTPServer.request_queue_size = 1024
+
 spec = importlib.util.spec_from_file_location("cases", sys.argv[1])
 cases = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(cases)

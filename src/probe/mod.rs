@@ -20,7 +20,7 @@ use crate::assert::{Assertion, Severity, Subject};
 use crate::net::{Engine, NetError, Overrides, Timings};
 
 pub use self::http::HttpProbe;
-pub use cors::{CorsProbe, FORBIDDEN as CORS_FORBIDDEN};
+pub use cors::{Class as CorsClass, CorsProbe};
 pub use exposure::{ExposureProbe, leaks_in};
 pub use flow::{BodyTemplate, FlowProbe, FlowStep};
 pub use headers::HeadersProbe;

@@ -37,8 +37,14 @@ mod tests {
 
     #[test]
     fn last_known_token_wins() {
-        assert_eq!(policy(&["no-referrer, bogus"]).as_deref(), Some("no-referrer"));
-        assert_eq!(policy(&["unsafe-url", "Same-Origin"]).as_deref(), Some("same-origin"));
+        assert_eq!(
+            policy(&["no-referrer, bogus"]).as_deref(),
+            Some("no-referrer")
+        );
+        assert_eq!(
+            policy(&["unsafe-url", "Same-Origin"]).as_deref(),
+            Some("same-origin")
+        );
         assert_eq!(policy(&["bogus"]), None);
         assert_eq!(policy(&[]), None);
     }

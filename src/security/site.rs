@@ -53,7 +53,10 @@ mod tests {
         assert_eq!(d("a.b.github.io", true).as_deref(), Some("github.io"));
         assert_eq!(d("a.b.github.io", false).as_deref(), Some("b.github.io"));
         assert_eq!(d("foo.co.uk", false).as_deref(), Some("foo.co.uk"));
-        assert_eq!(d("static.localhost", true).as_deref(), Some("static.localhost"));
+        assert_eq!(
+            d("static.localhost", true).as_deref(),
+            Some("static.localhost")
+        );
         assert_eq!(d("localhost", true), None);
         assert_eq!(d("127.0.0.1", true), None);
         assert_eq!(d("[::1]", false), None);

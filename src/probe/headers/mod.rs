@@ -42,8 +42,14 @@ const HTTP_PATIENCE: Duration = Duration::from_secs(5);
 impl HeadersProbe {
     pub async fn run(&self, ctx: &Ctx<'_>) -> Probed {
         let mut request = self.request.clone();
-        if !request.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("accept")) {
-            request.headers.push(("Accept".into(), BROWSER_ACCEPT.into()));
+        if !request
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("accept"))
+        {
+            request
+                .headers
+                .push(("Accept".into(), BROWSER_ACCEPT.into()));
         }
         let main = match session(ctx, &request, ctx.deadline).await {
             Ok(s) => s,
@@ -58,7 +64,10 @@ impl HeadersProbe {
         let (login_cookies, login_failed) = login;
         let page = &main.session.last;
         let html = is_html(&page.headers).then(|| String::from_utf8_lossy(&page.body));
-        let meta = html.as_deref().map(grade::meta_policies).unwrap_or_default();
+        let meta = html
+            .as_deref()
+            .map(grade::meta_policies)
+            .unwrap_or_default();
         let mut cookies = main.set_cookies.clone();
         cookies.extend(login_cookies);
         let mut findings = rules::judge(
@@ -149,7 +158,9 @@ impl HeadersProbe {
                     Finding::new(
                         "headers.cookies",
                         Status::Fail,
-                        format!("the login request failed, so its cookies could not be judged: {e}"),
+                        format!(
+                            "the login request failed, so its cookies could not be judged: {e}"
+                        ),
                     )
                     .expect("a login response", e.kind()),
                 ),

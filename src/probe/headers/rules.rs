@@ -5,7 +5,6 @@
 use crate::security::grade::MetaPolicies;
 use crate::security::{cookies, csp, hsts, permissions, referrer, values};
 
-
 use super::super::{Finding, Status};
 
 /// HSTS max-age the deployment checklist asks for: one year.

@@ -61,7 +61,10 @@ impl Jar {
 }
 
 fn parse(raw: &str, url: &Url) -> Option<Stored> {
-    let host = url.host_str()?.trim_matches(['[', ']']).to_ascii_lowercase();
+    let host = url
+        .host_str()?
+        .trim_matches(['[', ']'])
+        .to_ascii_lowercase();
     let mut parts = raw.split(';');
     let (name, _value) = parts.next()?.split_once('=')?;
     let name = name.trim();
@@ -230,23 +233,48 @@ mod tests {
             "p=1; Path=/x",
             "p=2",
         ]);
-        let names: Vec<(&str, bool)> = j.cookies().iter().map(|c| (c.name.as_str(), c.secure)).collect();
-        assert_eq!(names, [("a", true), ("__Secure-y", true), ("old", false), ("p", false), ("p", false)]);
+        let names: Vec<(&str, bool)> = j
+            .cookies()
+            .iter()
+            .map(|c| (c.name.as_str(), c.secure))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("a", true),
+                ("__Secure-y", true),
+                ("old", false),
+                ("p", false),
+                ("p", false)
+            ]
+        );
     }
 
     #[test]
     fn results_follow_the_list_order_not_the_penalty() {
         // A session without Secure under HSTS (-10) is "worse" than a plain cookie without Secure (-20).
         let j = jar(&["sessionid=1; HttpOnly", "theme=dark"]);
-        assert_eq!(judge(&j, &[], true), "cookies-session-without-secure-flag-but-protected-by-hsts");
+        assert_eq!(
+            judge(&j, &[], true),
+            "cookies-session-without-secure-flag-but-protected-by-hsts"
+        );
         assert_eq!(judge(&j, &[], false), "cookies-session-without-secure-flag");
         let j = jar(&["csrftoken=1; Secure"]);
-        assert_eq!(judge(&j, &[], true), "cookies-anticsrf-without-samesite-flag");
+        assert_eq!(
+            judge(&j, &[], true),
+            "cookies-anticsrf-without-samesite-flag"
+        );
         let j = jar(&["login=1; Secure; HttpOnly; SameSite=Lax"]);
-        assert_eq!(judge(&j, &[], true), "cookies-secure-with-httponly-sessions-and-samesite");
+        assert_eq!(
+            judge(&j, &[], true),
+            "cookies-secure-with-httponly-sessions-and-samesite"
+        );
         let j = jar(&["heroku-session-affinity=1"]);
         assert_eq!(judge(&j, &[], false), "cookies-not-found");
         let raw = ["x=1; Secure; SameSite=Sometimes".to_string()];
-        assert_eq!(judge(&jar(&[&raw[0]]), &raw, true), "cookies-samesite-flag-invalid");
+        assert_eq!(
+            judge(&jar(&[&raw[0]]), &raw, true),
+            "cookies-samesite-flag-invalid"
+        );
     }
 }

@@ -242,7 +242,11 @@ fn slot(csp: &Parsed, name: &str) -> Option<usize> {
     find(name).or_else(|| find("default-src"))
 }
 
-fn sources<'a>(csp: &'a Parsed, at: Option<usize>, own: &'a BTreeSet<String>) -> &'a BTreeSet<String> {
+fn sources<'a>(
+    csp: &'a Parsed,
+    at: Option<usize>,
+    own: &'a BTreeSet<String>,
+) -> &'a BTreeSet<String> {
     at.map_or(own, |i| &csp.directives[i].1)
 }
 
@@ -356,8 +360,14 @@ mod tests {
 
     #[test]
     fn results_follow_the_observatory_order() {
-        assert_eq!(one("default-src 'none'").result, "csp-implemented-with-no-unsafe-default-src-none");
-        assert_eq!(one("default-src 'self'").result, "csp-implemented-with-no-unsafe");
+        assert_eq!(
+            one("default-src 'none'").result,
+            "csp-implemented-with-no-unsafe-default-src-none"
+        );
+        assert_eq!(
+            one("default-src 'self'").result,
+            "csp-implemented-with-no-unsafe"
+        );
         assert_eq!(
             one("default-src 'self'; script-src 'self' 'unsafe-inline'").result,
             "csp-implemented-with-unsafe-inline"
@@ -374,7 +384,10 @@ mod tests {
             one("default-src 'self'; style-src 'unsafe-inline'").result,
             "csp-implemented-with-unsafe-inline-in-style-src-only"
         );
-        assert_eq!(one("script-src 'strict-dynamic'").result, "csp-header-invalid");
+        assert_eq!(
+            one("script-src 'strict-dynamic'").result,
+            "csp-header-invalid"
+        );
         // script-src falls back to default-src by sharing it: strict-dynamic removes http: from both.
         assert_eq!(
             one("default-src 'strict-dynamic' 'nonce-x' http:; object-src 'none'").result,
@@ -382,7 +395,10 @@ mod tests {
         );
         assert_eq!(one("img-s").result, "csp-header-invalid");
         assert_eq!(one("img-sr").result, "csp-implemented-with-unsafe-inline");
-        assert_eq!(one("default-src 'self'; default-src 'none'").result, "csp-header-invalid");
+        assert_eq!(
+            one("default-src 'self'; default-src 'none'").result,
+            "csp-header-invalid"
+        );
         assert_eq!(
             one("default-src 'none'; report-uri /a; report-uri /b").result,
             "csp-implemented-but-duplicate-directives"
@@ -391,9 +407,17 @@ mod tests {
 
     #[test]
     fn meta_policies_count_but_cannot_frame() {
-        let v = judge(&[], &["default-src 'self'; frame-ancestors 'none'".into()], false, true);
+        let v = judge(
+            &[],
+            &["default-src 'self'; frame-ancestors 'none'".into()],
+            false,
+            true,
+        );
         assert_eq!(v.result, "csp-implemented-with-no-unsafe");
-        assert!(v.frame_ancestors, "the Observatory counts a meta frame-ancestors");
+        assert!(
+            v.frame_ancestors,
+            "the Observatory counts a meta frame-ancestors"
+        );
         let v = judge(&[], &["frame-ancestors 'none'".into()], true, true);
         assert_eq!(v.result, "csp-not-implemented-but-reporting-enabled");
         assert!(!v.frame_ancestors);
@@ -406,10 +430,28 @@ mod tests {
             "default-src 'self'".into(),
         ])
         .unwrap();
-        assert_eq!(p.get("default-src").unwrap().iter().collect::<Vec<_>>(), ["'self'"]);
-        assert_eq!(p.get("script-src").unwrap().iter().collect::<Vec<_>>(), ["'self'"]);
-        assert!(parse(&["default-src https://a/%zz".into(), "default-src https://b".into()]).is_ok());
-        assert!(parse(&["default-src https://a/%zz".into(), "default-src https://a/%zz".into()]).is_err());
+        assert_eq!(
+            p.get("default-src").unwrap().iter().collect::<Vec<_>>(),
+            ["'self'"]
+        );
+        assert_eq!(
+            p.get("script-src").unwrap().iter().collect::<Vec<_>>(),
+            ["'self'"]
+        );
+        assert!(
+            parse(&[
+                "default-src https://a/%zz".into(),
+                "default-src https://b".into()
+            ])
+            .is_ok()
+        );
+        assert!(
+            parse(&[
+                "default-src https://a/%zz".into(),
+                "default-src https://a/%zz".into()
+            ])
+            .is_err()
+        );
     }
 
     #[test]

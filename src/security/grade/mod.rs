@@ -150,12 +150,10 @@ pub fn at_least(got: &str, min: &str) -> bool {
 
 /// Scores a site.
 pub fn grade(input: &Input<'_>) -> Grade {
-    let auto = input
-        .https
-        .or(match input.http {
-            Http::Answered(s) => Some(s),
-            _ => None,
-        });
+    let auto = input.https.or(match input.http {
+        Http::Answered(s) => Some(s),
+        _ => None,
+    });
     let https_start = auto.is_some_and(|s| s.start.scheme() == "https");
     let page = auto.map(|s| &s.last);
     let h = page.map(|p| Headers(&p.headers));
@@ -168,8 +166,15 @@ pub fn grade(input: &Input<'_>) -> Grade {
             frame_ancestors: false,
         },
         |h| {
-            let report_only = h.first("content-security-policy-report-only").is_some_and(|v| !v.is_empty());
-            csp::judge(&h.all("content-security-policy"), &meta.csp, report_only, https_start)
+            let report_only = h
+                .first("content-security-policy-report-only")
+                .is_some_and(|v| !v.is_empty());
+            csp::judge(
+                &h.all("content-security-policy"),
+                &meta.csp,
+                report_only,
+                https_start,
+            )
         },
     );
     let hsts = hsts_result(input.https);
@@ -182,7 +187,10 @@ pub fn grade(input: &Input<'_>) -> Grade {
         ("cookies", cookie_result),
         ("cross-origin-resource-sharing", cors_result(input.cors)),
         ("redirection", redirection_result(input.http)),
-        ("referrer-policy", referrer_result(h.as_ref(), meta.referrer.as_deref())),
+        (
+            "referrer-policy",
+            referrer_result(h.as_ref(), meta.referrer.as_deref()),
+        ),
         ("strict-transport-security", hsts),
         (
             "subresource-integrity",
@@ -193,7 +201,10 @@ pub fn grade(input: &Input<'_>) -> Grade {
             },
         ),
         ("x-content-type-options", xcto_result(h.as_ref())),
-        ("x-frame-options", xfo_result(h.as_ref(), csp.frame_ancestors)),
+        (
+            "x-frame-options",
+            xfo_result(h.as_ref(), csp.frame_ancestors),
+        ),
         ("cross-origin-resource-policy", corp_result(h.as_ref())),
     ]
     .map(|(test, result)| Modifier {
@@ -205,7 +216,12 @@ pub fn grade(input: &Input<'_>) -> Grade {
     let penalties: i32 = modifiers.iter().map(|x| x.modifier.min(0)).sum();
     let all: i32 = modifiers.iter().map(|x| x.modifier).sum();
     let uncurved = 100 + penalties;
-    let score = if uncurved >= EXTRA_CREDIT_FROM { 100 + all } else { uncurved }.max(0);
+    let score = if uncurved >= EXTRA_CREDIT_FROM {
+        100 + all
+    } else {
+        uncurved
+    }
+    .max(0);
     Grade {
         score,
         letter: letter(score),
@@ -264,17 +280,24 @@ impl Headers<'_> {
     /// The first value cut to `max` characters, trimmed and lower-cased, as most tests read it;
     /// an empty value counts as missing.
     fn normalised(&self, name: &str, max: usize) -> Option<String> {
-        self.first(name)
-            .filter(|v| !v.is_empty())
-            .map(|v| v.chars().take(max).collect::<String>().trim().to_lowercase())
+        self.first(name).filter(|v| !v.is_empty()).map(|v| {
+            v.chars()
+                .take(max)
+                .collect::<String>()
+                .trim()
+                .to_lowercase()
+        })
     }
 }
 
 /// The body, when the response says it is HTML in exactly the way the Observatory checks.
 fn html_of(page: &Page) -> Option<std::borrow::Cow<'_, str>> {
-    let ctype = Headers(&page.headers).first("content-type").unwrap_or_default();
+    let ctype = Headers(&page.headers)
+        .first("content-type")
+        .unwrap_or_default();
     let mime = ctype.split(';').next().unwrap_or("");
-    matches!(mime, "text/html" | "application/xhtml+xml").then(|| String::from_utf8_lossy(&page.body))
+    matches!(mime, "text/html" | "application/xhtml+xml")
+        .then(|| String::from_utf8_lossy(&page.body))
 }
 
 /// Policies a page sets in `<meta>` tags, which browsers enforce like headers.
@@ -294,7 +317,9 @@ pub fn meta_policies(html: &str) -> MetaPolicies {
             if tag.has("http-equiv") && tag.has("content") {
                 let equiv = tag.attr("http-equiv").unwrap_or_default();
                 let content = tag.attr("content").unwrap_or_default();
-                if !content.is_empty() && equiv.trim().eq_ignore_ascii_case("content-security-policy") {
+                if !content.is_empty()
+                    && equiv.trim().eq_ignore_ascii_case("content-security-policy")
+                {
                     meta.csp.push(content.into_owned());
                 }
             } else if tag
@@ -363,7 +388,10 @@ fn cors_result(cors: Option<(&http::HeaderMap, &str)>) -> &'static str {
         return "cross-origin-resource-sharing-not-implemented";
     };
     let h = Headers(h);
-    let Some(acao) = h.first("access-control-allow-origin").filter(|v| !v.is_empty()) else {
+    let Some(acao) = h
+        .first("access-control-allow-origin")
+        .filter(|v| !v.is_empty())
+    else {
         return "cross-origin-resource-sharing-not-implemented";
     };
     let credentials = h
@@ -438,7 +466,10 @@ fn xfo_result(h: Option<&Headers<'_>>, frame_ancestors: bool) -> &'static str {
 }
 
 fn corp_result(h: Option<&Headers<'_>>) -> &'static str {
-    match h.and_then(|h| h.normalised("cross-origin-resource-policy", 256)).as_deref() {
+    match h
+        .and_then(|h| h.normalised("cross-origin-resource-policy", 256))
+        .as_deref()
+    {
         None | Some("") => "corp-not-implemented",
         Some("same-origin") => "corp-implemented-with-same-origin",
         Some("same-site") => "corp-implemented-with-same-site",
@@ -455,7 +486,9 @@ fn modifier(result: &str) -> i32 {
         "csp-implemented-with-insecure-scheme-in-passive-content-only"
         | "csp-implemented-with-unsafe-eval" => -10,
         "csp-implemented-with-unsafe-inline" | "csp-implemented-with-insecure-scheme" => -20,
-        "csp-header-invalid" | "csp-not-implemented" | "csp-not-implemented-but-reporting-enabled" => -25,
+        "csp-header-invalid"
+        | "csp-not-implemented"
+        | "csp-not-implemented-but-reporting-enabled" => -25,
         "cookies-secure-with-httponly-sessions-and-samesite" => 5,
         "cookies-without-secure-flag-but-protected-by-hsts" => -5,
         "cookies-session-without-secure-flag-but-protected-by-hsts" => -10,
@@ -496,7 +529,10 @@ mod tests {
     fn h(pairs: &[(&str, &str)]) -> http::HeaderMap {
         let mut m = http::HeaderMap::new();
         for (k, v) in pairs {
-            m.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+            m.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
         }
         m
     }
@@ -527,17 +563,35 @@ mod tests {
         ]);
         assert_eq!(hsts_result(Some(&s)), "hsts-header-invalid");
         let h = Headers(&s.last.headers);
-        assert_eq!(xfo_result(Some(&h), false), "x-frame-options-header-invalid");
+        assert_eq!(
+            xfo_result(Some(&h), false),
+            "x-frame-options-header-invalid"
+        );
     }
 
     #[test]
     fn hsts_parses_like_parse_int() {
         let r = |v: &str| hsts_result(Some(&https(&[("strict-transport-security", v)])));
-        assert_eq!(r("max-age=15552000"), "hsts-implemented-max-age-at-least-six-months");
-        assert_eq!(r("max-age=15551999"), "hsts-implemented-max-age-less-than-six-months");
-        assert_eq!(r("max-age=31536000s"), "hsts-implemented-max-age-at-least-six-months");
-        assert_eq!(r("max-age=10; max-age=31536000"), "hsts-implemented-max-age-at-least-six-months");
-        assert_eq!(r("max-age=\"31536000\""), "hsts-implemented-max-age-at-least-six-months");
+        assert_eq!(
+            r("max-age=15552000"),
+            "hsts-implemented-max-age-at-least-six-months"
+        );
+        assert_eq!(
+            r("max-age=15551999"),
+            "hsts-implemented-max-age-less-than-six-months"
+        );
+        assert_eq!(
+            r("max-age=31536000s"),
+            "hsts-implemented-max-age-at-least-six-months"
+        );
+        assert_eq!(
+            r("max-age=10; max-age=31536000"),
+            "hsts-implemented-max-age-at-least-six-months"
+        );
+        assert_eq!(
+            r("max-age=\"31536000\""),
+            "hsts-implemented-max-age-at-least-six-months"
+        );
         assert_eq!(r("max-age = 31536000"), "hsts-header-invalid");
         assert_eq!(r("includeSubDomains"), "hsts-header-invalid");
     }

@@ -47,7 +47,8 @@ pub fn judge(html: Option<&str>, host: &str, https: bool) -> &'static str {
         };
         let src = reflected_src(&raw);
         let integrity = tag.attr("integrity").is_some_and(|i| !i.is_empty());
-        let protocol_relative = src.len() > 2 && src.starts_with("//") && !src[2..].starts_with('/');
+        let protocol_relative =
+            src.len() > 2 && src.starts_with("//") && !src[2..].starts_with('/');
         let full = src.starts_with("http://") || src.starts_with("https://");
         let same_site = protocol_relative
             || !full
@@ -107,10 +108,18 @@ mod tests {
 
     #[test]
     fn classes() {
-        assert_eq!(sri("<p>no scripts</p>"), "sri-not-implemented-but-no-scripts-loaded");
-        assert_eq!(sri("<script>inline()</script>"), "sri-not-implemented-but-all-scripts-loaded-from-secure-origin");
         assert_eq!(
-            sri(r#"<script src="/a.js" integrity="sha384-x"></script><script src="/b.js"></script>"#),
+            sri("<p>no scripts</p>"),
+            "sri-not-implemented-but-no-scripts-loaded"
+        );
+        assert_eq!(
+            sri("<script>inline()</script>"),
+            "sri-not-implemented-but-all-scripts-loaded-from-secure-origin"
+        );
+        assert_eq!(
+            sri(
+                r#"<script src="/a.js" integrity="sha384-x"></script><script src="/b.js"></script>"#
+            ),
             "sri-implemented-and-all-scripts-loaded-securely"
         );
         assert_eq!(
@@ -119,7 +128,9 @@ mod tests {
             "a sibling subdomain is the same site"
         );
         assert_eq!(
-            sri(r#"<script src="/a.js"></script><script src="https://cdn.other.net/x.js" integrity="sha384-x"></script>"#),
+            sri(
+                r#"<script src="/a.js"></script><script src="https://cdn.other.net/x.js" integrity="sha384-x"></script>"#
+            ),
             "sri-implemented-and-external-scripts-loaded-securely"
         );
         assert_eq!(
@@ -131,9 +142,14 @@ mod tests {
             "sri-implemented-but-external-scripts-not-loaded-securely"
         );
         assert_eq!(
-            sri(r#"<script src="http://cdn.other.net/x.js"></script><script src="//x.net/y.js" integrity="a"></script>"#),
+            sri(
+                r#"<script src="http://cdn.other.net/x.js"></script><script src="//x.net/y.js" integrity="a"></script>"#
+            ),
             "sri-not-implemented-and-external-scripts-not-loaded-securely"
         );
-        assert_eq!(judge(None, "x", true), "sri-not-implemented-response-not-html");
+        assert_eq!(
+            judge(None, "x", true),
+            "sri-not-implemented-response-not-html"
+        );
     }
 }

@@ -1,0 +1,183 @@
+//! `kind = "cors"`: sends every origin class a sloppy CORS check lets in ([`origins`]) with each
+//! request a browser can send (a preflight, a simple GET, and the configured method), and reports
+//! the exact headers that showed a problem ([`judge`]).
+
+mod judge;
+mod origins;
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use crate::net::{NetError, Request, Response};
+
+use super::{Ctx, Probed};
+
+pub use origins::Class;
+
+/// The endpoint, the origins it should allow, and the method a browser would use.
+#[derive(Debug, Clone)]
+pub struct CorsProbe {
+    pub request: Request,
+    /// Origins that must get exactly themselves back, e.g. `https://app.example.com`.
+    pub allowed: Vec<String>,
+    pub method: http::Method,
+}
+
+/// Which request of a probe a response answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Sent {
+    Preflight,
+    /// A simple GET, which browsers send without asking first.
+    Get,
+    /// The configured method, when it is not GET.
+    Method,
+}
+
+/// What one request with one Origin got back.
+#[derive(Debug, Clone)]
+struct Seen {
+    sent: Sent,
+    /// The request, as evidence.
+    request: String,
+    /// Every `Access-Control-Allow-Origin` value, trimmed; browsers need exactly one.
+    acao: Vec<String>,
+    credentials: bool,
+    vary_origin: bool,
+}
+
+impl Seen {
+    /// The single ACAO value; `None` when missing or repeated (browsers reject both).
+    fn acao(&self) -> Option<&str> {
+        match self.acao.as_slice() {
+            [one] => Some(one.as_str()),
+            _ => None,
+        }
+    }
+
+    /// True when a browser lets `origin` read this response.
+    fn allows(&self, origin: &str) -> bool {
+        matches!(self.acao(), Some(a) if a == origin || a == "*")
+    }
+
+    fn evidence(&self) -> String {
+        let acao = match self.acao.as_slice() {
+            [] => "(none)".to_string(),
+            [one] => one.clone(),
+            many => format!("{} (sent {} times)", many.join(" | "), many.len()),
+        };
+        format!(
+            "{} → Access-Control-Allow-Origin: {acao}{}",
+            self.request,
+            if self.credentials {
+                ", Access-Control-Allow-Credentials: true"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+/// What every request for one origin got back.
+type Results = Vec<(origins::Probe, Vec<Seen>)>;
+
+const PARALLEL: usize = 8;
+
+impl CorsProbe {
+    pub async fn run(&self, ctx: &Ctx<'_>) -> Probed {
+        let probes = origins::derive(&self.request.url, &self.allowed);
+        let limit = Arc::new(Semaphore::new(PARALLEL));
+        let runs = probes.iter().map(|p| {
+            let limit = limit.clone();
+            async move {
+                let _permit = limit.acquire().await;
+                (p.clone(), self.probe(ctx, &p.origin).await)
+            }
+        });
+        let mut results: Results = Vec::new();
+        for (p, r) in futures_util::future::join_all(runs).await {
+            match r {
+                Ok(s) => results.push((p, s)),
+                Err(e) => return Probed::failed(e),
+            }
+        }
+        let mut details = std::collections::BTreeMap::new();
+        details.insert("origins_probed".into(), probes.len().into());
+        Probed {
+            findings: judge::findings(&self.allowed, &self.method, &results),
+            timings: None,
+            error: None,
+            details,
+            redact: Vec::new(),
+        }
+    }
+
+    /// A preflight, a simple GET and the configured method, each carrying `origin`.
+    async fn probe(&self, ctx: &Ctx<'_>, origin: &str) -> Result<Vec<Seen>, NetError> {
+        let path = self.request.url.path();
+        let mut preflight = self.base(http::Method::OPTIONS, origin);
+        preflight.headers.push((
+            "Access-Control-Request-Method".into(),
+            self.method.to_string(),
+        ));
+        let mut sends = vec![(
+            Sent::Preflight,
+            preflight,
+            format!(
+                "OPTIONS {path} with Origin: {origin}, Access-Control-Request-Method: {}",
+                self.method
+            ),
+        )];
+        sends.push((
+            Sent::Get,
+            self.base(http::Method::GET, origin),
+            format!("GET {path} with Origin: {origin}"),
+        ));
+        if self.method != http::Method::GET {
+            sends.push((
+                Sent::Method,
+                self.base(self.method.clone(), origin),
+                format!("{} {path} with Origin: {origin}", self.method),
+            ));
+        }
+        let mut out = Vec::with_capacity(sends.len());
+        for (sent, req, request) in sends {
+            let resp = ctx.engine.send(&req, ctx.overrides, ctx.deadline).await?;
+            out.push(seen(&resp, sent, request));
+        }
+        Ok(out)
+    }
+
+    fn base(&self, method: http::Method, origin: &str) -> Request {
+        let mut r = self.request.clone();
+        if method == http::Method::GET || method == http::Method::OPTIONS {
+            r.body = bytes::Bytes::new();
+        }
+        r.method = method;
+        r.max_body = 64 << 10;
+        r.headers.push(("Origin".into(), origin.into()));
+        r
+    }
+}
+
+fn seen(r: &Response, sent: Sent, request: String) -> Seen {
+    let all = |n: &str| -> Vec<String> {
+        r.headers
+            .get_all(n)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+            .collect()
+    };
+    Seen {
+        sent,
+        request,
+        acao: all("access-control-allow-origin"),
+        credentials: all("access-control-allow-credentials")
+            .first()
+            .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        vary_origin: all("vary").iter().any(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("origin") || t.trim() == "*")
+        }),
+    }
+}
