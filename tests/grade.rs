@@ -51,7 +51,7 @@ fn chain(urls: &[&str]) -> Http {
     let mut s = session(&[], None, &[]);
     s.start = route[0].0.clone();
     s.route = route;
-    Http::Answered(s)
+    Http::Answered(Box::new(s))
 }
 
 fn to_https() -> Http {
@@ -339,7 +339,7 @@ fn no_https_at_all() {
     let mut s = session(&[], Some("<p>x</p>"), &[]);
     s.start = Url::parse("http://www.example.com/").unwrap();
     s.route = vec![(s.start.clone(), 200)];
-    let http = Http::Answered(s);
+    let http = Http::Answered(Box::new(s));
     let g = grade::grade(&Input {
         host: "www.example.com",
         https: None,

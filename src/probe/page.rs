@@ -137,10 +137,10 @@ impl PageProbe {
 pub fn same_origin_assets(html: &str, base: &Url) -> Vec<Url> {
     let mut out: Vec<Url> = Vec::new();
     crate::html::scan(html, |tag| {
-        if let Some(url) = asset_url(tag, base).filter(|u| u.origin() == base.origin()) {
-            if !out.contains(&url) {
-                out.push(url);
-            }
+        if let Some(url) = asset_url(tag, base).filter(|u| u.origin() == base.origin())
+            && !out.contains(&url)
+        {
+            out.push(url);
         }
         if out.len() < MAX_ASSETS {
             ControlFlow::Continue(())

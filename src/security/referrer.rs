@@ -27,8 +27,7 @@ pub fn policy(values: &[&str]) -> Option<String> {
         .iter()
         .flat_map(|v| v.split(','))
         .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| KNOWN.contains(&t.as_str()))
-        .last()
+        .rfind(|t| KNOWN.contains(&t.as_str()))
 }
 
 #[cfg(test)]

@@ -122,7 +122,7 @@ impl HeadersProbe {
     /// plain-HTTP page is its own HTTP session, as it is for the Observatory.
     async fn http_side(&self, ctx: &Ctx<'_>, main: &Session) -> Http {
         if main.start.scheme() != "https" {
-            return Http::Answered(main.clone());
+            return Http::Answered(Box::new(main.clone()));
         }
         let url = match &self.http_url {
             Some(u) => u.clone(),
@@ -139,7 +139,7 @@ impl HeadersProbe {
         req.headers.push(("Accept".into(), BROWSER_ACCEPT.into()));
         let deadline = ctx.deadline.min(Instant::now() + HTTP_PATIENCE);
         match session(ctx, &req, deadline).await {
-            Ok(walked) => Http::Answered(walked.session),
+            Ok(walked) => Http::Answered(Box::new(walked.session)),
             Err(NetError::Untrusted(_)) => Http::InvalidCert,
             Err(_) => Http::Unreachable,
         }

@@ -88,7 +88,7 @@ pub enum Http {
     /// A certificate on the redirect chain was not trusted.
     InvalidCert,
     /// The chain, which may end anywhere.
-    Answered(Session),
+    Answered(Box<Session>),
 }
 
 /// What the grade is computed from.
@@ -325,10 +325,9 @@ pub fn meta_policies(html: &str) -> MetaPolicies {
             } else if tag
                 .attr("name")
                 .is_some_and(|n| n.trim().eq_ignore_ascii_case("referrer"))
+                && let Some(c) = tag.attr("content").filter(|c| !c.is_empty())
             {
-                if let Some(c) = tag.attr("content").filter(|c| !c.is_empty()) {
-                    meta.referrer = Some(c.into_owned());
-                }
+                meta.referrer = Some(c.into_owned());
             }
         }
         std::ops::ControlFlow::Continue(())

@@ -56,7 +56,8 @@ pub fn judge(html: Option<&str>, host: &str, https: bool) -> &'static str {
                 .ok()
                 .and_then(|u| u.host_str().map(|h| registrable_domain(h, true)))
                 .is_some_and(|d| d == site);
-        let own = (!full && !protocol_relative) || (same_site && !protocol_relative);
+        // A relative path is the site's own; a full URL is when its registrable domain matches.
+        let own = !protocol_relative && (!full || same_site);
         let secure = src.starts_with("https://") || (!full && !protocol_relative && https);
         if own {
             if integrity && secure && result.is_none() {
