@@ -17,6 +17,7 @@ pub mod assert;
 pub mod checklist;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod html;
 pub mod metrics;
 pub mod net;

@@ -35,11 +35,28 @@ async fn openssl_leaf_server(
     dir: &tempfile::TempDir,
     args: &[&str],
 ) -> (u16, tokio::process::Child) {
-    let id = pki.leaf(&["localhost"], 90);
-    let (cert, key) = (dir.path().join("leaf.pem"), dir.path().join("leaf.key"));
-    std::fs::write(&cert, format!("{}{}", id.cert_pem, pki.inter_pem)).unwrap();
+    openssl_identity_server(&pki.leaf(&["localhost"], 90), pki, dir, args).await
+}
+
+/// `openssl s_server` presenting `id` and the PKI's intermediate.
+async fn openssl_identity_server(
+    id: &Identity,
+    pki: &Pki,
+    dir: &tempfile::TempDir,
+    args: &[&str],
+) -> (u16, tokio::process::Child) {
+    let (cert, key, chain) = (
+        dir.path().join("leaf.pem"),
+        dir.path().join("leaf.key"),
+        dir.path().join("chain.pem"),
+    );
+    std::fs::write(&cert, &id.cert_pem).unwrap();
     std::fs::write(&key, &id.key_pem).unwrap();
-    openssl_server(&cert, &key, args).await
+    std::fs::write(&chain, &pki.inter_pem).unwrap();
+    let chain = chain.to_string_lossy().into_owned();
+    let mut all = vec!["-cert_chain", chain.as_str()];
+    all.extend(args);
+    openssl_server(&cert, &key, &all).await
 }
 
 #[tokio::test]
@@ -182,7 +199,18 @@ async fn weak_rsa_key_fails_tls_key() {
     let (port, mut server) = openssl_server(&cert, &key, &["-cipher", "DEFAULT@SECLEVEL=0"]).await;
     let out = run_toml(&tls_check(port, ""), Some(cert.clone())).await;
     let _ = server.kill().await;
-    assert_finding(&out[0], "tls.key", Status::Fail, "RSA 1024 bits");
+    assert_finding(
+        &out[0],
+        "tls.key",
+        Status::Fail,
+        "RSA 1024-bit key: below the 2048-bit minimum",
+    );
+    assert_finding(
+        &out[0],
+        "tls.trust",
+        Status::Fail,
+        "RSA 1024-bit key: below the 2048-bit minimum",
+    );
 }
 
 #[tokio::test]
@@ -291,13 +319,223 @@ async fn chain_with_root_or_out_of_order_warns() {
 }
 
 #[tokio::test]
-async fn a_legacy_only_server_is_an_error_that_still_names_the_protocol() {
+async fn a_legacy_only_server_still_gets_its_certificate_judged() {
+    // Before TLS 1.3 the Certificate message travels in clear: the legacy probe reads it.
     let pki = Pki::new();
     let dir = tempfile::tempdir().unwrap();
     let args = ["-tls1", "-cipher", "DEFAULT@SECLEVEL=0"];
     let (port, _server) = openssl_leaf_server(&pki, &dir, &args).await;
     let out = run_toml(&tls_check(port, ""), Some(pki.write_ca(&dir))).await;
-    assert_eq!(out[0].status, Status::Error);
-    assert_eq!(out[0].error.as_ref().unwrap().kind, "tls");
-    assert_finding(&out[0], "tls.legacy", Status::Fail, "TLSv1.0");
+    let o = &out[0];
+    assert!(o.error.is_none(), "{:?}", o.error);
+    assert_eq!(o.status, Status::Fail);
+    assert_finding(o, "tls.trust", Status::Pass, "trusted");
+    assert_finding(o, "tls.hostname", Status::Pass, "localhost");
+    assert_finding(o, "tls.expiry", Status::Pass, "expires in");
+    assert_finding(o, "tls.chain_expiry", Status::Pass, "intermediate");
+    assert_finding(o, "tls.key", Status::Pass, "EC P-256");
+    assert_finding(
+        o,
+        "tls.version",
+        Status::Fail,
+        "the server offers only TLSv1.0 and older; shipwatch requires TLS ≥ 1.2",
+    );
+    assert_finding(o, "tls.legacy", Status::Fail, "TLSv1.0");
+}
+
+#[tokio::test]
+async fn a_legacy_only_server_with_an_expired_certificate() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let id = pki.leaf(&["localhost"], -3);
+    let args = ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"];
+    let (port, _server) = openssl_identity_server(&id, &pki, &dir, &args).await;
+    let out = run_toml(&tls_check(port, ""), Some(pki.write_ca(&dir))).await;
+    assert_finding(&out[0], "tls.trust", Status::Fail, "expired");
+    assert_finding(&out[0], "tls.expiry", Status::Fail, "expired 3 days ago");
+    assert_finding(&out[0], "tls.legacy", Status::Fail, "TLSv1.1");
+}
+
+/// Runs `openssl` with `args`, failing the test with its output when it fails.
+fn openssl(args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a leaf for localhost made by openssl: `key` is the leaf's -newkey argument (or an
+/// EC curve name), `digest` the issuer's signature hash. Returns (ca, leaf, leaf key) paths.
+fn openssl_chain(dir: &tempfile::TempDir, curve: Option<&str>, digest: &str) -> [String; 3] {
+    let p = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let (ca, ca_key, leaf, key, csr, ext) = (
+        p("oca.pem"),
+        p("oca.key"),
+        p("oleaf.pem"),
+        p("oleaf.key"),
+        p("o.csr"),
+        p("o.ext"),
+    );
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=openssl test CA",
+        "-keyout",
+        &ca_key,
+        "-out",
+        &ca,
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=keyCertSign",
+    ]);
+    match curve {
+        Some(c) => {
+            openssl(&["ecparam", "-name", c, "-genkey", "-noout", "-out", &key]);
+            openssl(&[
+                "req",
+                "-new",
+                "-key",
+                &key,
+                "-subj",
+                "/CN=localhost",
+                "-out",
+                &csr,
+            ]);
+        }
+        None => openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+        ]),
+    }
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "30",
+        &format!("-{digest}"),
+        "-extfile",
+        &ext,
+        "-out",
+        &leaf,
+    ]);
+    [ca, leaf, key]
+}
+
+#[tokio::test]
+async fn a_p521_leaf_completes_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ca, leaf, key] = openssl_chain(&dir, Some("secp521r1"), "sha256");
+    let (port, _server) = openssl_server(leaf.as_ref(), key.as_ref(), &[]).await;
+    let out = run_toml(&tls_check(port, ""), Some(ca.into())).await;
+    let o = &out[0];
+    assert!(o.error.is_none(), "{:?}", o.error);
+    assert_finding(o, "tls.trust", Status::Pass, "trusted");
+    assert_finding(o, "tls.key", Status::Pass, "EC P-521");
+}
+
+#[tokio::test]
+async fn a_sha1_signed_certificate_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ca, leaf, key] = openssl_chain(&dir, None, "sha1");
+    let (port, _server) = openssl_server(
+        leaf.as_ref(),
+        key.as_ref(),
+        &["-cipher", "DEFAULT@SECLEVEL=0"],
+    )
+    .await;
+    let out = run_toml(&tls_check(port, ""), Some(ca.into())).await;
+    assert_finding(
+        &out[0],
+        "tls.trust",
+        Status::Fail,
+        "a certificate in the chain is signed with SHA-1, which browsers reject",
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_not_valid_yet_reads_the_same_everywhere() {
+    let pki = Pki::new();
+    let id = pki.leaf_with(&["localhost"], 90, |p| {
+        p.not_before = time::OffsetDateTime::now_utc() + time::Duration::days(5);
+    });
+    let o = run_against(&id, &pki, "").await;
+    assert_finding(&o, "tls.trust", Status::Fail, "not valid yet");
+    assert_finding(&o, "tls.expiry", Status::Fail, "is not valid until");
+}
+
+#[tokio::test]
+async fn a_chain_longer_than_clients_follow_is_named() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca = |name: &str| {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p
+    };
+    let root_key = KeyPair::generate().unwrap();
+    let root_params = ca("deep root");
+    let root_pem = root_params.self_signed(&root_key).unwrap().pem();
+    let mut issuer = Issuer::new(root_params, root_key);
+    let mut chain = Vec::new();
+    for i in 0..7 {
+        let key = KeyPair::generate().unwrap();
+        let params = ca(&format!("deep intermediate {i}"));
+        chain.insert(0, params.signed_by(&key, &issuer).unwrap().der().clone());
+        issuer = Issuer::new(params, key);
+    }
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    chain.insert(0, leaf.der().clone());
+    let id = Identity {
+        chain,
+        key: key.serialize_der(),
+        cert_pem: leaf.pem(),
+        key_pem: key.serialize_pem(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("deep.pem");
+    std::fs::write(&ca_file, root_pem).unwrap();
+    let s = https_server(&id, |_| Resp::new(200, "")).await;
+    let out = run_toml(&tls_check(s.port(), ""), Some(ca_file)).await;
+    assert_finding(
+        &out[0],
+        "tls.trust",
+        Status::Fail,
+        "more than 6 intermediate certificates",
+    );
 }

@@ -329,12 +329,10 @@ async fn tls_connect(
         .connect(name, tcp)
         .await
         .map_err(|e| {
-            let hint = if e.to_string().contains("InvalidContentType") {
-                " (the port does not speak TLS)"
-            } else {
-                ""
-            };
-            NetError::Tls(format!("TLS handshake with {host} failed: {e}{hint}"))
+            NetError::Tls(format!(
+                "TLS handshake with {host} failed: {}",
+                handshake_words(&e)
+            ))
         })?;
     let presented = verifier.take().ok_or_else(|| {
         NetError::Tls(format!(
@@ -358,6 +356,51 @@ async fn tls_connect(
         hostname: presented.hostname,
     };
     Ok((stream, info))
+}
+
+/// Why a handshake failed, in words an operator can act on.
+fn handshake_words(e: &std::io::Error) -> String {
+    use rustls::{AlertDescription as A, Error as E, PeerIncompatible as P, PeerMisbehaved as M};
+    let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<E>()) else {
+        return e.to_string();
+    };
+    match tls {
+        E::AlertReceived(A::ProtocolVersion) | E::PeerIncompatible(P::ServerDoesNotSupportTls12Or13) => {
+            "the server offers neither TLS 1.2 nor TLS 1.3 (it answered protocol_version); shipwatch requires TLS ≥ 1.2".into()
+        }
+        E::AlertReceived(A::HandshakeFailure) => {
+            "the server refused the handshake (handshake_failure): no cipher suite, key exchange or signature algorithm in common".into()
+        }
+        E::AlertReceived(A::UnrecognisedName) => {
+            "the server does not know this host name (unrecognized_name): check the SNI name".into()
+        }
+        E::AlertReceived(other) => format!("the server ended the handshake with the alert {}", alert_name(*other)),
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
+            "the port does not speak TLS: its answer is not a TLS record (it may speak plain HTTP)".into()
+        }
+        E::PeerIncompatible(P::NoCipherSuitesInCommon) => "no cipher suite in common with the server".into(),
+        E::PeerIncompatible(P::NoKxGroupsInCommon) => "no key exchange group in common with the server".into(),
+        E::PeerIncompatible(P::NoSignatureSchemesInCommon) => {
+            "no signature algorithm in common with the server's certificate".into()
+        }
+        E::PeerMisbehaved(M::SelectedUnofferedCipherSuite) => {
+            "the server chose a cipher suite shipwatch did not offer".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The alert's name as TLS specifications spell it.
+fn alert_name(a: rustls::AlertDescription) -> String {
+    let debug = format!("{a:?}");
+    let mut out = String::new();
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 fn version_name(v: rustls::ProtocolVersion) -> &'static str {

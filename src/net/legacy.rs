@@ -139,37 +139,129 @@ pub fn parse_answer(requested: Version, bytes: &[u8]) -> Answer {
     }
 }
 
-/// Offers exactly `version` to `addr` and reports what came back, all before `deadline`.
+/// Offers exactly `version` to `addr` and reports what came back, all before `deadline`. When the
+/// server accepts, the certificate chain it sends next (in clear, before TLS 1.3) is read too.
 pub async fn probe(
     addr: SocketAddr,
     server_name: &str,
     version: Version,
     deadline: Instant,
-) -> Answer {
+) -> (Answer, Vec<Vec<u8>>) {
     let attempt = async {
         let mut tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
         tcp.write_all(&client_hello(version, server_name))
             .await
             .map_err(|e| e.to_string())?;
-        let mut buf = [0u8; 16];
-        let mut got = 0;
+        let mut buf = Vec::with_capacity(4096);
         // The ServerHello's version sits in the first 11 bytes; an alert fits in 7.
-        while got < 11 {
-            match tcp.read(&mut buf[got..]).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got += n,
+        while buf.len() < 11 {
+            if read_more(&mut tcp, &mut buf).await == 0 {
+                break;
             }
-            if got >= 7 && buf[0] == 21 {
+            if buf.len() >= 7 && buf[0] == 21 {
                 break;
             }
         }
-        Ok::<_, String>(parse_answer(version, &buf[..got]))
+        let answer = parse_answer(version, &buf);
+        let chain = if answer == Answer::Accepted {
+            read_chain(&mut tcp, buf).await
+        } else {
+            Vec::new()
+        };
+        Ok::<_, String>((answer, chain))
     };
     match tokio::time::timeout_at(deadline, attempt).await {
         Ok(Ok(a)) => a,
-        Ok(Err(_)) => Answer::Closed,
-        Err(_) => Answer::NotTls("no answer before the deadline".into()),
+        Ok(Err(_)) => (Answer::Closed, Vec::new()),
+        Err(_) => (
+            Answer::NotTls("no answer before the deadline".into()),
+            Vec::new(),
+        ),
     }
+}
+
+/// The most a server may send before its Certificate message is complete: generous for long
+/// chains, and a bound for a hostile one.
+const MAX_FLIGHT: usize = 256 << 10;
+
+async fn read_more(tcp: &mut TcpStream, buf: &mut Vec<u8>) -> usize {
+    let mut chunk = [0u8; 4096];
+    match tcp.read(&mut chunk).await {
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            n
+        }
+        Err(_) => 0,
+    }
+}
+
+/// Reads records until the Certificate message is whole; an empty chain when it never comes.
+async fn read_chain(tcp: &mut TcpStream, mut raw: Vec<u8>) -> Vec<Vec<u8>> {
+    loop {
+        match certificates(&handshake_bytes(&raw)) {
+            Some(chain) => return chain,
+            None if raw.len() > MAX_FLIGHT => return Vec::new(),
+            None => {
+                if read_more(tcp, &mut raw).await == 0 {
+                    return Vec::new();
+                }
+            }
+        }
+    }
+}
+
+/// The handshake bytes of the complete records at the start of `raw`, up to the first record that
+/// is not a handshake.
+pub fn handshake_bytes(raw: &[u8]) -> Vec<u8> {
+    let mut hs = Vec::new();
+    let mut rest = raw;
+    while rest.len() >= 5 {
+        let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+        if rest[0] != 22 || rest.len() < 5 + len {
+            break;
+        }
+        hs.extend_from_slice(&rest[5..5 + len]);
+        rest = &rest[5 + len..];
+    }
+    hs
+}
+
+/// The certificates of the first Certificate message in `hs`, leaf first. `None` while more bytes
+/// are needed; an empty list when the flight ended (ServerHelloDone) or is malformed.
+pub fn certificates(hs: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut rest = hs;
+    while rest.len() >= 4 {
+        let kind = rest[0];
+        let len = (usize::from(rest[1]) << 16) | (usize::from(rest[2]) << 8) | usize::from(rest[3]);
+        if rest.len() < 4 + len {
+            return None;
+        }
+        let body = &rest[4..4 + len];
+        match kind {
+            11 => return Some(certificate_list(body)),
+            14 => return Some(Vec::new()),
+            _ => rest = &rest[4 + len..],
+        }
+    }
+    None
+}
+
+fn certificate_list(body: &[u8]) -> Vec<Vec<u8>> {
+    let u24 = |b: &[u8]| (usize::from(b[0]) << 16) | (usize::from(b[1]) << 8) | usize::from(b[2]);
+    let Some(total) = body.get(..3).map(u24) else {
+        return Vec::new();
+    };
+    let mut list = body.get(3..3 + total).unwrap_or(&[]);
+    let mut out = Vec::new();
+    while list.len() >= 3 {
+        let len = u24(list);
+        let Some(der) = list.get(3..3 + len) else {
+            break;
+        };
+        out.push(der.to_vec());
+        list = &list[3 + len..];
+    }
+    out
 }
 
 #[cfg(test)]
@@ -225,5 +317,33 @@ mod tests {
             parse_answer(Version::TLS10, &[22, 3, 1, 0, 1, 11]),
             Answer::NotTls(_)
         ));
+    }
+
+    #[test]
+    fn the_certificate_message_is_read_across_records() {
+        // ServerHello (empty body), then Certificate with two certificates, split over records.
+        let mut hs = vec![2, 0, 0, 0];
+        let certs: [&[u8]; 2] = [b"leaf", b"intermediate"];
+        let list: Vec<u8> = certs
+            .iter()
+            .flat_map(|c| [&[0, 0, c.len() as u8][..], c].concat())
+            .collect();
+        let mut msg = vec![0, 0, list.len() as u8];
+        msg.extend(&list);
+        hs.extend([11, 0, 0, msg.len() as u8]);
+        hs.extend(&msg);
+        let (a, b) = hs.split_at(9);
+        let mut raw = Vec::new();
+        for part in [a, b] {
+            raw.extend([22, 3, 1, 0, part.len() as u8]);
+            raw.extend(part);
+        }
+        assert_eq!(certificates(&handshake_bytes(&raw[..raw.len() - 3])), None);
+        assert_eq!(
+            certificates(&handshake_bytes(&raw)),
+            Some(vec![b"leaf".to_vec(), b"intermediate".to_vec()])
+        );
+        assert_eq!(certificates(&[14, 0, 0, 0]), Some(Vec::new()));
+        assert_eq!(certificates(&[11, 0, 0, 2, 0, 9]), Some(Vec::new()));
     }
 }

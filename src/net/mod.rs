@@ -209,7 +209,7 @@ pub const MAX_REDIRECTS: usize = 10;
 impl Engine {
     pub fn new(options: &EngineOptions) -> Result<Engine, NetError> {
         let roots = Arc::new(tls::load_roots(options.ca_file.as_deref())?);
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(crate::crypto::provider());
         let resolver = dns::build_resolver(&options.nameservers);
         Ok(Engine {
             roots,
@@ -314,6 +314,36 @@ impl Engine {
             .first()
             .map(|ip| SocketAddr::new(*ip, port))
             .ok_or_else(|| NetError::Dns(format!("no address for {host}")))
+    }
+
+    /// Judges a chain read without a finished handshake (from a legacy-protocol server): whether it
+    /// leads to a trusted root, and whether its leaf is valid for `server_name`.
+    pub fn judge_chain(
+        &self,
+        chain: &[Vec<u8>],
+        server_name: &str,
+    ) -> (Result<(), CertProblem>, Result<(), CertProblem>) {
+        let certs: Vec<rustls::pki_types::CertificateDer<'_>> =
+            chain.iter().map(|c| c.as_slice().into()).collect();
+        let name = rustls::pki_types::ServerName::try_from(
+            server_name.trim_matches(['[', ']']).to_string(),
+        );
+        let (Some(leaf), Ok(name)) = (certs.first(), name) else {
+            let bad = || {
+                Err(CertProblem::Other(format!(
+                    "\"{server_name}\" is not a valid TLS server name"
+                )))
+            };
+            return (bad(), bad());
+        };
+        tls::judge_chain(
+            &self.roots,
+            &self.provider,
+            leaf,
+            &certs[1..],
+            &name,
+            rustls::pki_types::UnixTime::now(),
+        )
     }
 
     /// A TLS handshake only, for the `tls` check: the result says why the chain is or is not trusted.

@@ -67,28 +67,132 @@ impl std::fmt::Display for CertProblem {
             CertProblem::NotValidForName => {
                 f.write_str("certificate is not valid for this host name")
             }
-            CertProblem::Other(s) => write!(f, "certificate rejected: {s}"),
+            CertProblem::Other(s) => f.write_str(s),
         }
     }
 }
 
 fn classify(err: rustls::Error) -> CertProblem {
     match err {
-        rustls::Error::InvalidCertificate(c) => match c {
-            CertificateError::UnknownIssuer => CertProblem::UnknownIssuer,
-            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                CertProblem::Expired
-            }
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                CertProblem::NotYetValid
-            }
-            CertificateError::BadSignature => CertProblem::BadSignature,
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                CertProblem::NotValidForName
-            }
-            other => CertProblem::Other(format!("{other:?}")),
-        },
+        rustls::Error::InvalidCertificate(c) => classify_certificate(c),
         other => CertProblem::Other(other.to_string()),
+    }
+}
+
+/// The most intermediates a chain may need, as rustls-webpki and browsers enforce.
+const MAX_INTERMEDIATES: usize = 6;
+
+fn classify_certificate(c: CertificateError) -> CertProblem {
+    #[allow(deprecated)]
+    match c {
+        CertificateError::UnknownIssuer => CertProblem::UnknownIssuer,
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => CertProblem::Expired,
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            CertProblem::NotYetValid
+        }
+        CertificateError::BadSignature => CertProblem::BadSignature,
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            CertProblem::NotValidForName
+        }
+        CertificateError::UnsupportedSignatureAlgorithmContext {
+            signature_algorithm_id,
+            ..
+        }
+        | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext {
+            signature_algorithm_id,
+            ..
+        } => CertProblem::Other(signature_algorithm(&signature_algorithm_id)),
+        CertificateError::UnsupportedSignatureAlgorithm => CertProblem::Other(
+            "a certificate in the chain is signed with an algorithm browsers do not accept".into(),
+        ),
+        CertificateError::BadEncoding => {
+            CertProblem::Other("a certificate in the chain is not valid DER".into())
+        }
+        CertificateError::Revoked => CertProblem::Other("the certificate is revoked".into()),
+        CertificateError::UnhandledCriticalExtension => CertProblem::Other(
+            "a certificate has a critical extension that clients do not understand".into(),
+        ),
+        CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+            CertProblem::Other(
+                "the certificate's extended key usage does not allow TLS server authentication"
+                    .into(),
+            )
+        }
+        CertificateError::Other(e) => {
+            let inner: &(dyn std::error::Error + 'static) = &*e.0;
+            match inner.downcast_ref::<webpki::Error>() {
+                Some(w) => CertProblem::Other(webpki_words(w)),
+                None => CertProblem::Other(e.to_string()),
+            }
+        }
+        other => CertProblem::Other(other.to_string()),
+    }
+}
+
+/// A sentence for a signature algorithm that could not be verified, from its AlgorithmIdentifier.
+fn signature_algorithm(alg_id: &[u8]) -> String {
+    const KNOWN: &[(&[u8], &str)] = &[
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05],
+            "SHA-1",
+        ),
+        (&[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01], "SHA-1"),
+        (
+            &[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x03],
+            "DSA with SHA-1",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x04],
+            "MD5",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x02],
+            "MD2",
+        ),
+    ];
+    match KNOWN
+        .iter()
+        .find(|(oid, _)| alg_id.windows(oid.len()).any(|w| w == *oid))
+    {
+        Some((_, name)) => {
+            format!("a certificate in the chain is signed with {name}, which browsers reject")
+        }
+        None => "a certificate in the chain is signed with an algorithm browsers do not accept, \
+                 or with a key too weak for it (RSA below 2048 bits)"
+            .into(),
+    }
+}
+
+/// Plain sentences for the path-building errors rustls reports only as "other".
+fn webpki_words(e: &webpki::Error) -> String {
+    match e {
+        webpki::Error::MaximumPathDepthExceeded => format!(
+            "the chain needs more than {MAX_INTERMEDIATES} intermediate certificates to reach a trusted root, more than clients follow"
+        ),
+        webpki::Error::MaximumSignatureChecksExceeded
+        | webpki::Error::MaximumPathBuildCallsExceeded => {
+            "the chain is too tangled to verify: clients give up building a path through it".into()
+        }
+        webpki::Error::CaUsedAsEndEntity => {
+            "the server presents a CA certificate as its own certificate".into()
+        }
+        webpki::Error::EndEntityUsedAsCa => {
+            "a certificate that is not a CA issued another certificate in the chain".into()
+        }
+        webpki::Error::PathLenConstraintViolated => {
+            "the chain is longer than an issuer's path length constraint allows".into()
+        }
+        webpki::Error::NameConstraintViolation => {
+            "the certificate's names are outside an issuer's name constraints".into()
+        }
+        webpki::Error::UnsupportedCertVersion => {
+            "a certificate in the chain is not an X.509 version 3 certificate".into()
+        }
+        webpki::Error::UnsupportedCriticalExtension => {
+            "a certificate has a critical extension that clients do not understand".into()
+        }
+        webpki::Error::CertDistrusted => "a certificate in the chain is distrusted".into(),
+        other => format!("the chain does not verify ({other})"),
     }
 }
 
@@ -172,9 +276,15 @@ impl RecordingVerifier {
             Err(e) => {
                 let mut slot = self.seen.lock().map_err(|_| e.clone())?;
                 let seen = slot.as_mut().ok_or_else(|| e.clone())?;
-                seen.trust = Err(CertProblem::Other(format!(
-                    "handshake signature not verifiable: {e}"
-                )));
+                let why = seen
+                    .chain
+                    .first()
+                    .and_then(|leaf| weak_key(leaf))
+                    .unwrap_or_else(|| {
+                        "the server's handshake signature does not verify with its certificate's key"
+                            .to_string()
+                    });
+                seen.trust = Err(CertProblem::Other(why));
                 Ok(HandshakeSignatureValid::assertion())
             }
         }
@@ -186,6 +296,38 @@ impl RecordingVerifier {
     }
 }
 
+/// Whether a chain leads to a trusted root, and whether its leaf is valid for `server_name`.
+pub fn judge_chain(
+    roots: &RootCertStore,
+    provider: &CryptoProvider,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+) -> (Result<(), CertProblem>, Result<(), CertProblem>) {
+    match ParsedCertificate::try_from(end_entity) {
+        Ok(parsed) => {
+            let algs = provider.signature_verification_algorithms.all;
+            let trust =
+                verify_server_cert_signed_by_trust_anchor(&parsed, roots, intermediates, now, algs);
+            (
+                trust.map_err(classify),
+                verify_server_name(&parsed, server_name).map_err(classify),
+            )
+        }
+        Err(e) => (Err(classify(e.clone())), Err(classify(e))),
+    }
+}
+
+/// "RSA 1024-bit key: below the 2048-bit minimum", when that is why a signature fails.
+fn weak_key(der: &[u8]) -> Option<String> {
+    let (_, c) = x509_parser::parse_x509_certificate(der).ok()?;
+    let spki = c.public_key();
+    let bits = spki.parsed().ok()?.key_size();
+    let rsa = spki.algorithm.algorithm.to_id_string() == "1.2.840.113549.1.1.1";
+    (rsa && bits < 2048).then(|| format!("RSA {bits}-bit key: below the 2048-bit minimum"))
+}
+
 impl ServerCertVerifier for RecordingVerifier {
     fn verify_server_cert(
         &self,
@@ -195,23 +337,14 @@ impl ServerCertVerifier for RecordingVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let (trust, hostname) = match ParsedCertificate::try_from(end_entity) {
-            Ok(parsed) => {
-                let algs = self.provider.signature_verification_algorithms.all;
-                let trust = verify_server_cert_signed_by_trust_anchor(
-                    &parsed,
-                    &self.roots,
-                    intermediates,
-                    now,
-                    algs,
-                );
-                (
-                    trust.map_err(classify),
-                    verify_server_name(&parsed, server_name).map_err(classify),
-                )
-            }
-            Err(e) => (Err(classify(e.clone())), Err(classify(e))),
-        };
+        let (trust, hostname) = judge_chain(
+            &self.roots,
+            &self.provider,
+            end_entity,
+            intermediates,
+            server_name,
+            now,
+        );
         let mut chain = vec![end_entity.clone().into_owned()];
         chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
         if let Ok(mut slot) = self.seen.lock() {

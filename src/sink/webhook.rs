@@ -34,9 +34,7 @@ pub fn payload(batch: &[Notification], status_url: &str) -> Vec<u8> {
 
 /// Hex HMAC-SHA256 of the body, sent as `X-Shipwatch-Signature: sha256=<hex>`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
-    ring::hmac::sign(&key, body)
-        .as_ref()
+    crate::crypto::hmac_sha256(secret.as_bytes(), body)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

@@ -105,10 +105,10 @@ impl Pki {
         let key = KeyPair::generate().expect("key");
         let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
             .expect("params");
-        tweak(&mut p);
         p.distinguished_name.push(DnType::CommonName, names[0]);
         p.not_before = OffsetDateTime::now_utc() - time::Duration::days(60);
         p.not_after = OffsetDateTime::now_utc() + time::Duration::days(days);
+        tweak(&mut p);
         let cert = p.signed_by(&key, &self.inter).expect("leaf");
         Identity {
             chain: vec![cert.der().clone(), self.inter_der.clone()],
@@ -296,7 +296,7 @@ pub fn tls_config(
     identity: &Identity,
     versions: Option<&[&'static rustls::SupportedProtocolVersion]>,
 ) -> Arc<rustls::ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(shipwatch::crypto::provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider);
     let builder = match versions {
         Some(v) => builder.with_protocol_versions(v),
@@ -435,7 +435,7 @@ pub fn must_staple() -> rcgen::CustomExtension {
 
 /// A server config that staples `ocsp` to every handshake.
 pub fn tls_config_with_ocsp(identity: &Identity, ocsp: Vec<u8>) -> Arc<rustls::ServerConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(shipwatch::crypto::provider());
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key.clone()));
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -1,0 +1,36 @@
+//! The one crypto library every TLS connection and signature uses: aws-lc-rs by default, or ring
+//! (the `ring` feature without the default ones). See `Cargo.toml` for why.
+
+#[cfg(not(any(feature = "aws-lc", feature = "ring")))]
+compile_error!("enable the `aws-lc` feature (the default) or the `ring` feature");
+
+/// The rustls provider for every connection shipwatch makes or serves.
+pub fn provider() -> rustls::crypto::CryptoProvider {
+    #[cfg(feature = "aws-lc")]
+    return rustls::crypto::aws_lc_rs::default_provider();
+    #[cfg(all(feature = "ring", not(feature = "aws-lc")))]
+    return rustls::crypto::ring::default_provider();
+}
+
+/// HMAC-SHA256 of `data` under `key`.
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    #[cfg(feature = "aws-lc")]
+    use aws_lc_rs::hmac;
+    #[cfg(all(feature = "ring", not(feature = "aws-lc")))]
+    use ring::hmac;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    hmac::sign(&key, data).as_ref().to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hmac_matches_rfc_4231_case_2() {
+        let mac = super::hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}
