@@ -346,7 +346,9 @@ async fn tls_connect(
             .map_or("unknown".into(), |v| version_name(v).to_string()),
         cipher: c
             .negotiated_cipher_suite()
-            .map_or("unknown".into(), |s| format!("{:?}", s.suite())),
+            .and_then(|s| s.suite().as_str())
+            .unwrap_or("unknown")
+            .to_string(),
         alpn: c
             .alpn_protocol()
             .map(|p| String::from_utf8_lossy(p).into_owned()),

@@ -40,7 +40,7 @@ pub enum NetError {
     /// The handshake finished, but the certificate did not verify, so nothing was sent.
     #[error("refusing to send over an untrusted connection: {0}")]
     Untrusted(String),
-    #[error("timeout after {after:?} during {phase}")]
+    #[error("timeout after {} during {phase}", seconds(*.after))]
     Timeout { phase: Phase, after: Duration },
     #[error("{0}")]
     Protocol(String),
@@ -373,6 +373,12 @@ async fn within<T>(
             after: round_ms(started.elapsed()),
         }),
     }
+}
+
+/// "2.5s", "0.3s", "12s": a duration for messages.
+fn seconds(d: Duration) -> String {
+    let text = format!("{:.3}", d.as_secs_f64());
+    format!("{}s", text.trim_end_matches('0').trim_end_matches('.'))
 }
 
 fn round_ms(d: Duration) -> Duration {
