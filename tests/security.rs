@@ -439,3 +439,76 @@ async fn debug_pages_and_sql_errors_fail() {
         assert_finding(&o, "exposure.error_page", Status::Fail, needle);
     }
 }
+
+/// The grade's modifier results, by test name.
+fn modifiers(o: &Outcome) -> std::collections::BTreeMap<String, String> {
+    o.details["modifiers"]
+        .as_array()
+        .expect("modifiers")
+        .iter()
+        .map(|m| {
+            (
+                m["test"].as_str().unwrap_or("").to_string(),
+                m["result"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_grade_reads_the_plain_http_side_and_the_redirect_chain() {
+    // Plain HTTP that serves the page instead of redirecting: −20 for the Observatory.
+    let plain = http_server(|_| Resp::html("<p>plain</p>")).await;
+    let extra = format!("http_url = \"http://localhost:{}/\"", plain.port());
+    let o = headers_check(&extra, |r| match r.path.as_str() {
+        // A session cookie without Secure, set on a redirect hop, counts too.
+        "/" => Resp::redirect(302, "/home").header("set-cookie", "sessionid=1; Path=/; HttpOnly"),
+        _ => Resp::html("<p>home</p>").hardened(),
+    })
+    .await;
+    let m = modifiers(&o);
+    assert_eq!(m["redirection"], "redirection-missing");
+    assert_eq!(
+        m["cookies"],
+        "cookies-session-without-secure-flag-but-protected-by-hsts"
+    );
+    assert_finding(
+        &o,
+        "headers.cookies",
+        Status::Fail,
+        "sessionid lacks Secure",
+    );
+    // No http_url: http://localhost/ on port 80, where nothing listens here: no penalty.
+    let o = headers_check("", with("x-none", "")).await;
+    assert_eq!(
+        modifiers(&o)["redirection"],
+        "redirection-not-needed-no-http"
+    );
+}
+
+#[tokio::test]
+async fn meta_policies_and_repeated_headers_count() {
+    let o = headers_check("", |_| {
+        let mut r = Resp::html(
+            r#"<meta http-equiv="Content-Security-Policy" content="default-src 'self'; object-src 'none'"><meta name="referrer" content="no-referrer">"#,
+        )
+        .hardened();
+        r.headers
+            .retain(|(k, _)| k != "content-security-policy" && k != "referrer-policy");
+        r.header("x-content-type-options", "nosniff")
+    })
+    .await;
+    let m = modifiers(&o);
+    assert_eq!(
+        m["content-security-policy"],
+        "csp-implemented-with-no-unsafe"
+    );
+    assert_eq!(m["referrer-policy"], "referrer-policy-private");
+    assert_eq!(
+        m["x-content-type-options"],
+        "x-content-type-options-header-invalid"
+    );
+    assert_finding(&o, "headers.csp", Status::Pass, "enforced policy");
+    assert_finding(&o, "headers.referrer", Status::Pass, "no-referrer");
+    assert_finding(&o, "headers.nosniff", Status::Fail, "nosniff | nosniff");
+}
