@@ -50,6 +50,19 @@ impl Conn {
         self.tls.as_ref()
     }
 
+    /// True once a request has been sent on this connection.
+    pub fn is_reused(&self) -> bool {
+        !self.fresh
+    }
+
+    /// True when the server (or the connection task) has closed the connection.
+    pub fn is_closed(&self) -> bool {
+        match &self.sender {
+            Sender::H1(s) => s.is_closed(),
+            Sender::H2(s) => s.is_closed(),
+        }
+    }
+
     /// Sends one request and reads its body up to the cap, all before `deadline`.
     pub async fn send(&mut self, req: &Request, deadline: Instant) -> Result<Response, NetError> {
         let started = Instant::now();
@@ -57,19 +70,25 @@ impl Conn {
         let head = within(deadline, Phase::Ttfb, started, async {
             let resp = match &mut self.sender {
                 Sender::H1(s) => {
-                    s.ready()
-                        .await
-                        .map_err(|e| protocol("connection is not usable", &e))?;
+                    s.ready().await.map_err(|e| {
+                        NetError::Closed(format!("the connection is not usable: {e}"))
+                    })?;
                     s.send_request(request).await
                 }
                 Sender::H2(s) => {
-                    s.ready()
-                        .await
-                        .map_err(|e| protocol("connection is not usable", &e))?;
+                    s.ready().await.map_err(|e| {
+                        NetError::Closed(format!("the connection is not usable: {e}"))
+                    })?;
                     s.send_request(request).await
                 }
             };
-            resp.map_err(|e| protocol("no valid HTTP response", &e))
+            resp.map_err(|e| {
+                if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+                    NetError::Closed(format!("the connection closed before a response: {e}"))
+                } else {
+                    protocol("no valid HTTP response", &e)
+                }
+            })
         })
         .await?;
         let ttfb = started.elapsed();

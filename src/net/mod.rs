@@ -8,6 +8,7 @@ mod conn;
 mod dns;
 pub mod jar;
 pub mod legacy;
+mod pool;
 mod tls;
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use url::Url;
 
 pub use conn::Conn;
 pub use dns::Overrides;
+pub use pool::Pool;
 pub use tls::{CertProblem, TlsInfo};
 
 /// Why a request could not complete. `kind()` is a fixed word, safe as a metric label.
@@ -44,6 +46,10 @@ pub enum NetError {
     Timeout { phase: Phase, after: Duration },
     #[error("{0}")]
     Protocol(String),
+    /// A connection closed before any byte of the response: a reused keep-alive connection the
+    /// server had already closed, say. [`Pool`] sends an idempotent request again on a new one.
+    #[error("{0}")]
+    Closed(String),
 }
 
 impl NetError {
@@ -54,7 +60,7 @@ impl NetError {
             NetError::Connect(_) => "connect",
             NetError::Tls(_) | NetError::Untrusted(_) => "tls",
             NetError::Timeout { .. } => "timeout",
-            NetError::Protocol(_) => "protocol",
+            NetError::Protocol(_) | NetError::Closed(_) => "protocol",
         }
     }
 }

@@ -5,11 +5,9 @@
 mod judge;
 mod origins;
 
-use std::sync::Arc;
+use std::sync::Mutex;
 
-use tokio::sync::Semaphore;
-
-use crate::net::{NetError, Request, Response};
+use crate::net::{NetError, Pool, Request, Response};
 
 use super::{Ctx, Probed};
 
@@ -86,16 +84,31 @@ const PARALLEL: usize = 8;
 impl CorsProbe {
     pub async fn run(&self, ctx: &Ctx<'_>) -> Probed {
         let probes = origins::derive(&self.request.url, &self.allowed);
-        let limit = Arc::new(Semaphore::new(PARALLEL));
-        let runs = probes.iter().map(|p| {
-            let limit = limit.clone();
-            async move {
-                let _permit = limit.acquire().await;
-                (p.clone(), self.probe(ctx, &p.origin).await)
+        // A few workers, each on its own keep-alive connection, share the origins.
+        let queue = Mutex::new(probes.iter().enumerate());
+        let workers = (0..PARALLEL.min(probes.len())).map(|_| async {
+            let mut pool = Pool::new();
+            let mut done = Vec::new();
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.next());
+                let Some((i, p)) = next else { break };
+                let r = self.probe(ctx, &mut pool, &p.origin).await;
+                let failed = r.is_err();
+                done.push((i, p.clone(), r));
+                if failed {
+                    break;
+                }
             }
+            done
         });
+        let mut all: Vec<_> = futures_util::future::join_all(workers)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        all.sort_by_key(|(i, _, _)| *i);
         let mut results: Results = Vec::new();
-        for (p, r) in futures_util::future::join_all(runs).await {
+        for (_, p, r) in all {
             match r {
                 Ok(s) => results.push((p, s)),
                 Err(e) => return Probed::failed(e),
@@ -113,7 +126,12 @@ impl CorsProbe {
     }
 
     /// A preflight, a simple GET and the configured method, each carrying `origin`.
-    async fn probe(&self, ctx: &Ctx<'_>, origin: &str) -> Result<Vec<Seen>, NetError> {
+    async fn probe(
+        &self,
+        ctx: &Ctx<'_>,
+        pool: &mut Pool,
+        origin: &str,
+    ) -> Result<Vec<Seen>, NetError> {
         let path = self.request.url.path();
         let mut preflight = self.base(http::Method::OPTIONS, origin);
         preflight.headers.push((
@@ -142,7 +160,9 @@ impl CorsProbe {
         }
         let mut out = Vec::with_capacity(sends.len());
         for (sent, req, request) in sends {
-            let resp = ctx.engine.send(&req, ctx.overrides, ctx.deadline).await?;
+            let resp = pool
+                .send(ctx.engine, &req, ctx.overrides, ctx.deadline)
+                .await?;
             out.push(seen(&resp, sent, request));
         }
         Ok(out)

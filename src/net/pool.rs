@@ -1,0 +1,94 @@
+//! Keep-alive connections for a run that sends many requests: one open connection per origin,
+//! reused the way browsers and load generators reuse them.
+//!
+//! Servers and proxies close connections: after `Connection: close`, after an idle timeout, or
+//! after some number of requests. A closed connection is replaced before the next request, and
+//! when a reused connection turns out to be closed before any byte of the response arrived, an
+//! idempotent request is sent again on a new connection. That is a reconnect, not an error.
+
+use tokio::time::Instant;
+
+use super::{Conn, Engine, NetError, Overrides, Request, Response};
+
+/// Open connections by origin, and how often one had to be replaced.
+#[derive(Default)]
+pub struct Pool {
+    conns: Vec<(String, Conn)>,
+    /// Requests sent again because a reused connection was found closed.
+    pub reconnects: u64,
+}
+
+/// Methods that may be sent twice without changing the outcome (RFC 9110 §9.2.2).
+fn idempotent(m: &http::Method) -> bool {
+    matches!(
+        *m,
+        http::Method::GET
+            | http::Method::HEAD
+            | http::Method::OPTIONS
+            | http::Method::PUT
+            | http::Method::DELETE
+            | http::Method::TRACE
+    )
+}
+
+fn origin_key(req: &Request) -> String {
+    req.url.origin().ascii_serialization()
+}
+
+impl Pool {
+    pub fn new() -> Pool {
+        Pool::default()
+    }
+
+    /// Sends `req`, on the origin's open connection when there is one.
+    pub async fn send(
+        &mut self,
+        engine: &Engine,
+        req: &Request,
+        overrides: &Overrides,
+        deadline: Instant,
+    ) -> Result<Response, NetError> {
+        let key = origin_key(req);
+        let mut conn = match self.take(&key) {
+            Some(c) => c,
+            None => engine.open_for(req, overrides, deadline).await?,
+        };
+        let reused = conn.is_reused();
+        let result = match conn.send(req, deadline).await {
+            Err(NetError::Closed(_)) if reused && idempotent(&req.method) => {
+                self.reconnects += 1;
+                conn = engine.open_for(req, overrides, deadline).await?;
+                conn.send(req, deadline).await
+            }
+            other => other,
+        };
+        let resp = result?;
+        if keeps_alive(&resp) && !conn.is_closed() {
+            self.conns.push((key, conn));
+        }
+        Ok(resp)
+    }
+
+    /// The open connection for `key`, if it is still open.
+    fn take(&mut self, key: &str) -> Option<Conn> {
+        let i = self.conns.iter().position(|(k, _)| k == key)?;
+        let (_, conn) = self.conns.swap_remove(i);
+        (!conn.is_closed()).then_some(conn)
+    }
+}
+
+/// False when the response ends its connection: `Connection: close`, HTTP/1.0 without
+/// `keep-alive`, or a body cut at the cap and so left unread on the wire.
+fn keeps_alive(resp: &Response) -> bool {
+    let has = |token: &str| {
+        resp.headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .any(|v| {
+                v.to_str()
+                    .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+            })
+    };
+    let http10 = resp.version == http::Version::HTTP_10;
+    !has("close") && !(http10 && !has("keep-alive")) && !resp.truncated
+}
