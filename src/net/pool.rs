@@ -90,5 +90,6 @@ fn keeps_alive(resp: &Response) -> bool {
             })
     };
     let http10 = resp.version == http::Version::HTTP_10;
-    !has("close") && !(http10 && !has("keep-alive")) && !resp.truncated
+    let persistent = if http10 { has("keep-alive") } else { !has("close") };
+    persistent && !resp.truncated
 }
