@@ -97,7 +97,14 @@ impl Conn {
             deadline,
             Phase::Transfer,
             started,
-            read_capped(body, req.max_body),
+            read_capped(
+                body,
+                if req.discard_body {
+                    None
+                } else {
+                    Some(req.max_body)
+                },
+            ),
         )
         .await?;
         let mut timings = if self.fresh {
@@ -151,10 +158,15 @@ impl Conn {
     }
 }
 
-async fn read_capped(mut body: hyper::body::Incoming, cap: u64) -> Result<(Bytes, bool), NetError> {
+/// Reads the body up to `cap` bytes; with no cap, reads it all and keeps nothing.
+async fn read_capped(
+    mut body: hyper::body::Incoming,
+    cap: Option<u64>,
+) -> Result<(Bytes, bool), NetError> {
     let mut buf = BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| protocol("body cut short", &e))?;
+        let Some(cap) = cap else { continue };
         if let Ok(data) = frame.into_data() {
             let room = cap.saturating_sub(buf.len() as u64) as usize;
             if data.len() > room {

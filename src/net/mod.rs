@@ -109,6 +109,12 @@ pub struct Request {
     pub insecure: bool,
     /// Bytes of body to keep; the rest is not read.
     pub max_body: u64,
+    /// Read the whole body but keep none of it (latency runs): memory stays flat whatever the
+    /// target sends, and the connection stays usable.
+    pub discard_body: bool,
+    /// Lower-case names of the headers whose value holds a secret or a captured value: like
+    /// `Authorization`, they are not sent on when a redirect leaves the origin.
+    pub secret_headers: Vec<String>,
 }
 
 impl Request {
@@ -121,8 +127,14 @@ impl Request {
             self.body = Bytes::new();
         }
         if next.origin() != self.url.origin() {
-            self.headers
-                .retain(|(k, _)| !CREDENTIAL_HEADERS.iter().any(|c| k.eq_ignore_ascii_case(c)));
+            let secret = |k: &str| {
+                CREDENTIAL_HEADERS.iter().any(|c| k.eq_ignore_ascii_case(c))
+                    || self
+                        .secret_headers
+                        .iter()
+                        .any(|s| k.eq_ignore_ascii_case(s))
+            };
+            self.headers.retain(|(k, _)| !secret(k));
         }
         self.url = next;
     }
@@ -135,6 +147,8 @@ impl Request {
             body: Bytes::new(),
             insecure: false,
             max_body: 10 << 20,
+            discard_body: false,
+            secret_headers: Vec::new(),
         }
     }
 }
@@ -235,7 +249,8 @@ impl Engine {
         conn.send(req, deadline).await
     }
 
-    /// Sends a request and follows up to `max_redirects` redirects, recording each hop.
+    /// Sends a request and follows up to `max_redirects` redirects, recording each hop. Each hop
+    /// opens its own connection, so every response's timings include DNS, connect and TLS.
     pub async fn fetch(
         &self,
         req: &Request,
@@ -243,36 +258,9 @@ impl Engine {
         deadline: Instant,
         max_redirects: usize,
     ) -> Result<Exchange, NetError> {
-        let mut req = req.clone();
-        let mut hops: Vec<Hop> = Vec::new();
-        loop {
-            let response = self.send(&req, overrides, deadline).await?;
-            let next = match (response.is_redirect(), response.location()) {
-                (true, Some(loc)) => req.url.join(loc).map_err(|e| {
-                    NetError::Protocol(format!("invalid Location \"{loc}\" from {}: {e}", req.url))
-                })?,
-                _ => return Ok(Exchange { hops, response }),
-            };
-            hops.push(Hop {
-                url: req.url.clone(),
-                status: response.status,
-                location: response.location().map(str::to_string),
-                timings: response.timings,
-            });
-            if hops.iter().any(|h| h.url == next) {
-                let chain: Vec<String> = hops.iter().map(|h| h.url.to_string()).collect();
-                return Err(NetError::Protocol(format!(
-                    "redirect loop: {} → {next}",
-                    chain.join(" → ")
-                )));
-            }
-            if hops.len() > max_redirects {
-                return Err(NetError::Protocol(format!(
-                    "more than {max_redirects} redirects, last to {next}"
-                )));
-            }
-            req.redirect(response.status, next);
-        }
+        Pool::single_use()
+            .fetch(self, req, overrides, deadline, max_redirects)
+            .await
     }
 
     /// Opens a connection for `req`, refusing one whose certificate failed verification unless

@@ -8,14 +8,21 @@
 
 use tokio::time::Instant;
 
-use super::{Conn, Engine, NetError, Overrides, Request, Response};
+use super::{Conn, Engine, Exchange, Hop, NetError, Overrides, Request, Response};
 
 /// Open connections by origin, and how often one had to be replaced.
-#[derive(Default)]
 pub struct Pool {
     conns: Vec<(String, Conn)>,
+    /// Keep connections open between requests; without it, every request opens its own.
+    keep: bool,
     /// Requests sent again because a reused connection was found closed.
     pub reconnects: u64,
+}
+
+impl Default for Pool {
+    fn default() -> Pool {
+        Pool::new()
+    }
 }
 
 /// Methods that may be sent twice without changing the outcome (RFC 9110 §9.2.2).
@@ -36,8 +43,22 @@ fn origin_key(req: &Request) -> String {
 }
 
 impl Pool {
+    /// A pool that keeps connections alive.
     pub fn new() -> Pool {
-        Pool::default()
+        Pool {
+            conns: Vec::new(),
+            keep: true,
+            reconnects: 0,
+        }
+    }
+
+    /// A pool that opens a new connection (and handshake) for every request, so each response's
+    /// timings include the whole set-up.
+    pub fn single_use() -> Pool {
+        Pool {
+            keep: false,
+            ..Pool::new()
+        }
     }
 
     /// Sends `req`, on the origin's open connection when there is one.
@@ -63,10 +84,57 @@ impl Pool {
             other => other,
         };
         let resp = result?;
-        if keeps_alive(&resp) && !conn.is_closed() {
+        if self.keep && keeps_alive(&resp) && !conn.is_closed() {
             self.conns.push((key, conn));
         }
         Ok(resp)
+    }
+
+    /// Sends a request and follows up to `max_redirects` redirects, recording each hop. A loop or
+    /// one redirect too many is an error.
+    pub async fn fetch(
+        &mut self,
+        engine: &Engine,
+        req: &Request,
+        overrides: &Overrides,
+        deadline: Instant,
+        max_redirects: usize,
+    ) -> Result<Exchange, NetError> {
+        let mut req = req.clone();
+        let mut hops: Vec<Hop> = Vec::new();
+        loop {
+            let response = self.send(engine, &req, overrides, deadline).await?;
+            let next = match (response.is_redirect(), response.location()) {
+                (true, Some(loc)) => req.url.join(loc).map_err(|e| {
+                    NetError::Protocol(format!("invalid Location \"{loc}\" from {}: {e}", req.url))
+                })?,
+                _ => return Ok(Exchange { hops, response }),
+            };
+            hops.push(Hop {
+                url: req.url.clone(),
+                status: response.status,
+                location: response.location().map(str::to_string),
+                timings: response.timings,
+            });
+            if hops.iter().any(|h| h.url == next) {
+                let chain: Vec<String> = hops.iter().map(|h| h.url.to_string()).collect();
+                return Err(NetError::Protocol(format!(
+                    "redirect loop: {} → {next}",
+                    chain.join(" → ")
+                )));
+            }
+            if hops.len() > max_redirects {
+                return Err(NetError::Protocol(format!(
+                    "more than {max_redirects} redirects, last to {next}"
+                )));
+            }
+            req.redirect(response.status, next);
+        }
+    }
+
+    /// Closes every connection, so the next request opens a new one.
+    pub fn clear(&mut self) {
+        self.conns.clear();
     }
 
     /// The open connection for `key`, if it is still open.
@@ -90,6 +158,10 @@ fn keeps_alive(resp: &Response) -> bool {
             })
     };
     let http10 = resp.version == http::Version::HTTP_10;
-    let persistent = if http10 { has("keep-alive") } else { !has("close") };
+    let persistent = if http10 {
+        has("keep-alive")
+    } else {
+        !has("close")
+    };
     persistent && !resp.truncated
 }

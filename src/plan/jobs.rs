@@ -252,13 +252,17 @@ fn render_request(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Request> {
     let url = render_url(scope, &spec.url, diags);
+    let mut secret_headers = Vec::new();
     let mut headers: Vec<(String, String)> = spec
         .headers
         .iter()
         .map(|(k, v)| {
-            let value = render(scope, v, diags).text;
-            check_header(k, &value, v, diags);
-            (k.clone(), value)
+            let rendered = render(scope, v, diags);
+            if rendered.uses_secret {
+                secret_headers.push(k.to_ascii_lowercase());
+            }
+            check_header(k, &rendered.text, v, diags);
+            (k.clone(), rendered.text)
         })
         .collect();
     let body = spec
@@ -271,6 +275,7 @@ fn render_request(
         method,
         headers,
         body,
+        secret_headers,
         ..base(url?)
     })
 }
@@ -407,15 +412,19 @@ fn flow_steps(
         if !url.contains("{{") {
             check_url(&url, &req.url, diags);
         }
+        let mut secret_headers = Vec::new();
         let mut headers: Vec<(String, String)> = req
             .headers
             .iter()
             .map(|(k, v)| {
-                let value = render(&scope, v, diags).text;
-                if !value.contains("{{") {
-                    check_header(k, &value, v, diags);
+                let rendered = render(&scope, v, diags);
+                // A capture stands in as a placeholder until the flow runs: a secret all the same.
+                if rendered.uses_secret || rendered.text.contains("{{") {
+                    secret_headers.push(k.to_ascii_lowercase());
+                } else {
+                    check_header(k, &rendered.text, v, diags);
                 }
-                (k.clone(), value)
+                (k.clone(), rendered.text)
             })
             .collect();
         let body = body_template(&scope, req.body.as_ref(), &mut headers, diags);
@@ -441,6 +450,7 @@ fn flow_steps(
             method: req.method.parse().unwrap_or(http::Method::GET),
             url,
             headers,
+            secret_headers,
             body,
             expect,
             captures,

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use regex::RegexSet;
 use url::Url;
 
-use crate::net::{Request, Response};
+use crate::net::{Pool, Request, Response};
 
 use super::{Ctx, Finding, Probed, Status};
 
@@ -100,7 +100,8 @@ impl ExposureProbe {
         let missing = base
             .join("/shipwatch-probe-does-not-exist-7f3a")
             .unwrap_or_else(|_| base.clone());
-        let first = match self.get(ctx, missing.clone()).await {
+        let mut pool = Pool::new();
+        let first = match self.get(ctx, &mut pool, missing.clone()).await {
             Ok(r) => r,
             Err(e) => return Probed::failed(e),
         };
@@ -121,7 +122,10 @@ impl ExposureProbe {
             req.body = bytes::Bytes::from_static(MALFORMED_JSON.as_bytes());
             req.headers
                 .push(("Content-Type".into(), "application/json".into()));
-            match ctx.engine.send(&req, ctx.overrides, ctx.deadline).await {
+            match pool
+                .send(ctx.engine, &req, ctx.overrides, ctx.deadline)
+                .await
+            {
                 Ok(r) => seen.push((r.status, body(&r))),
                 Err(e) => return Probed::failed(e),
             }
@@ -134,7 +138,7 @@ impl ExposureProbe {
         ));
         for (id, path, signature) in FILES {
             let url = base.join(path).unwrap_or_else(|_| base.clone());
-            findings.push(match self.get(ctx, url).await {
+            findings.push(match self.get(ctx, &mut pool, url).await {
                 Ok(r) => file_finding(id, path, signature, &r),
                 Err(e) => Finding::new(
                     *id,
@@ -163,10 +167,19 @@ impl ExposureProbe {
         }
     }
 
-    async fn get(&self, ctx: &Ctx<'_>, url: Url) -> Result<Response, crate::net::NetError> {
-        ctx.engine
-            .send(&self.base_request(url), ctx.overrides, ctx.deadline)
-            .await
+    async fn get(
+        &self,
+        ctx: &Ctx<'_>,
+        pool: &mut Pool,
+        url: Url,
+    ) -> Result<Response, crate::net::NetError> {
+        pool.send(
+            ctx.engine,
+            &self.base_request(url),
+            ctx.overrides,
+            ctx.deadline,
+        )
+        .await
     }
 }
 

@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::assert::{Assertion, Capture, Context, Query, Scope, Severity, interpolate};
 use crate::net::jar::Jar;
-use crate::net::{MAX_REDIRECTS, Request, Response, Timings};
+use crate::net::{MAX_REDIRECTS, Pool, Request, Response, Timings};
 
 use super::{Ctx, Finding, Probed, Status, subject_of};
 
@@ -70,6 +70,8 @@ pub struct FlowStep {
     pub method: http::Method,
     pub url: String,
     pub headers: Vec<(String, String)>,
+    /// Lower-case names of the headers that carry a secret or a captured value.
+    pub secret_headers: Vec<String>,
     pub body: BodyTemplate,
     pub expect: Vec<String>,
     pub captures: Vec<(String, Capture)>,
@@ -100,6 +102,8 @@ struct RunState {
     captures: Scope,
     jar: Jar,
     captured_values: Vec<String>,
+    /// Keep-alive connections, as a browser session keeps them.
+    pool: Pool,
 }
 
 impl FlowProbe {
@@ -108,6 +112,7 @@ impl FlowProbe {
             captures: Scope::default(),
             jar: Jar::default(),
             captured_values: Vec::new(),
+            pool: Pool::new(),
         };
         let mut failed = false;
         let (mut findings, mut steps) = (Vec::new(), Vec::new());
@@ -164,7 +169,14 @@ impl FlowProbe {
             Err(e) => return fail("request", format!("step {}: {e}", step.name), e),
         };
         let (resp, redirects) = match self
-            .send(ctx, req, step.follow_redirects, &mut state.jar, deadline)
+            .send(
+                ctx,
+                &mut state.pool,
+                req,
+                step.follow_redirects,
+                &mut state.jar,
+                deadline,
+            )
             .await
         {
             Ok(r) => r,
@@ -230,31 +242,34 @@ impl FlowProbe {
         let body = step.body.fill(captures)?.to_bytes();
         Ok(Request {
             method: step.method.clone(),
-            url,
             headers,
             body,
             insecure: self.insecure,
             max_body: self.max_body,
+            secret_headers: step.secret_headers.clone(),
+            ..Request::get(url)
         })
     }
 
-    /// Sends a request with the jar's cookies, following redirects by hand so each hop's cookies are kept.
+    /// Sends a request with the jar's cookies, following redirects by hand so each hop's cookies
+    /// are kept. Credentials and secret-bearing headers stay with their origin.
     async fn send(
         &self,
         ctx: &Ctx<'_>,
+        pool: &mut Pool,
         mut req: Request,
         follow: bool,
         jar: &mut Jar,
         deadline: Instant,
     ) -> Result<(Response, usize), crate::net::NetError> {
         let mut redirects = 0;
-        let base_headers = req.headers.clone();
         loop {
-            req.headers = base_headers.clone();
+            req.headers
+                .retain(|(k, _)| !k.eq_ignore_ascii_case("cookie"));
             if let Some(cookie) = jar.header_for(&req.url, SystemTime::now()) {
                 req.headers.push(("Cookie".into(), cookie));
             }
-            let resp = ctx.engine.send(&req, ctx.overrides, deadline).await?;
+            let resp = pool.send(ctx.engine, &req, ctx.overrides, deadline).await?;
             jar.store(&req.url, &resp.headers, SystemTime::now());
             let next = resp
                 .location()
@@ -263,13 +278,7 @@ impl FlowProbe {
             match next {
                 Some(url) if redirects < MAX_REDIRECTS => {
                     redirects += 1;
-                    if resp.status == 303
-                        || (matches!(resp.status, 301 | 302) && req.method == http::Method::POST)
-                    {
-                        req.method = http::Method::GET;
-                        req.body = Bytes::new();
-                    }
-                    req.url = url;
+                    req.redirect(resp.status, url);
                 }
                 _ => return Ok((resp, redirects)),
             }

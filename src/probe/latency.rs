@@ -13,7 +13,7 @@ use tokio::sync::{Barrier, OnceCell};
 use tokio::time::Instant;
 
 use crate::assert::{Assertion, Expected, Query, Severity, compare_number};
-use crate::net::{Conn, Engine, Overrides, Request};
+use crate::net::{Engine, Overrides, Pool, Request};
 
 use super::{Ctx, Finding, Probed, Status};
 
@@ -72,6 +72,8 @@ struct Tally {
     hist: Histogram<u64>,
     errors: u64,
     attempts: u64,
+    /// Requests sent again on a new connection because the kept one had been closed.
+    reconnects: u64,
 }
 
 /// 1 µs to 60 s at 3 significant figures: about 200 KiB, whatever the number of requests.
@@ -88,6 +90,7 @@ pub struct Stats {
     pub count: u64,
     pub errors: u64,
     pub attempts: u64,
+    pub reconnects: u64,
     pub elapsed: Duration,
     hist: Histogram<u64>,
 }
@@ -179,7 +182,12 @@ impl LatencyProbe {
         let shared = Arc::new(Shared {
             engine: ctx.engine.clone(),
             overrides: ctx.overrides.clone(),
-            request: self.request.clone(),
+            // Bodies are counted and dropped as they stream: memory must not grow with
+            // concurrency times body size.
+            request: Request {
+                discard_body: true,
+                ..self.request.clone()
+            },
             deadline: ctx.deadline,
             warmup: AtomicU64::new(self.warmup),
             next: AtomicU64::new(0),
@@ -210,12 +218,14 @@ impl LatencyProbe {
             hist: empty,
             errors: 0,
             attempts: 0,
+            reconnects: 0,
         };
         for h in handles {
             if let Ok(t) = h.await {
                 let _ = merged.hist.add(&t.hist);
                 merged.errors += t.errors;
                 merged.attempts += t.attempts;
+                merged.reconnects += t.reconnects;
             }
         }
         if let Some(t) = ticker {
@@ -236,6 +246,7 @@ impl LatencyProbe {
             count: merged.hist.len(),
             errors: merged.errors + unsent,
             attempts: merged.attempts + unsent,
+            reconnects: merged.reconnects,
             elapsed: started.elapsed(),
             hist: merged.hist,
         };
@@ -316,6 +327,7 @@ fn summary(s: &Stats) -> serde_json::Value {
     json!({
         "requests": s.attempts,
         "errors": s.errors,
+        "reconnects": s.reconnects,
         "error_rate": r(s.error_rate()),
         "throughput_rps": r(s.throughput()),
         "p50_ms": r(s.quantile_ms(50.0)),
@@ -352,25 +364,31 @@ async fn worker(s: Arc<Shared>, keepalive: bool) -> Tally {
         hist: s.empty.clone(),
         errors: 0,
         attempts: 0,
+        reconnects: 0,
     };
-    let mut conn: Option<Conn> = None;
+    let mut pool = if keepalive {
+        Pool::new()
+    } else {
+        Pool::single_use()
+    };
     // Warm-up: sent, not recorded.
     while s
         .warmup
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| w.checked_sub(1))
         .is_ok()
     {
-        let _ = send(&s, &mut conn, keepalive).await;
+        let _ = send(&s, &mut pool).await;
     }
+    pool.reconnects = 0;
     s.barrier.wait().await;
     let start = *s.start.get_or_init(|| async { Instant::now() }).await;
     loop {
         if s.until.is_some_and(|d| start.elapsed() >= d) {
-            return tally;
+            break;
         }
         let i = s.next.fetch_add(1, Ordering::SeqCst);
         if i >= s.total {
-            return tally;
+            break;
         }
         let intended = match s.interval {
             Some(iv) => {
@@ -383,10 +401,10 @@ async fn worker(s: Arc<Shared>, keepalive: bool) -> Tally {
         if Instant::now() >= s.deadline {
             // Put the claim back so the total counts it as unsent.
             s.next.fetch_sub(1, Ordering::SeqCst);
-            return tally;
+            break;
         }
         tally.attempts += 1;
-        match send(&s, &mut conn, keepalive).await {
+        match send(&s, &mut pool).await {
             Ok(status) => {
                 let us = intended.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
                 tally.hist.saturating_record(us.max(1));
@@ -398,29 +416,20 @@ async fn worker(s: Arc<Shared>, keepalive: bool) -> Tally {
         }
         s.done.fetch_add(1, Ordering::Relaxed);
     }
+    tally.reconnects = pool.reconnects;
+    tally
 }
 
-/// One request on the worker's connection, opening one when needed.
-async fn send(s: &Shared, conn: &mut Option<Conn>, keepalive: bool) -> Result<u16, ()> {
+/// One request on the worker's kept connection, or a new one when the server closed it.
+async fn send(s: &Shared, pool: &mut Pool) -> Result<u16, ()> {
     let deadline = (Instant::now() + REQUEST_TIMEOUT).min(s.deadline);
-    if conn.is_none() {
-        *conn = Some(
-            s.engine
-                .open_for(&s.request, &s.overrides, deadline)
-                .await
-                .map_err(|_| ())?,
-        );
-    }
-    let c = conn.as_mut().ok_or(())?;
-    match c.send(&s.request, deadline).await {
-        Ok(r) => {
-            if !keepalive || r.truncated {
-                *conn = None;
-            }
-            Ok(r.status)
-        }
+    match pool
+        .send(&s.engine, &s.request, &s.overrides, deadline)
+        .await
+    {
+        Ok(r) => Ok(r.status),
         Err(_) => {
-            *conn = None;
+            pool.clear();
             Err(())
         }
     }

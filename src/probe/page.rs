@@ -1,13 +1,12 @@
 //! `kind = "page"`: the front end answers 200 with HTML, and every same-origin asset it names loads.
 
 use std::ops::ControlFlow;
-use std::sync::Arc;
+use std::sync::Mutex;
 
-use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::assert::Assertion;
-use crate::net::{MAX_REDIRECTS, Request};
+use crate::net::{MAX_REDIRECTS, Pool, Request};
 
 use super::{Ctx, Finding, Probed, Status, body_limit, judge_assertions, subject_of};
 
@@ -19,8 +18,9 @@ pub struct PageProbe {
     pub assets: bool,
 }
 
-/// At most this many assets are fetched, so a page with thousands of images stays a smoke test.
-const MAX_ASSETS: usize = 50;
+/// At most this many same-origin assets are checked, so a page with thousands of images stays a
+/// smoke test; the finding says how many more there were.
+const MAX_ASSETS: usize = 200;
 const PARALLEL_ASSETS: usize = 6;
 const ASSET_BODY: u64 = 1 << 20;
 
@@ -86,44 +86,57 @@ impl PageProbe {
         }
     }
 
-    async fn check_assets(&self, ctx: &Ctx<'_>, urls: Vec<Url>) -> Finding {
-        let total = urls.len();
-        let limit = Arc::new(Semaphore::new(PARALLEL_ASSETS));
-        let checks = urls.into_iter().map(|url| {
-            let limit = limit.clone();
-            let mut req = Request::get(url.clone());
-            req.insecure = self.request.insecure;
-            req.headers = self.request.headers.clone();
-            // Only the status matters for an asset: a short read keeps memory flat on heavy pages.
-            req.max_body = self.request.max_body.min(ASSET_BODY);
-            async move {
-                let _permit = limit.acquire().await;
-                match ctx
-                    .engine
-                    .fetch(&req, ctx.overrides, ctx.deadline, MAX_REDIRECTS)
+    async fn check_assets(&self, ctx: &Ctx<'_>, assets: Assets) -> Finding {
+        let total = assets.urls.len();
+        // A few workers, each on its own keep-alive connection, share the assets.
+        let queue = Mutex::new(assets.urls.into_iter());
+        let workers = (0..PARALLEL_ASSETS.min(total)).map(|_| async {
+            let mut pool = Pool::new();
+            let mut broken = Vec::new();
+            loop {
+                let Some(url) = queue.lock().ok().and_then(|mut q| q.next()) else {
+                    break;
+                };
+                let mut req = Request::get(url.clone());
+                req.insecure = self.request.insecure;
+                req.headers = self.request.headers.clone();
+                req.secret_headers = self.request.secret_headers.clone();
+                // Only the status matters for an asset: a short read keeps memory flat.
+                req.max_body = self.request.max_body.min(ASSET_BODY);
+                match pool
+                    .fetch(ctx.engine, &req, ctx.overrides, ctx.deadline, MAX_REDIRECTS)
                     .await
                 {
-                    Ok(ex) if (200..300).contains(&ex.response.status) => None,
-                    Ok(ex) => Some(format!("{} ({})", url.path(), ex.response.status)),
-                    Err(e) => Some(format!("{} ({})", url.path(), e.kind())),
+                    Ok(ex) if (200..300).contains(&ex.response.status) => {}
+                    Ok(ex) => broken.push(format!("{} ({})", url.path(), ex.response.status)),
+                    Err(e) => broken.push(format!("{} ({})", url.path(), e.kind())),
                 }
             }
+            broken
         });
-        let broken: Vec<String> = futures_util::future::join_all(checks)
+        let broken: Vec<String> = futures_util::future::join_all(workers)
             .await
             .into_iter()
             .flatten()
             .collect();
+        let skipped = if assets.skipped > 0 {
+            format!(
+                "; {} more same-origin assets were not checked (the first {MAX_ASSETS} were)",
+                assets.skipped
+            )
+        } else {
+            String::new()
+        };
         let actual = if broken.is_empty() {
-            format!("{total} loaded")
+            format!("{total} loaded{skipped}")
         } else {
             broken.join(", ")
         };
         let message = if broken.is_empty() {
-            format!("all {total} same-origin assets load")
+            format!("all {total} same-origin assets load{skipped}")
         } else {
             format!(
-                "{} of {total} assets failed: {}",
+                "{} of {total} assets failed: {}{skipped}",
                 broken.len(),
                 broken.join(", ")
             )
@@ -134,21 +147,41 @@ impl PageProbe {
 }
 
 /// The scripts, stylesheets and images of a page that live on the page's own origin.
-pub fn same_origin_assets(html: &str, base: &Url) -> Vec<Url> {
-    let mut out: Vec<Url> = Vec::new();
+/// The same-origin assets a page names, the first [`MAX_ASSETS`] of them.
+#[derive(Debug, Default)]
+pub struct Assets {
+    pub urls: Vec<Url>,
+    /// Further distinct same-origin assets that were not kept.
+    pub skipped: usize,
+}
+
+/// Same-origin scripts, stylesheets and images, in page order, without repeats. One pass over the
+/// page, with memory bounded by [`MAX_ASSETS`] whatever the page holds.
+pub fn same_origin_assets(html: &str, base: &Url) -> Assets {
+    let mut out = Assets::default();
+    // Seen assets by hash only, capped, so a hostile page cannot grow this without bound.
+    let mut seen = std::collections::HashSet::new();
     crate::html::scan(html, |tag| {
         if let Some(url) = asset_url(tag, base).filter(|u| u.origin() == base.origin())
-            && !out.contains(&url)
+            && seen.len() < 100_000
+            && seen.insert(hash(url.as_str()))
         {
-            out.push(url);
+            if out.urls.len() < MAX_ASSETS {
+                out.urls.push(url);
+            } else {
+                out.skipped += 1;
+            }
         }
-        if out.len() < MAX_ASSETS {
-            ControlFlow::Continue(())
-        } else {
-            ControlFlow::Break(())
-        }
+        ControlFlow::Continue(())
     });
     out
+}
+
+fn hash(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
 }
 
 /// The URL a tag loads as a script, stylesheet or image, if it loads one.
@@ -186,10 +219,18 @@ mod tests {
             <img src=/logo.png alt=x><img src="/logo.png"><a href="/page">x</a><script src="/s.css"></script>
             <img src="//example.com/abs.png"><broken <tag =x>"#;
         let got: Vec<String> = same_origin_assets(html, &base)
+            .urls
             .iter()
             .map(|u| u.path().to_string())
             .collect();
         assert_eq!(got, ["/s.css", "/app/main.js", "/logo.png", "/abs.png"]);
-        assert!(same_origin_assets("<<<>>><img src=\"", &base).is_empty());
+        assert!(
+            same_origin_assets("<<<>>><img src=\"", &base)
+                .urls
+                .is_empty()
+        );
+        let many: String = (0..250).map(|i| format!("<img src=/i{i}.png>")).collect();
+        let a = same_origin_assets(&many, &base);
+        assert_eq!((a.urls.len(), a.skipped), (MAX_ASSETS, 50));
     }
 }
