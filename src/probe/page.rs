@@ -93,10 +93,7 @@ impl PageProbe {
         let workers = (0..PARALLEL_ASSETS.min(total)).map(|_| async {
             let mut pool = Pool::new();
             let mut broken = Vec::new();
-            loop {
-                let Some(url) = queue.lock().ok().and_then(|mut q| q.next()) else {
-                    break;
-                };
+            while let Some(url) = queue.lock().ok().and_then(|mut q| q.next()) {
                 let mut req = Request::get(url.clone());
                 req.insecure = self.request.insecure;
                 req.headers = self.request.headers.clone();
