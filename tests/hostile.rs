@@ -226,3 +226,41 @@ async fn nxdomain_is_a_dns_error() {
             .contains("no-such-host.shipwatch.test")
     );
 }
+
+#[tokio::test]
+async fn a_page_naming_a_flood_of_assets_checks_the_first_two_hundred() {
+    let page: String = (0..5000).map(|i| format!("<img src=/i{i}>")).collect();
+    let s = http_server(move |r| {
+        if r.path == "/" {
+            Resp::html(&page)
+        } else {
+            Resp::new(200, "")
+        }
+    })
+    .await;
+    let toml = format!(
+        "[defaults]\ntimeout = \"10s\"\n[[check]]\nname = \"p\"\nkind = \"page\"\nurl = \"http://127.0.0.1:{}/\"\n",
+        s.port()
+    );
+    let o = run_toml(&toml, None).await.remove(0);
+    assert_finding(
+        &o,
+        "page.assets",
+        Status::Pass,
+        "all 200 same-origin assets load; 4800 more same-origin assets were not checked",
+    );
+}
+
+#[tokio::test]
+async fn latency_with_large_bodies_reads_them_all() {
+    // 4 MB per response, above no cap: latency runs count bodies without keeping them.
+    let body = bytes::Bytes::from(vec![b'x'; 4 << 20]);
+    let s = http_server(move |_| Resp::new(200, body.clone())).await;
+    let toml = format!(
+        "[defaults]\ntimeout = \"20s\"\nmax_body = 1024\n[[check]]\nname = \"lat\"\nkind = \"latency\"\nurl = \"http://127.0.0.1:{}/\"\nrequests = 32\nconcurrency = 8\n",
+        s.port()
+    );
+    let o = run_toml(&toml, None).await.remove(0);
+    assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
+    assert_eq!(o.details["latency"]["errors"], 0);
+}
