@@ -135,6 +135,9 @@ pub fn load(opts: &Options) -> Result<Loaded, String> {
             ..PlanOptions::default()
         };
         let mut plan = plan::build(&config, &popts).map_err(|e| e.to_string())?;
+        for w in &plan.warnings {
+            tracing::warn!("{w}");
+        }
         plan.concurrency = config.agent.concurrency;
         let engine = Engine::new(&plan.engine).map_err(|e| e.to_string())?;
         for (i, job) in plan.jobs.iter().enumerate() {

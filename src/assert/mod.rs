@@ -13,7 +13,7 @@ use regex::Regex;
 use serde_json_path::JsonPath;
 
 pub use eval::{Subject, Verdict, compare_number, render_value};
-pub use redact::{REDACTED, Redactor};
+pub use redact::{MIN_SECRET_LEN, REDACTED, Redactor, base64};
 pub use template::{Rendered, Scope, TemplateError, interpolate};
 
 /// How a breached assertion counts: a failure, or only a warning (`warn:` prefix).

@@ -191,14 +191,23 @@ fn validate(path: &Path, io: &mut Io<'_>) -> i32 {
     } else {
         config.envs.iter().map(|e| Some(e.name.clone())).collect()
     };
+    let mut warnings: Vec<String> = Vec::new();
     for env in envs {
         let opts = PlanOptions {
             env,
             getenv: Some(&*io.getenv),
             ..PlanOptions::default()
         };
-        if let Err(e) = plan::build(&config, &opts) {
-            return usage(io, e);
+        match plan::build(&config, &opts) {
+            Ok(plan) => {
+                for w in &plan.warnings {
+                    if !warnings.contains(w) {
+                        let _ = writeln!(io.err, "{w}");
+                        warnings.push(w.clone());
+                    }
+                }
+            }
+            Err(e) => return usage(io, e),
         }
     }
     let _ = writeln!(
@@ -300,6 +309,9 @@ fn plan_for(args: &CheckArgs, io: &mut Io<'_>) -> Result<plan::Plan, String> {
         PlanError::Config(c) => c.to_string(),
         PlanError::Usage(u) => u,
     })?;
+    for w in &plan.warnings {
+        let _ = writeln!(io.err, "{w}");
+    }
     if config_path.is_none() && target.as_ref().is_some_and(|t| t.scheme() == "http") {
         plan.jobs
             .retain(|j| !checklist::HTTPS_ONLY.contains(&j.name.as_str()));

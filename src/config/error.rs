@@ -48,7 +48,7 @@ impl ConfigError {
             .to_string()
     }
 
-    fn render_one(&self, d: &Diagnostic) -> String {
+    pub(crate) fn render_one(&self, d: &Diagnostic) -> String {
         if self.source.is_empty() {
             return format!("{}: {}", self.file, d.message);
         }

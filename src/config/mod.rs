@@ -164,6 +164,12 @@ impl Config {
             diagnostics,
         }
     }
+
+    /// A problem that does not stop a run, as `file:line:col: warning: …` with a caret.
+    pub fn warning(&self, d: Diagnostic) -> String {
+        let d = Diagnostic::new(d.span, format!("warning: {}", d.message));
+        self.error(Vec::new()).render_one(&d)
+    }
 }
 
 fn read_defaults(node: &Node, sink: &mut Sink) -> Defaults {

@@ -131,8 +131,11 @@ impl Conn {
 
     fn build(&self, req: &Request) -> Result<http::Request<Full<Bytes>>, NetError> {
         let mut b = http::Request::builder().method(req.method.clone());
+        let mut target = req.url.clone();
+        let _ = target.set_username("");
+        let _ = target.set_password(None);
         b = match self.sender {
-            Sender::H2(_) => b.uri(req.url.as_str()),
+            Sender::H2(_) => b.uri(target.as_str()),
             Sender::H1(_) => {
                 let path = &req.url[url::Position::BeforePath..url::Position::AfterQuery];
                 b.uri(if path.is_empty() { "/" } else { path })
@@ -149,6 +152,17 @@ impl Conn {
         }
         if !has("accept") {
             b = b.header(http::header::ACCEPT, "*/*");
+        }
+        // Credentials in the URL are sent as Basic auth, as curl sends them. A redirect to another
+        // origin resolves to a URL without them, so they stay with the first origin.
+        if !has("authorization") && (!req.url.username().is_empty() || req.url.password().is_some())
+        {
+            let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
+            let mut creds = decode(req.url.username());
+            creds.push(b':');
+            creds.extend(decode(req.url.password().unwrap_or("")));
+            let basic = format!("Basic {}", crate::assert::base64(&creds));
+            b = b.header(http::header::AUTHORIZATION, basic);
         }
         for (k, v) in &req.headers {
             b = b.header(k.as_str(), v.as_str());

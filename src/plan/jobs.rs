@@ -5,6 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use url::Url;
 
+use super::Diags;
 use super::Job;
 use crate::assert::{Assertion, Context, Scope, interpolate};
 use crate::config::{
@@ -20,7 +21,7 @@ use crate::probe::{
 fn try_render(
     scope: &Scope,
     s: &Spanned<String>,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Diags,
 ) -> Option<crate::assert::Rendered> {
     interpolate(&s.value, scope)
         .map_err(|e| {
@@ -34,7 +35,7 @@ fn try_render(
 pub(super) fn render(
     scope: &Scope,
     s: &Spanned<String>,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Diags,
 ) -> crate::assert::Rendered {
     try_render(scope, s, diags).unwrap_or_else(|| crate::assert::Rendered {
         text: s.value.clone(),
@@ -43,13 +44,46 @@ pub(super) fn render(
 }
 
 /// Renders and parses a URL, with the check's context in the message.
-fn render_url(scope: &Scope, s: &Spanned<String>, diags: &mut Vec<Diagnostic>) -> Option<Url> {
-    let text = try_render(scope, s, diags)?.text;
-    check_url(&text, s, diags)
+fn render_url(scope: &Scope, s: &Spanned<String>, diags: &mut Diags) -> Option<Url> {
+    let rendered = try_render(scope, s, diags)?;
+    let url = check_url(&rendered.text, s, diags)?;
+    if let Some(password) = url.password() {
+        // Sent as Basic auth to this origin only, and hidden like a secret everywhere.
+        let user = url.username();
+        diags.learnt.push(format!("{user}:{password}"));
+        diags.learnt.push(password.to_string());
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        diags
+            .learnt
+            .push(format!("{}:{}", decode(user), decode(password)));
+        diags.learnt.push(decode(password));
+        if !userinfo_from_secrets(&s.value) {
+            diags.warnings.push(Diagnostic::new(
+                s.span.clone(),
+                "the URL holds a password in clear text: move it to [secrets] and write {{ secrets.NAME }}"
+                    .into(),
+            ));
+        }
+    }
+    Some(url)
+}
+
+/// True when the userinfo of a URL template takes its password from `{{ secrets.NAME }}`.
+fn userinfo_from_secrets(template: &str) -> bool {
+    let rest = template.split_once("://").map_or(template, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority
+        .rsplit_once('@')
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .is_some_and(|(_, password)| password.contains("{{") && password.contains("secrets."))
 }
 
 /// Parses a rendered URL; only http:// and https:// are accepted.
-fn check_url(text: &str, s: &Spanned<String>, diags: &mut Vec<Diagnostic>) -> Option<Url> {
+fn check_url(text: &str, s: &Spanned<String>, diags: &mut Diags) -> Option<Url> {
     match Url::parse(text) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Some(u),
         Ok(u) => {
@@ -74,7 +108,7 @@ fn render_expect(
     scope: &Scope,
     list: &[Spanned<String>],
     ctx: Context,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Diags,
 ) -> Vec<Assertion> {
     list.iter()
         .filter_map(|a| {
@@ -96,7 +130,7 @@ pub(super) fn build_job(
     config: &Config,
     spec: &CheckSpec,
     scope: &Scope,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Diags,
 ) -> Option<Job> {
     let timeout = spec
         .timeout
@@ -249,7 +283,7 @@ fn render_request(
     scope: &Scope,
     spec: &RequestSpec,
     base: &dyn Fn(Url) -> Request,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Diags,
 ) -> Option<Request> {
     let url = render_url(scope, &spec.url, diags);
     let mut secret_headers = Vec::new();
@@ -281,11 +315,7 @@ fn render_request(
 }
 
 /// Allowed CORS origins: each entry may hold several, separated by spaces; each must be a bare origin.
-fn render_origins(
-    scope: &Scope,
-    entries: &[Spanned<String>],
-    diags: &mut Vec<Diagnostic>,
-) -> Vec<String> {
+fn render_origins(scope: &Scope, entries: &[Spanned<String>], diags: &mut Diags) -> Vec<String> {
     let mut out = Vec::new();
     for e in entries {
         let text = render(scope, e, diags).text;
@@ -305,7 +335,7 @@ fn render_origins(
 }
 
 /// A header must be valid HTTP, so the problem shows up in `validate` and not as a failed run.
-fn check_header(name: &str, value: &str, at: &Spanned<String>, diags: &mut Vec<Diagnostic>) {
+fn check_header(name: &str, value: &str, at: &Spanned<String>, diags: &mut Diags) {
     if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
         diags.push(Diagnostic::new(
             at.span.clone(),
@@ -342,13 +372,13 @@ fn render_body(
     scope: &Scope,
     body: &BodySpec,
     headers: &mut Vec<(String, String)>,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Diags,
 ) -> Bytes {
     body_template(scope, Some(body), headers, diags).to_bytes()
 }
 
 /// A TOML value as JSON, with every string interpolated.
-fn to_json(scope: &Scope, node: &Node, diags: &mut Vec<Diagnostic>) -> serde_json::Value {
+fn to_json(scope: &Scope, node: &Node, diags: &mut Diags) -> serde_json::Value {
     use serde_json::Value as J;
     match &node.value {
         Value::Str(s) => J::String(
@@ -399,7 +429,7 @@ fn default_timeout(config: &Config, kind: &KindSpec) -> Duration {
 fn flow_steps(
     scope: &Scope,
     flow: &crate::config::FlowSpec,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Diags,
 ) -> Option<Vec<FlowStep>> {
     let mut scope = scope.clone();
     let mut steps = Vec::new();
@@ -466,7 +496,7 @@ fn body_template(
     scope: &Scope,
     body: Option<&BodySpec>,
     headers: &mut Vec<(String, String)>,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Diags,
 ) -> BodyTemplate {
     let mut set_type = |t: &str| {
         if !headers

@@ -37,6 +37,27 @@ pub struct Plan {
     pub concurrency: usize,
     /// Show progress bars for long checks; the command line turns this on for a terminal.
     pub progress: bool,
+    /// Configuration problems that do not stop a run, each as `file:line:col: warning: …`.
+    pub warnings: Vec<String>,
+}
+
+/// What building a plan found: errors stop it, warnings are shown, and values learnt on the way
+/// (passwords in URLs) are hidden like secrets.
+#[derive(Debug, Default)]
+pub(crate) struct Diags {
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+    pub learnt: Vec<String>,
+}
+
+impl Diags {
+    pub fn push(&mut self, d: Diagnostic) {
+        self.errors.push(d);
+    }
+
+    pub fn len(&self) -> usize {
+        self.errors.len()
+    }
 }
 
 /// Reads an environment variable by name.
@@ -67,7 +88,7 @@ pub enum PlanError {
 /// Builds the plan for one environment of `config`.
 pub fn build(config: &Config, opts: &PlanOptions<'_>) -> Result<Plan, PlanError> {
     let env = pick_env(config, opts.env.as_deref())?;
-    let mut diags = Vec::new();
+    let mut diags = Diags::default();
     let mut scope = Scope::default();
     let mut redactor = Redactor::default();
     for (k, v) in &config.vars {
@@ -107,10 +128,19 @@ pub fn build(config: &Config, opts: &PlanOptions<'_>) -> Result<Plan, PlanError>
         .into_iter()
         .filter_map(|c| build_job(config, c, &scope, &mut diags))
         .collect();
-    if !diags.is_empty() {
-        diags.sort_by_key(|d| d.span.start);
-        return Err(config.error(diags).into());
+    if !diags.errors.is_empty() {
+        diags.errors.sort_by_key(|d| d.span.start);
+        return Err(config.error(diags.errors).into());
     }
+    diags.learnt.iter().for_each(|v| redactor.add(v));
+    // The target line of every report: a secret in base_url (an API key in the query) is hidden.
+    let target = redactor.redact(&target).into_owned();
+    diags.warnings.sort_by_key(|d| d.span.start);
+    let warnings = diags
+        .warnings
+        .into_iter()
+        .map(|d| config.warning(d))
+        .collect();
     Ok(Plan {
         environment: env.map_or_else(|| "default".to_string(), |e| e.name.clone()),
         target,
@@ -126,6 +156,7 @@ pub fn build(config: &Config, opts: &PlanOptions<'_>) -> Result<Plan, PlanError>
         overrides,
         concurrency: config.defaults.concurrency,
         progress: false,
+        warnings,
     })
 }
 
@@ -184,7 +215,7 @@ fn read_secrets(
     opts: &PlanOptions<'_>,
     scope: &mut Scope,
     redactor: &mut Redactor,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut Diags,
 ) {
     for s in &config.secrets {
         let getenv = |name: &str| opts.getenv.and_then(|f| f(name));
@@ -194,6 +225,17 @@ fn read_secrets(
             .map_err(|why| format!("secret \"{}\": {why}", s.name));
         match value {
             Ok(v) => {
+                if v.len() < crate::assert::MIN_SECRET_LEN {
+                    diags.warnings.push(Diagnostic::new(
+                        s.span.clone(),
+                        format!(
+                            "secret \"{}\" is {} characters long, shorter than the {} needed to hide it safely: it may appear in reports",
+                            s.name,
+                            v.len(),
+                            crate::assert::MIN_SECRET_LEN
+                        ),
+                    ));
+                }
                 redactor.add(&v);
                 scope.set_secret(&format!("secrets.{}", s.name), v);
             }
