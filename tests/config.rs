@@ -91,6 +91,18 @@ fn each_fixture_has_its_exact_message() {
             "missing_secret.toml",
             "2:6: secret \"pw\": environment variable SHIPWATCH_TEST_UNSET_VAR is not set",
         ),
+        (
+            "empty.toml",
+            "1:1: the file is empty; add at least one [[check]]",
+        ),
+        (
+            "capture_too_early.toml",
+            "6:35: \"token\" is captured by the step \"login\", which has not run yet here: a step can use only what earlier steps captured",
+        ),
+        (
+            "unreadable_ca_file.toml",
+            "2:11: cannot read CA file \"/nonexistent/shipwatch-ca.pem\": No such file or directory (os error 2)",
+        ),
     ];
     for (name, want) in cases {
         assert_eq!(errors(name), vec![want.to_string()], "{name}");

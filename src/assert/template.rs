@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 pub struct Scope {
     pub values: BTreeMap<String, String>,
     pub secret_names: Vec<String>,
+    /// Names a later flow step captures, with that step's name: using one too early gets a
+    /// message that says so.
+    pub later: BTreeMap<String, String>,
 }
 
 impl Scope {
@@ -57,6 +60,16 @@ pub fn interpolate(template: &str, scope: &Scope) -> Result<Rendered, TemplateEr
             Some(v) => {
                 out.push_str(v);
                 uses_secret |= scope.secret_names.iter().any(|s| s == name);
+            }
+            None if scope.later.contains_key(name) => {
+                let step = &scope.later[name];
+                return Err(TemplateError {
+                    offset: offset + open,
+                    len: close + 4,
+                    message: format!(
+                        "\"{name}\" is captured by the step \"{step}\", which has not run yet here: a step can use only what earlier steps captured"
+                    ),
+                });
             }
             None => {
                 let hint = crate::config::suggest(name, scope.values.keys().map(String::as_str))

@@ -343,7 +343,14 @@ async fn check(args: CheckArgs, io: &mut Io<'_>) -> i32 {
     };
     plan.progress = io.progress && args.format != Some(Format::Json);
     if plan.jobs.is_empty() {
-        return usage(io, "no checks to run");
+        let file = args.config.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG));
+        return usage(
+            io,
+            format!(
+                "{}: no [[check]] in the file; add at least one",
+                file.display()
+            ),
+        );
     }
     let engine = match Engine::new(&plan.engine) {
         Ok(e) => e,

@@ -25,6 +25,8 @@ pub use spec::{
 pub struct Defaults {
     pub timeout: Duration,
     pub ca_file: Option<PathBuf>,
+    /// Where `ca_file` is written, for an unreadable file's error.
+    pub ca_file_span: std::ops::Range<usize>,
     /// Bodies are capped so a hostile target cannot exhaust memory.
     pub max_body: u64,
     /// How many checks may run at once.
@@ -36,6 +38,7 @@ impl Default for Defaults {
         Defaults {
             timeout: Duration::from_secs(10),
             ca_file: None,
+            ca_file_span: 0..0,
             max_body: 10 << 20,
             concurrency: 16,
         }
@@ -105,6 +108,15 @@ impl Config {
             source: source.to_string(),
             diagnostics,
         };
+        let blank = source
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+        if blank {
+            return Err(ConfigError::plain(
+                file,
+                "the file is empty; add at least one [[check]]",
+            ));
+        }
         let root = Node::parse(source).map_err(|d| fail(vec![d]))?;
         let mut sink = Sink::default();
         let mut config = Config {
@@ -180,6 +192,7 @@ fn read_defaults(node: &Node, sink: &mut Sink) -> Defaults {
     }
     if let Some(v) = t.str("ca_file", sink) {
         d.ca_file = Some(PathBuf::from(v.value));
+        d.ca_file_span = v.span;
     }
     if let Some(v) = t.int("max_body", 1..(1 << 40), sink) {
         d.max_body = v as u64;

@@ -226,6 +226,13 @@ const CREDENTIAL_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authoriz
 /// The most redirects an `http` check follows before it gives up.
 pub const MAX_REDIRECTS: usize = 10;
 
+/// Reads a PEM bundle of extra roots as the engine will, to report a bad one before anything runs.
+pub fn check_ca_file(path: &std::path::Path) -> Result<(), String> {
+    tls::load_roots(Some(path))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 impl Engine {
     pub fn new(options: &EngineOptions) -> Result<Engine, NetError> {
         let roots = Arc::new(tls::load_roots(options.ca_file.as_deref())?);

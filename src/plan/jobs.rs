@@ -432,16 +432,23 @@ fn flow_steps(
     diags: &mut Diags,
 ) -> Option<Vec<FlowStep>> {
     let mut scope = scope.clone();
+    for st in &flow.steps {
+        for var in st.capture.iter().map(|(v, _)| v) {
+            scope
+                .later
+                .entry(var.clone())
+                .or_insert_with(|| st.name.value.clone());
+        }
+    }
     let mut steps = Vec::new();
     let before = diags.len();
     for st in &flow.steps {
         let req = &st.request;
-        let url = try_render(&scope, &req.url, diags)
-            .map(|r| r.text)
-            .unwrap_or_default();
-        if !url.contains("{{") {
-            check_url(&url, &req.url, diags);
+        let url = try_render(&scope, &req.url, diags).map(|r| r.text);
+        if let Some(u) = url.as_deref().filter(|u| !u.contains("{{")) {
+            check_url(u, &req.url, diags);
         }
+        let url = url.unwrap_or_default();
         let mut secret_headers = Vec::new();
         let mut headers: Vec<(String, String)> = req
             .headers
@@ -473,6 +480,7 @@ fn flow_steps(
             })
             .collect::<Vec<_>>();
         for (var, _) in &captures {
+            scope.later.remove(var);
             scope.set(var, format!("{{{{ {var} }}}}"));
         }
         steps.push(FlowStep {
