@@ -12,7 +12,7 @@ PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 100); do [ -s "$WORK/port" ] && break; sleep 0.05; done
 python3 - "$(cat "$WORK/port")" "$WORK" "$BIN" <<'PY'
-import os, subprocess, sys
+import json, os, subprocess, sys
 port, work, binary = sys.argv[1], sys.argv[2], sys.argv[3]
 base = f"http://127.0.0.1:{port}"
 cases = [
@@ -28,8 +28,10 @@ cases = [
     ("exposure on the tag page", f'kind = "exposure"\nurl = "{base}/tags"'),
     ("latency: 16 connections, 50 MB bodies", f'kind = "latency"\nurl = "{base}/big"\nrequests = 48\nconcurrency = 16\ntimeout = "30s"'),
     ("latency: 4 connections, endless bodies", f'kind = "latency"\nurl = "{base}/endless"\nrequests = 8\nconcurrency = 4'),
+    ("latency: server answers Connection: close", f'kind = "latency"\nurl = "{base}/close"\nrequests = 2000\nconcurrency = 8\ntimeout = "30s"'),
+    ("latency: server drops kept-alive connections", f'kind = "latency"\nurl = "{base}/drop"\nrequests = 2000\nconcurrency = 8\ntimeout = "30s"'),
 ]
-print(f"{'case':42} {'peak RSS':>10}  {'status':7} target < 64 MiB")
+print(f"{'case':46} {'peak RSS':>10}  {'status':7} target < 64 MiB")
 worst = 0.0
 for name, body in cases:
     toml = f"{work}/case.toml"
@@ -41,12 +43,15 @@ for name, body in cases:
     _, _, usage = os.wait4(p.pid, 0)
     mib = usage.ru_maxrss / 1024
     worst = max(worst, mib)
-    status = "?"
+    status, extra = "?", ""
     try:
-        import json
-        status = json.loads(out)["checks"][0]["status"]
+        check = json.loads(out)["checks"][0]
+        status = check["status"]
+        lat = check.get("details", {}).get("latency")
+        if lat:
+            extra = f"  errors {lat['errors']}/{lat['requests']}, reconnects {lat.get('reconnects', 0)}"
     except Exception:
         pass
-    print(f"{name:42} {mib:7.1f} MiB  {status:7} {'OK' if mib < 64 else 'OVER'}")
+    print(f"{name:46} {mib:7.1f} MiB  {status:7} {'OK' if mib < 64 else 'OVER'}{extra}")
 print(f"worst case: {worst:.1f} MiB")
 PY

@@ -135,6 +135,16 @@ async fn answer(tcp: &mut TcpStream, path: &str, origin: Option<&str>) -> bool {
                 .collect();
             send(tcp, &format!("200 OK\r\n{}", headers.trim_end()), b"ok").await
         }
+        // Answers and closes, saying so.
+        "/close" => {
+            let _ = send(tcp, "200 OK\r\nConnection: close", b"ok").await;
+            false
+        }
+        // Answers as if the connection stayed open, then closes it: a proxy's idle timeout.
+        "/drop" => {
+            let _ = send(tcp, "200 OK", b"ok").await;
+            false
+        }
         "/loop" => send(tcp, "302 Found\r\nLocation: /loop2", b"").await,
         "/loop2" => send(tcp, "302 Found\r\nLocation: /loop", b"").await,
         _ => {

@@ -65,6 +65,8 @@ pub struct Metrics {
     /// Fed by the notification sinks.
     pub notifications: Family<Labels, Counter>,
     pub queue_depth: Gauge<i64>,
+    /// Writes to `state_dir` (outbox entries, alert state) that failed.
+    pub outbox_write_errors: Counter,
     reload_success: Gauge<i64>,
     reload_timestamp: Gauge<f64, AtomicU64>,
 }
@@ -100,6 +102,7 @@ impl Metrics {
             alert_firing: FGauge::default(),
             notifications: Family::default(),
             queue_depth: Gauge::default(),
+            outbox_write_errors: Counter::default(),
             reload_success: Gauge::default(),
             reload_timestamp: Gauge::default(),
             registry: Registry::default(),
@@ -164,6 +167,11 @@ impl Metrics {
             "notification_queue_depth",
             "Notifications waiting in the outbox",
             m.queue_depth.clone(),
+        );
+        r.register(
+            "outbox_write_errors",
+            "Writes of notifications or alert state to state_dir that failed (they are kept in memory and written again)",
+            m.outbox_write_errors.clone(),
         );
         let build: Family<Labels, Gauge> = Family::default();
         build

@@ -35,6 +35,12 @@ pub struct Alerting {
     settings: RwLock<Settings>,
     state_path: PathBuf,
     refreshed: Mutex<BTreeMap<String, u64>>,
+    /// The alert states changed and are not on disk yet. They are written only once every
+    /// notification they led to is on disk (or delivered): a state must never say "notified"
+    /// about a notification that a crash would lose.
+    state_dirty: Mutex<bool>,
+    /// Why `state_dir` could not be written, while that lasts.
+    storage_error: Mutex<Option<String>>,
 }
 
 fn now_s() -> u64 {
@@ -58,18 +64,89 @@ impl Alerting {
         for w in warnings {
             tracing::error!("{w}");
         }
-        let engine = Engine {
+        let mut engine = Engine {
             default_rule: settings.rule.clone(),
             overrides: settings.overrides.clone(),
             states,
         };
+        // A crash between writing the outbox and the state leaves the outbox ahead.
+        let mut replayed = false;
+        for e in outbox.entries() {
+            replayed |= engine.replay(&e.notification);
+        }
         Ok(Alerting {
             engine: Mutex::new(engine),
             outbox: Mutex::new(outbox),
             settings: RwLock::new(settings),
             state_path,
             refreshed: Mutex::new(BTreeMap::new()),
+            state_dirty: Mutex::new(replayed),
+            storage_error: Mutex::new(None),
         })
+    }
+
+    /// Why notifications cannot be written to `state_dir` right now, if they cannot.
+    pub fn storage_problem(&self) -> Option<String> {
+        self.storage_error.lock().ok()?.clone()
+    }
+
+    /// Writes what only memory holds: outbox entries first, then the alert states once every
+    /// entry is on disk. Called after every run and by the delivery loops, so a `state_dir` that
+    /// comes back is written again without a restart.
+    pub fn flush(&self, metrics: &Metrics) {
+        let outbox_ok = match self.outbox.lock() {
+            Ok(mut o) if !o.durable() => match o.persist() {
+                Ok(()) => true,
+                Err(e) => {
+                    self.storage_failed(metrics, format!("cannot write the outbox: {e}"));
+                    false
+                }
+            },
+            Ok(_) => true,
+            Err(_) => false,
+        };
+        let Ok(mut dirty) = self.state_dirty.lock() else {
+            return;
+        };
+        if !outbox_ok {
+            return;
+        }
+        if *dirty {
+            let bytes = self
+                .engine
+                .lock()
+                .ok()
+                .and_then(|e| serde_json::to_vec(&e.states).ok());
+            let written = bytes.map(|b| {
+                if let Some(dir) = self.state_path.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                write_atomic(&self.state_path, &b)
+            });
+            match written {
+                Some(Ok(())) => *dirty = false,
+                Some(Err(e)) => {
+                    self.storage_failed(metrics, format!("cannot save the alert state: {e}"));
+                    return;
+                }
+                None => return,
+            }
+        }
+        if let Ok(mut err) = self.storage_error.lock()
+            && err.take().is_some()
+        {
+            tracing::info!("state_dir is writable again; every notification is on disk");
+        }
+    }
+
+    fn storage_failed(&self, metrics: &Metrics, why: String) {
+        metrics.outbox_write_errors.inc();
+        if let Ok(mut err) = self.storage_error.lock() {
+            if err.is_none() {
+                tracing::error!("{why}; notifications are kept in memory and written again");
+            }
+            *err = Some(why);
+        }
     }
 
     /// New rules and sinks after a reload; alert states and the outbox carry over.
@@ -103,17 +180,6 @@ impl Alerting {
         } else {
             None
         };
-        if note.is_some() {
-            // Persist before anything is sent, so a restart neither loses nor repeats the change.
-            match serde_json::to_vec(&engine.states) {
-                Ok(bytes) => {
-                    if let Err(e) = write_atomic(&self.state_path, &bytes) {
-                        tracing::error!("cannot save alert state: {e}");
-                    }
-                }
-                Err(e) => tracing::error!("cannot encode alert state: {e}"),
-            }
-        }
         drop(engine);
         for sev in [
             crate::alert::Severity::Warning,
@@ -122,7 +188,11 @@ impl Alerting {
             metrics.set_firing(&o.name, &o.environment, sev.as_str(), firing == Some(sev));
         }
         if let Some(n) = note {
-            self.enqueue(&n, |_| true);
+            // The outbox first, then the state: a restart neither loses nor repeats the change.
+            self.enqueue(&n, |_| true, metrics);
+            if let Ok(mut dirty) = self.state_dirty.lock() {
+                *dirty = true;
+            }
         }
         if let Some(n) = refresh {
             let key = n.fingerprint.clone();
@@ -135,9 +205,14 @@ impl Alerting {
                 due
             });
             if due.unwrap_or(false) {
-                self.enqueue(&n, |s| s.kind == crate::config::SinkKind::Alertmanager);
+                self.enqueue(
+                    &n,
+                    |s| s.kind == crate::config::SinkKind::Alertmanager,
+                    metrics,
+                );
             }
         }
+        self.flush(metrics);
         metrics
             .queue_depth
             .set(self.outbox.lock().map_or(0, |o| o.len() as i64));
@@ -153,7 +228,7 @@ impl Alerting {
         })
     }
 
-    fn enqueue(&self, n: &Notification, wanted: impl Fn(&Sink) -> bool) {
+    fn enqueue(&self, n: &Notification, wanted: impl Fn(&Sink) -> bool, metrics: &Metrics) {
         if self.quiet(n) {
             tracing::info!(check = %n.check, env = %n.env, "notification held back by a quiet window");
             return;
@@ -161,10 +236,15 @@ impl Alerting {
         let Ok(mut outbox) = self.outbox.lock() else {
             return;
         };
+        let mut failed = None;
         for sink in self.sinks().iter().filter(|s| s.accepts(n) && wanted(s)) {
             if let Err(e) = outbox.push(&sink.name, n.clone()) {
-                tracing::error!(sink = %sink.name, "cannot write to the outbox: {e}");
+                failed = Some(format!("cannot write the outbox: {e}"));
             }
+        }
+        drop(outbox);
+        if let Some(why) = failed {
+            self.storage_failed(metrics, why);
         }
     }
 
@@ -185,6 +265,7 @@ impl Alerting {
                 .map(|o| o.pending_for(&sink.name))
                 .unwrap_or_default();
             if batch.is_empty() {
+                self.flush(&metrics);
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
             }
@@ -213,6 +294,8 @@ impl Alerting {
                         o.remove(&seqs);
                         metrics.queue_depth.set(o.len() as i64);
                     }
+                    // Delivered entries no longer hold the state back.
+                    self.flush(&metrics);
                     metrics
                         .notifications
                         .get_or_create(&labels("sent"))

@@ -3,6 +3,7 @@
 
 pub mod alerting;
 mod page;
+mod runs;
 pub mod scheduler;
 mod server;
 
@@ -66,6 +67,10 @@ pub struct State {
     pub loaded: RwLock<Arc<Loaded>>,
     pub ready: AtomicBool,
     pub started: SystemTime,
+    /// How many checks run at once, scheduled or asked for through the API.
+    pub limit: Arc<Semaphore>,
+    /// Runs asked for through the API.
+    pub on_demand: runs::OnDemand,
 }
 
 impl State {
@@ -79,7 +84,7 @@ impl State {
     }
 
     /// Takes in a finished run: metrics, the latest outcome, one log line per state change.
-    fn record(&self, o: Outcome) {
+    pub(crate) fn record(&self, o: Outcome) {
         self.metrics.record(&o);
         self.alerting.observe(&o, &self.metrics);
         let key = Key {
@@ -253,6 +258,8 @@ impl Agent {
             loaded: RwLock::new(Arc::new(loaded)),
             ready: AtomicBool::new(false),
             started: SystemTime::now(),
+            limit: limit.clone(),
+            on_demand: runs::OnDemand::default(),
         });
         state.metrics.reloaded(true, unix_now());
         let (tx, mut rx) = mpsc::channel::<Outcome>(1024);

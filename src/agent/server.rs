@@ -5,6 +5,7 @@ use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -17,6 +18,11 @@ use tokio::net::TcpListener;
 use super::scheduler::Key;
 use super::{State, page};
 use crate::report::{Report, to_json};
+
+/// Connections served at once; more wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 256;
+/// A client has this long to send a request head (and to finish a TLS handshake).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How `/metrics` is protected, when it is.
 #[derive(Debug, Clone)]
@@ -67,7 +73,7 @@ fn authorized(req: &http::Request<Incoming>, auth: Option<&MetricsAuth>) -> bool
         None => true,
         Some(MetricsAuth::Bearer(t)) => bearer(req).is_some_and(|got| same(got, t)),
         Some(MetricsAuth::Basic(user, pass)) => {
-            let want = base64(format!("{user}:{pass}").as_bytes());
+            let want = crate::assert::base64(format!("{user}:{pass}").as_bytes());
             req.headers()
                 .get(http::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
@@ -75,27 +81,6 @@ fn authorized(req: &http::Request<Incoming>, auth: Option<&MetricsAuth>) -> bool
                 .is_some_and(|got| same(got, &want))
         }
     }
-}
-
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                T[((n >> (18 - 6 * i)) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }
 
 fn query(req: &http::Request<Incoming>, name: &str) -> Option<String> {
@@ -120,6 +105,14 @@ async fn route(req: http::Request<Incoming>, state: Arc<State>) -> Result<Resp, 
         }
         ("GET", "/metrics") => metrics(&req, &state),
         ("GET", "/healthz") => respond(200, "text/plain", "ok\n"),
+        ("GET", "/readyz") if state.alerting.storage_problem().is_some() => respond(
+            503,
+            "text/plain",
+            format!(
+                "not ready: {}; notifications are held in memory until it can be written\n",
+                state.alerting.storage_problem().unwrap_or_default()
+            ),
+        ),
         ("GET", "/readyz") if state.ready.load(Ordering::SeqCst) => {
             respond(200, "text/plain", "ready\n")
         }
@@ -225,15 +218,24 @@ async fn run_now(req: &http::Request<Incoming>, state: &Arc<State>, token: Optio
     }
     let started_at = time::OffsetDateTime::now_utc();
     let clock = std::time::Instant::now();
-    let runs = keys.iter().map(|k| state.run(k));
-    let checks: Vec<_> = futures_util::future::join_all(runs)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
-    for o in &checks {
-        state.record(o.clone());
-    }
+    let per_minute = state
+        .loaded
+        .read()
+        .map_or(60, |l| l.agent.api_runs_per_minute);
+    let checks = match super::runs::OnDemand::run(state, &keys, per_minute).await {
+        Ok(c) => c,
+        Err(wait) => {
+            let secs = wait.as_secs().max(1);
+            let mut r = json_resp(
+                429,
+                &json!({"error": format!("more than {per_minute} runs a minute asked for; try again in {secs} s")}),
+            );
+            if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(http::header::RETRY_AFTER, v);
+            }
+            return r;
+        }
+    };
     let report = Report {
         environment: env.unwrap_or_else(|| "all".into()),
         target: String::new(),
@@ -253,17 +255,41 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, tls: Option<(PathBu
             return;
         }
     };
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = Duration::from_millis(5);
     loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
+        // At the cap, new connections wait in the listen backlog until one closes.
+        let Ok(permit) = connections.clone().acquire_owned().await else {
+            return;
+        };
+        let tcp = match listener.accept().await {
+            Ok((tcp, _)) => {
+                backoff = Duration::from_millis(5);
+                tcp
+            }
+            Err(e) => {
+                // Out of file descriptors (EMFILE, ENFILE) or buffers (ENOBUFS): retrying at once
+                // would spin a core. Wait, longer each time, and say so once per episode.
+                if backoff == Duration::from_millis(5) {
+                    tracing::warn!("cannot accept connections: {e}; backing off");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
         };
         let (state, acceptor) = (state.clone(), acceptor.clone());
         tokio::spawn(async move {
+            let _permit = permit;
             let svc = service_fn(move |req| route(req, state.clone()));
-            let builder = hyper::server::conn::http1::Builder::new();
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEAD_TIMEOUT);
             match acceptor {
                 Some(a) => {
-                    if let Ok(stream) = a.accept(tcp).await {
+                    if let Ok(Ok(stream)) = tokio::time::timeout(HEAD_TIMEOUT, a.accept(tcp)).await
+                    {
                         let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
                     }
                 }

@@ -270,6 +270,41 @@ impl Engine {
         Some(notification(o, st, Event::Reminder, st.firing?, now))
     }
 
+    /// Brings a check's state up to a notification found in the outbox. The outbox is written
+    /// before the state file, so after a crash between the two writes the outbox is the later
+    /// truth: without this, a firing alert would never resolve, or fire again under a new
+    /// fingerprint. Returns whether the state changed.
+    pub fn replay(&mut self, n: &Notification) -> bool {
+        let st = self.states.entry(key(&n.check, &n.env)).or_default();
+        let before = st.clone();
+        match n.event {
+            Event::Firing | Event::Escalated | Event::Reminder => {
+                if n.started_at > st.started_at || (st.firing.is_none() && st.started_at == 0) {
+                    st.firing = Some(n.severity);
+                    st.started_at = n.started_at;
+                    st.first_failure = Some(n.first_failure);
+                    st.failed_runs = n.failed_runs;
+                    st.finding = n.finding.clone();
+                    st.consecutive_passes = 0;
+                    st.last_notified = st.last_notified.max(n.at);
+                } else if n.started_at == st.started_at && st.firing.is_some() {
+                    st.firing = st.firing.max(Some(n.severity));
+                }
+            }
+            Event::Resolved => {
+                if st.firing.is_some() && n.started_at == st.started_at {
+                    st.firing = None;
+                    st.first_failure = None;
+                    st.failed_runs = 0;
+                    st.consecutive_failures = 0;
+                    st.recent.clear();
+                    st.last_notified = st.last_notified.max(n.at);
+                }
+            }
+        }
+        *st != before
+    }
+
     /// Whether a check's alert fires now, and how badly.
     pub fn firing(&self, check: &str, env: &str) -> Option<Severity> {
         self.states.get(&key(check, env)).and_then(|s| s.firing)
@@ -315,6 +350,26 @@ mod tests {
     }
 
     use Status::{Fail as F, Pass as P, Warn as W};
+
+    #[test]
+    fn replaying_the_outbox_catches_the_state_up() {
+        let mut fired = Engine::default();
+        let events: Vec<Notification> = [F, F, F, P, P]
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| fired.observe(&run(*s), 100 + i as u64))
+            .collect();
+        assert_eq!(events.len(), 2);
+        // The state file never saw the firing: replaying it makes the alert fire.
+        let mut e = Engine::default();
+        assert!(e.replay(&events[0]));
+        assert_eq!(e.firing("api", "prod"), Some(Severity::Critical));
+        assert!(!e.replay(&events[0]), "replay is idempotent");
+        assert!(e.replay(&events[1]));
+        assert_eq!(e.firing("api", "prod"), None);
+        // A firing older than the episode the state knows changes nothing.
+        assert!(!e.replay(&events[0]));
+    }
 
     #[test]
     fn three_failures_fire_two_passes_resolve() {

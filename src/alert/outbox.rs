@@ -60,6 +60,14 @@ pub struct Entry {
     pub seq: u64,
     pub sink: String,
     pub notification: Notification,
+    /// On disk. An entry that could not be written is kept in memory, delivered from there, and
+    /// written again until it is.
+    #[serde(skip, default = "on_disk")]
+    pub durable: bool,
+}
+
+fn on_disk() -> bool {
+    true
 }
 
 /// The outbox: one file per entry, named by sequence so the order survives restarts.
@@ -102,21 +110,56 @@ impl Outbox {
         ))
     }
 
-    /// Stores a notification for a sink; it is on disk when this returns.
+    /// Stores a notification for a sink. It is on disk when this returns `Ok`; on an error it is
+    /// kept in memory all the same, and [`Outbox::persist`] tries again.
     pub fn push(&mut self, sink: &str, notification: Notification) -> std::io::Result<u64> {
         let seq = self.next;
         self.next += 1;
-        let entry = Entry {
+        let mut entry = Entry {
             seq,
             sink: sink.to_string(),
             notification,
+            durable: false,
         };
-        write_atomic(
-            &self.path(seq),
-            &serde_json::to_vec(&entry).map_err(std::io::Error::other)?,
-        )?;
+        let written = self.write(&entry);
+        entry.durable = written.is_ok();
         self.pending.insert(seq, entry);
-        Ok(seq)
+        written.map(|_| seq)
+    }
+
+    fn write(&self, entry: &Entry) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let bytes = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+        write_atomic(&self.path(entry.seq), &bytes)
+    }
+
+    /// Writes every entry that is only in memory; the first error stops it.
+    pub fn persist(&mut self) -> std::io::Result<()> {
+        let waiting: Vec<u64> = self
+            .pending
+            .values()
+            .filter(|e| !e.durable)
+            .map(|e| e.seq)
+            .collect();
+        for seq in waiting {
+            if let Some(e) = self.pending.get(&seq) {
+                self.write(e)?;
+            }
+            if let Some(e) = self.pending.get_mut(&seq) {
+                e.durable = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// True when every waiting entry is on disk.
+    pub fn durable(&self) -> bool {
+        self.pending.values().all(|e| e.durable)
+    }
+
+    /// Every waiting entry, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.pending.values()
     }
 
     /// What waits for `sink`, oldest first.

@@ -72,8 +72,11 @@ pub struct AgentSpec {
     pub metrics_user: Option<(String, SecretSource)>,
     /// Serve HTTPS with this PEM certificate chain and key.
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// Checks running at once.
+    /// Checks running at once, scheduled and asked for through the run API alike.
     pub concurrency: usize,
+    /// Runs the run API may start per minute; more answer 429. Requests that join a run already
+    /// under way do not count.
+    pub api_runs_per_minute: u32,
     /// Where the status page is reachable, for links in alerts.
     pub public_url: Option<String>,
 }
@@ -89,6 +92,7 @@ impl Default for AgentSpec {
             metrics_user: None,
             tls: None,
             concurrency: 32,
+            api_runs_per_minute: 60,
             public_url: None,
         }
     }
@@ -149,6 +153,9 @@ pub(super) fn read_agent(node: &Node, sink: &mut Sink) -> AgentSpec {
     if let Some(c) = t.int("concurrency", 1..10_001, sink) {
         a.concurrency = c as usize;
     }
+    if let Some(r) = t.int("api_runs_per_minute", 1..100_001, sink) {
+        a.api_runs_per_minute = r as u32;
+    }
     a.public_url = t.str("public_url", sink).map(|s| s.value);
     t.finish(
         &[
@@ -161,6 +168,7 @@ pub(super) fn read_agent(node: &Node, sink: &mut Sink) -> AgentSpec {
             "tls_cert",
             "tls_key",
             "concurrency",
+            "api_runs_per_minute",
             "public_url",
         ],
         sink,

@@ -95,10 +95,10 @@ pub fn build(config: &Config, opts: &PlanOptions<'_>) -> Result<Plan, PlanError>
         scope.set(k, v.value.clone());
     }
     read_secrets(config, opts, &mut scope, &mut redactor, &mut diags);
-    if let (Some(path), None) = (&config.defaults.ca_file, &opts.ca_file) {
-        if let Err(e) = crate::net::check_ca_file(path) {
-            diags.push(Diagnostic::new(config.defaults.ca_file_span.clone(), e));
-        }
+    if let (Some(path), None) = (&config.defaults.ca_file, &opts.ca_file)
+        && let Err(e) = crate::net::check_ca_file(path)
+    {
+        diags.push(Diagnostic::new(config.defaults.ca_file_span.clone(), e));
     }
     let mut overrides = Overrides::default();
     let mut target = String::new();
