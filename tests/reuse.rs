@@ -67,6 +67,45 @@ async fn latency_against_a_silent_closer_reconnects_instead_of_failing() {
     assert!(o.details["latency"]["reconnects"].as_u64().is_some());
 }
 
+/// Answers the first request of each connection as if it stayed open, then answers the second
+/// with a reset (SO_LINGER 0), as a server that timed the connection out while the request was on
+/// its way does.
+async fn resetter() -> Server {
+    raw_server(|mut tcp| async move {
+        let mut chunk = [0u8; 4096];
+        for answered in 0.. {
+            let mut buf = Vec::new();
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 65536 {
+                match tcp.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            if answered == 1 {
+                let _ = tcp.set_zero_linger();
+                return;
+            }
+            let _ = tcp
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                .await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn latency_against_a_server_that_resets_reused_connections_reconnects() {
+    let s = resetter().await;
+    let toml = format!(
+        "[[check]]\nname = \"lat\"\nkind = \"latency\"\nurl = \"{}/x\"\nrequests = 100\nconcurrency = 2\n",
+        s.url("http", "127.0.0.1")
+    );
+    let o = run_toml(&toml, None).await.remove(0);
+    assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
+    assert_eq!(o.details["latency"]["errors"], 0);
+    assert!(o.details["latency"]["reconnects"].as_u64().unwrap_or(0) >= 40);
+}
+
 #[tokio::test]
 async fn the_built_in_health_latency_passes_against_a_closing_server() {
     let s = http_server(|r| {

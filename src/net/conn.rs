@@ -83,7 +83,7 @@ impl Conn {
                 }
             };
             resp.map_err(|e| {
-                if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+                if e.is_incomplete_message() || e.is_canceled() || e.is_closed() || reset(&e) {
                     NetError::Closed(format!("the connection closed before a response: {e}"))
                 } else {
                     protocol("no valid HTTP response", &e)
@@ -488,4 +488,22 @@ where
     AbortOnDrop(tokio::spawn(async move {
         let _ = tokio::time::timeout_at(deadline + std::time::Duration::from_secs(1), conn).await;
     }))
+}
+
+/// True when the peer reset or aborted the connection: a server that closed an idle connection
+/// as the request was on its way answers the request with a reset rather than an end of stream.
+fn reset(e: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+            );
+        }
+        source = err.source();
+    }
+    false
 }
