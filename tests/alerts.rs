@@ -338,6 +338,8 @@ async fn twenty_checks_failing_at_once_arrive_as_one_message() {
         headers: vec![],
         min_severity: shipwatch::alert::Severity::Warning,
         timeout: Duration::from_secs(5),
+        max_batch: 50,
+        max_bytes: 256 << 10,
         mail: None,
     };
     let settings = Settings {
@@ -705,6 +707,8 @@ async fn quiet_windows_and_minimum_severity_hold_notifications_back() {
         headers: vec![],
         min_severity: min,
         timeout: Duration::from_secs(1),
+        max_batch: 50,
+        max_bytes: 256 << 10,
         mail: None,
     };
     let now = std::time::SystemTime::now()

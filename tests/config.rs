@@ -122,6 +122,20 @@ fn all_errors_are_reported_at_once() {
 }
 
 #[test]
+fn backlog_and_batch_limits_out_of_range_are_pointed_at() {
+    let got = errors("bad_sink_limits.toml");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].starts_with("2:18: outbox_max_age must be at least 1m"),
+        "{got:?}"
+    );
+    assert!(
+        got[1].starts_with("7:13: ") && got[1].contains("max_batch"),
+        "{got:?}"
+    );
+}
+
+#[test]
 fn an_unknown_kind_still_reports_the_other_problems() {
     assert_eq!(
         errors("unknown_kind_and_more.toml"),

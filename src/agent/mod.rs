@@ -220,6 +220,7 @@ fn alert_settings(
         sinks,
         quiet: config.alerts.quiet.clone(),
         status_url,
+        backlog: config.alerts.backlog,
     })
 }
 

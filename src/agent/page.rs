@@ -74,9 +74,55 @@ pub fn render(state: &State) -> String {
         }
         html.push_str("</table>");
     }
+    undelivered(state, &mut html);
     let when = now
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let _ = write!(html, "<p><small>generated {when}</small></p></body></html>");
     html
+}
+
+/// Notifications that did not reach their receiver: refused for good (the dead-letter folder),
+/// or dropped by the outbox's limits. Nothing is lost silently.
+fn undelivered(state: &State, html: &mut String) {
+    const SHOWN: usize = 20;
+    let dead = state.alerting.dead_letters();
+    let dropped = state.alerting.dropped();
+    if dead.is_empty() && dropped.latest.is_empty() {
+        return;
+    }
+    html.push_str("<h2>Undelivered notifications</h2>");
+    if !dead.is_empty() {
+        let _ = write!(
+            html,
+            "<p class=fail>{} refused by their receiver; fix the cause, then run <code>shipwatch notify --retry-dead</code>.</p>\
+             <table><tr><th>Refused</th><th>Sink</th><th>Check</th><th>Event</th><th>Receiver's answer</th></tr>",
+            dead.len()
+        );
+        for d in dead.iter().rev().take(SHOWN) {
+            let n = &d.notification;
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{} · {}</td><td>{}</td><td>{}</td></tr>",
+                crate::sink::rfc3339(d.at),
+                esc(&d.sink),
+                esc(&n.env),
+                esc(&n.check),
+                n.event.as_str(),
+                esc(&d.answer)
+            );
+        }
+        html.push_str("</table>");
+    }
+    if !dropped.latest.is_empty() {
+        let _ = write!(
+            html,
+            "<p class=fail>{} dropped for age and {} for the outbox bound since the agent started:</p><ul>",
+            dropped.expired, dropped.overflowed
+        );
+        for line in dropped.latest.iter().rev() {
+            let _ = write!(html, "<li>{}</li>", esc(line));
+        }
+        html.push_str("</ul>");
+    }
 }

@@ -61,6 +61,17 @@ pub enum Event {
     Resolved,
 }
 
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Firing => "firing",
+            Event::Escalated => "escalated",
+            Event::Reminder => "reminder",
+            Event::Resolved => "resolved",
+        }
+    }
+}
+
 /// A finding as a message shows it: expected vs actual, nothing else.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {

@@ -190,6 +190,125 @@ impl Outbox {
     fn path(&self, seq: u64) -> PathBuf {
         self.dir.join(format!("{seq:012}.json"))
     }
+
+    /// The waiting entries with these sequence numbers, in order; delivered or dropped ones are
+    /// left out.
+    pub fn get(&self, seqs: &[u64]) -> Vec<Entry> {
+        seqs.iter()
+            .filter_map(|s| self.pending.get(s).cloned())
+            .collect()
+    }
+
+    /// Drops entries older than `max_age` (by the time of their notification) and, beyond `max`
+    /// entries, the oldest. Returns each dropped entry with the reason.
+    pub fn prune(
+        &mut self,
+        max: usize,
+        max_age: std::time::Duration,
+        now: u64,
+    ) -> Vec<(Entry, Drop)> {
+        let cutoff = now.saturating_sub(max_age.as_secs());
+        let mut gone: Vec<(u64, Drop)> = self
+            .pending
+            .values()
+            .filter(|e| e.notification.at < cutoff)
+            .map(|e| (e.seq, Drop::Expired))
+            .collect();
+        let over = (self.pending.len() - gone.len()).saturating_sub(max);
+        let expired: std::collections::BTreeSet<u64> = gone.iter().map(|(s, _)| *s).collect();
+        gone.extend(
+            self.pending
+                .keys()
+                .filter(|s| !expired.contains(s))
+                .take(over)
+                .map(|s| (*s, Drop::Overflow)),
+        );
+        let mut dropped = Vec::new();
+        for (seq, why) in gone {
+            if let Some(e) = self.pending.remove(&seq) {
+                let _ = std::fs::remove_file(self.path(seq));
+                dropped.push((e, why));
+            }
+        }
+        dropped
+    }
+}
+
+/// Why the outbox dropped an undelivered notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drop {
+    /// Older than `outbox_max_age`.
+    Expired,
+    /// Beyond `outbox_max` waiting notifications.
+    Overflow,
+}
+
+impl Drop {
+    /// The `outcome` label it is counted under.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            Drop::Expired => "expired",
+            Drop::Overflow => "dropped",
+        }
+    }
+}
+
+/// A notification its receiver refused for good, with the receiver's answer. It waits in
+/// `state_dir/dead/` for `shipwatch notify --retry-dead`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub sink: String,
+    pub notification: Notification,
+    pub answer: String,
+    /// Unix seconds of the refusal.
+    pub at: u64,
+}
+
+/// The dead-letter folder: one file per refused notification, named by time and sequence.
+#[derive(Debug, Clone)]
+pub struct DeadLetters {
+    dir: PathBuf,
+}
+
+impl DeadLetters {
+    pub fn new(dir: PathBuf) -> DeadLetters {
+        DeadLetters { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Keeps a refused notification; it is on disk when this returns `Ok`.
+    pub fn bury(&self, seq: u64, letter: &DeadLetter) -> std::io::Result<PathBuf> {
+        std::fs::create_dir_all(&self.dir)?;
+        let path = self.dir.join(format!("{:010}-{seq:012}.json", letter.at));
+        let bytes = serde_json::to_vec_pretty(letter).map_err(std::io::Error::other)?;
+        write_atomic(&path, &bytes)?;
+        Ok(path)
+    }
+
+    /// Every dead letter, oldest first. An unreadable file is reported by its path.
+    pub fn list(&self) -> Vec<(PathBuf, Result<DeadLetter, String>)> {
+        let Ok(dir) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<PathBuf> = dir
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        paths.sort();
+        paths
+            .into_iter()
+            .map(|p| {
+                let letter = std::fs::read(&p)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()));
+                (p, letter)
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -240,6 +359,49 @@ mod tests {
             4,
             "sequence numbers continue after a restart"
         );
+    }
+
+    #[test]
+    fn prune_drops_the_expired_then_the_oldest_beyond_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut o, _) = Outbox::open(dir.path()).unwrap();
+        let mut old = n("old");
+        old.at = 100;
+        o.push("s", old).unwrap();
+        for c in ["a", "b", "c", "d"] {
+            let mut x = n(c);
+            x.at = 10_000;
+            o.push("s", x).unwrap();
+        }
+        let gone = o.prune(3, std::time::Duration::from_secs(3600), 10_000);
+        let what: Vec<(&str, Drop)> = gone
+            .iter()
+            .map(|(e, d)| (e.notification.check.as_str(), *d))
+            .collect();
+        assert_eq!(what, [("old", Drop::Expired), ("a", Drop::Overflow)]);
+        assert_eq!(o.len(), 3);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
+    }
+
+    #[test]
+    fn dead_letters_are_kept_in_order_with_the_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = DeadLetters::new(dir.path().join("dead"));
+        for (seq, at) in [(7, 200), (3, 100)] {
+            let letter = DeadLetter {
+                sink: "hook".into(),
+                notification: n(&format!("c{seq}")),
+                answer: "hook answered 400: no".into(),
+                at,
+            };
+            dead.bury(seq, &letter).unwrap();
+        }
+        std::fs::write(dead.dir().join("0000000300-000000000009.json"), b"{").unwrap();
+        let list = dead.list();
+        assert_eq!(list.len(), 3);
+        assert_eq!(list[0].1.as_ref().unwrap().notification.check, "c3");
+        assert_eq!(list[1].1.as_ref().unwrap().answer, "hook answered 400: no");
+        assert!(list[2].1.is_err());
     }
 
     #[test]

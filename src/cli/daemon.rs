@@ -34,7 +34,7 @@ pub(super) async fn notify_test(
     io: &mut Io<'_>,
 ) -> i32 {
     if !test {
-        return usage(io, "notify needs --test");
+        return usage(io, "notify needs --test or --retry-dead");
     }
     let (sinks, status_url) = match sinks_of(path, io) {
         Ok(s) => s,
@@ -100,6 +100,91 @@ pub(super) async fn notify_test(
         }
     }
     if failed == 0 { EXIT_PASS } else { EXIT_FAIL }
+}
+
+/// `notify --retry-dead`: each dead letter goes again, on its own, to the sink that refused it.
+/// Accepted ones leave the folder; refused ones stay with the new answer. Exit 0 when the folder
+/// is empty afterwards (for the chosen sink), 1 otherwise.
+pub(super) async fn retry_dead_letters(path: &Path, only: Option<&str>, io: &mut Io<'_>) -> i32 {
+    use crate::alert::outbox::DeadLetters;
+    let (sinks, status_url) = match sinks_of(path, io) {
+        Ok(s) => s,
+        Err(e) => return usage(io, e),
+    };
+    let state_dir = match Config::load(path) {
+        Ok(c) => c.agent.state_dir,
+        Err(e) => return usage(io, e),
+    };
+    let dead = DeadLetters::new(state_dir.join("dead"));
+    let letters = dead.list();
+    let Ok(engine) = Engine::new(&crate::net::EngineOptions::default()) else {
+        return EXIT_FAIL;
+    };
+    let (mut sent, mut kept) = (0, 0);
+    for (file, letter) in letters {
+        let mut letter = match letter {
+            Ok(l) => l,
+            Err(e) => {
+                kept += 1;
+                let _ = writeln!(io.out, "{}: unreadable ({e}); kept", file.display());
+                continue;
+            }
+        };
+        if only.is_some_and(|o| o != letter.sink) {
+            continue;
+        }
+        let n = &letter.notification;
+        let what = format!(
+            "{} {} {} ({}) for {}",
+            n.env,
+            n.check,
+            n.event.as_str(),
+            n.fingerprint,
+            letter.sink
+        );
+        let Some(sink) = sinks.iter().find(|s| s.name == letter.sink) else {
+            kept += 1;
+            let _ = writeln!(
+                io.out,
+                "{what}: kept; no sink named \"{}\" is configured",
+                letter.sink
+            );
+            continue;
+        };
+        match sink
+            .notify(&engine, std::slice::from_ref(n), &status_url)
+            .await
+        {
+            Ok(()) => match std::fs::remove_file(&file) {
+                Ok(()) => {
+                    sent += 1;
+                    let _ = writeln!(io.out, "{what}: sent");
+                }
+                Err(e) => {
+                    kept += 1;
+                    let _ = writeln!(
+                        io.out,
+                        "{what}: sent, but {} could not be removed ({e}); it would be sent again",
+                        file.display()
+                    );
+                }
+            },
+            Err(e) => {
+                kept += 1;
+                let _ = writeln!(io.out, "{what}: refused again: {e}; kept");
+                letter.answer = e.to_string();
+                if let Ok(bytes) = serde_json::to_vec_pretty(&letter) {
+                    let _ = crate::alert::outbox::write_atomic(&file, &bytes);
+                }
+            }
+        }
+    }
+    let _ = writeln!(
+        io.out,
+        "{sent} dead letters sent, {kept} kept in {}",
+        dead.dir().display()
+    );
+    if kept == 0 { EXIT_PASS } else { EXIT_FAIL }
 }
 
 /// `check --notify`: the sign-off goes to every sink that takes one; a sink failure is reported

@@ -14,7 +14,7 @@ use crate::report::{Format, Report};
 use crate::runner;
 
 mod daemon;
-use daemon::{agent, healthcheck, notify_test, remote, sign_off};
+use daemon::{agent, healthcheck, notify_test, remote, retry_dead_letters, sign_off};
 
 /// Exit code: every check passed (warnings allowed unless --strict).
 pub const EXIT_PASS: i32 = 0;
@@ -67,14 +67,19 @@ pub enum Command {
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
     },
-    /// Send a test message to each configured alert sink and report what happened.
+    /// Send a test message to each configured alert sink, or re-send the notifications receivers
+    /// refused (the dead-letter folder), and report what happened.
     Notify {
         /// Config file.
         #[arg(short, long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
-        /// Send a test message (the only mode for now; required so the intent is explicit).
-        #[arg(long)]
+        /// Send a test message.
+        #[arg(long, conflicts_with = "retry_dead")]
         test: bool,
+        /// Re-send every notification in `state_dir`'s dead-letter folder; each one accepted
+        /// leaves the folder.
+        #[arg(long)]
+        retry_dead: bool,
         /// Only this sink.
         #[arg(long, value_name = "NAME")]
         sink: Option<String>,
@@ -169,8 +174,17 @@ pub async fn run(cli: Cli, io: &mut Io<'_>) -> i32 {
         Command::Init { url, output, force } => init(url, &output, force, io),
         Command::Agent { config, shard } => agent(config, shard.as_deref(), io).await,
         Command::Healthcheck { url } => healthcheck(&url, io).await,
-        Command::Notify { config, test, sink } => {
-            notify_test(&config, test, sink.as_deref(), io).await
+        Command::Notify {
+            config,
+            test,
+            retry_dead,
+            sink,
+        } => {
+            if retry_dead {
+                retry_dead_letters(&config, sink.as_deref(), io).await
+            } else {
+                notify_test(&config, test, sink.as_deref(), io).await
+            }
         }
     }
 }

@@ -12,10 +12,49 @@ pub struct AlertsSpec {
     pub rule: crate::alert::Rule,
     pub sinks: Vec<SinkSpec>,
     pub quiet: Vec<QuietSpec>,
+    pub backlog: Backlog,
+}
+
+/// How much undelivered work the outbox keeps: `outbox_max` notifications, none older than
+/// `outbox_max_age`. What goes over either is dropped, counted, logged and shown, never silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    pub max: usize,
+    pub max_age: Duration,
+}
+
+impl SinkKind {
+    /// Notifications per message that suit the receiver: Slack messages stay readable and within
+    /// Block Kit's limits, Alertmanager takes large arrays.
+    pub fn default_max_batch(&self) -> usize {
+        match self {
+            SinkKind::Slack => 20,
+            SinkKind::Email | SinkKind::Webhook => 50,
+            SinkKind::Alertmanager => 100,
+        }
+    }
+
+    /// Bytes per message: well under common proxy and gateway limits (1 MiB). A Slack message is
+    /// bounded by its own structure (see `sink::slack`), so its byte bound rarely matters.
+    pub fn default_max_bytes(&self) -> usize {
+        match self {
+            SinkKind::Email => 1 << 20,
+            SinkKind::Slack | SinkKind::Webhook | SinkKind::Alertmanager => 256 << 10,
+        }
+    }
+}
+
+impl Default for Backlog {
+    fn default() -> Self {
+        Backlog {
+            max: 10_000,
+            max_age: Duration::from_secs(7 * 86_400),
+        }
+    }
 }
 
 /// Where notifications go.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SinkKind {
     Webhook,
     Slack,
@@ -34,6 +73,9 @@ pub struct SinkSpec {
     pub headers: Vec<(String, String)>,
     pub min_severity: crate::alert::Severity,
     pub timeout: Duration,
+    /// At most this many notifications, and this many bytes, in one message.
+    pub max_batch: usize,
+    pub max_bytes: usize,
     /// Email only: login, sender and recipients.
     pub username: Option<String>,
     pub password: Option<SecretSource>,
@@ -222,6 +264,21 @@ pub(super) fn read_alerts(node: &Node, sink: &mut Sink) -> AlertsSpec {
             }
         }
     }
+    if let Some(n) = t.int("outbox_max", 100..10_000_001, sink) {
+        a.backlog.max = n as usize;
+    }
+    if let Some(d) = t.duration("outbox_max_age", sink) {
+        if d < Duration::from_secs(60) {
+            if let Some(n) = t.get("outbox_max_age") {
+                sink.error(
+                    n.span.clone(),
+                    "outbox_max_age must be at least 1m, or notifications expire before a receiver can come back",
+                );
+            }
+        } else {
+            a.backlog.max_age = d;
+        }
+    }
     t.finish(
         &[
             "failures",
@@ -231,6 +288,8 @@ pub(super) fn read_alerts(node: &Node, sink: &mut Sink) -> AlertsSpec {
             "window",
             "sink",
             "quiet",
+            "outbox_max",
+            "outbox_max_age",
         ],
         sink,
     );
@@ -341,6 +400,10 @@ fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
     let timeout = t
         .duration("timeout", sink)
         .unwrap_or(Duration::from_secs(10));
+    let max_batch = t.int("max_batch", 1..10_001, sink).map(|n| n as usize);
+    let max_bytes = t
+        .int("max_bytes", 1024..(64 << 20) + 1, sink)
+        .map(|n| n as usize);
     let name = t.str("name", sink).map(|n| n.value);
     let username = t.str("username", sink).map(|n| n.value);
     let password = t
@@ -370,6 +433,8 @@ fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
             "headers",
             "min_severity",
             "timeout",
+            "max_batch",
+            "max_bytes",
             "username",
             "password",
             "from",
@@ -387,6 +452,8 @@ fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
         headers,
         min_severity,
         timeout,
+        max_batch: max_batch.unwrap_or_else(|| kind.default_max_batch()),
+        max_bytes: max_bytes.unwrap_or_else(|| kind.default_max_bytes()),
         username,
         password,
         from: from.map(|f| f.value),

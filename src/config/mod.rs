@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use agent::{
-    AgentSpec, AlertsSpec, QuietSpec, SecretOr, SinkKind, SinkSpec, check_rule, read_rule,
+    AgentSpec, AlertsSpec, Backlog, QuietSpec, SecretOr, SinkKind, SinkSpec, check_rule, read_rule,
 };
 pub use error::{ConfigError, Diagnostic, line_col, suggest};
 pub use node::{Node, Sink, Spanned, Table, Value, parse_duration};

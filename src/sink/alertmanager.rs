@@ -6,6 +6,20 @@ use serde_json::json;
 use super::rfc3339;
 use crate::alert::{Event, Notification};
 
+/// Findings listed in an alert's description before "…and N more findings".
+const FINDINGS: usize = 20;
+
+/// The failing findings, one a line, bounded so a check with thousands of findings cannot make a
+/// request a proxy in front of Alertmanager refuses.
+fn description(n: &Notification) -> String {
+    let lines: Vec<String> = n
+        .problems
+        .iter()
+        .map(|p| super::clip(&super::problem_line(p), 500))
+        .collect();
+    super::within(&lines, 8000, FINDINGS, "findings")
+}
+
 /// The alerts array for a batch.
 pub fn payload(batch: &[Notification], status_url: &str) -> Vec<u8> {
     let alerts: Vec<serde_json::Value> = batch
@@ -21,10 +35,7 @@ pub fn payload(batch: &[Notification], status_url: &str) -> Vec<u8> {
                 },
                 "annotations": {
                     "summary": super::summary(n),
-                    "description": n.problems.iter().map(|p| match (&p.expected, &p.actual) {
-                        (Some(e), Some(a)) => format!("{}: expected {e}, got {a}", p.id),
-                        _ => format!("{}: {}", p.id, p.message),
-                    }).collect::<Vec<_>>().join("\n"),
+                    "description": description(n),
                 },
                 "startsAt": rfc3339(n.started_at),
                 "generatorURL": status_url,

@@ -5,7 +5,7 @@ use lettre::message::{Mailbox, MultiPart, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{rfc3339, summary};
+use super::{clip, headline, problem_line, rfc3339, summary, within};
 use crate::alert::Notification;
 
 /// Where and as whom mail is sent.
@@ -26,25 +26,28 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Findings listed per alert before "…and N more findings".
+const FINDINGS: usize = 50;
+/// Subjects stay well inside the 998-character line limit, and readable in a mail list.
+const SUBJECT_CHARS: usize = 200;
+
 /// Subject, text and HTML for a batch.
 pub fn content(batch: &[Notification], status_url: &str) -> (String, String, String) {
     let subject = match batch {
         [one] => summary(one),
         many => {
-            let worst = many
-                .iter()
-                .map(|n| n.severity)
-                .max()
-                .map_or("WARNING", |s| {
-                    if s.as_str() == "critical" {
-                        "CRITICAL"
-                    } else {
-                        "WARNING"
-                    }
-                });
-            format!("[{worst}] shipwatch: {} alerts changed", many.len())
+            let worst = if many.iter().any(|n| {
+                n.event != crate::alert::Event::Resolved
+                    && n.severity == crate::alert::Severity::Critical
+            }) {
+                "CRITICAL"
+            } else {
+                "WARNING"
+            };
+            format!("[{worst}] shipwatch: {}", headline(many))
         }
     };
+    let subject = clip(&subject.replace(['\r', '\n'], " "), SUBJECT_CHARS);
     let mut text = String::new();
     let mut html = String::from("<html><body style=\"font-family:sans-serif\">");
     for n in batch {
@@ -60,13 +63,14 @@ pub fn content(batch: &[Notification], status_url: &str) -> (String, String, Str
             rfc3339(n.first_failure),
             n.failed_runs
         ));
-        for p in &n.problems {
-            let line = match (&p.expected, &p.actual) {
-                (Some(e), Some(a)) => format!("{}: expected {e}, got {a}", p.id),
-                _ => format!("{}: {}", p.id, p.message),
-            };
+        let lines: Vec<String> = n
+            .problems
+            .iter()
+            .map(|p| clip(&problem_line(p), 1000))
+            .collect();
+        for line in within(&lines, usize::MAX, FINDINGS, "findings").lines() {
             text.push_str(&format!("  - {line}\n"));
-            html.push_str(&format!("<li>{}</li>", esc(&line)));
+            html.push_str(&format!("<li>{}</li>", esc(line)));
         }
         html.push_str("</ul>");
         text.push('\n');
@@ -127,12 +131,13 @@ pub async fn send(
     text: String,
     html: String,
     timeout: std::time::Duration,
-) -> Result<(), String> {
+) -> Result<(), super::Failure> {
+    let refused = |why: String| super::Failure::Rejected { why, split: false };
     let mut builder = Message::builder()
-        .from(mailbox(&mail.from)?)
+        .from(mailbox(&mail.from).map_err(refused)?)
         .subject(subject);
     for to in &mail.to {
-        builder = builder.to(mailbox(to)?);
+        builder = builder.to(mailbox(to).map_err(refused)?);
     }
     let message = builder
         .multipart(
@@ -148,8 +153,8 @@ pub async fn send(
                         .body(html),
                 ),
         )
-        .map_err(|e| format!("cannot build the message: {e}"))?;
-    let mut transport = transport(mail)?.timeout(Some(timeout));
+        .map_err(|e| refused(format!("cannot build the message: {e}")))?;
+    let mut transport = transport(mail).map_err(refused)?.timeout(Some(timeout));
     if let (Some(u), Some(p)) = (&mail.username, &mail.password) {
         transport = transport.credentials(Credentials::new(u.clone(), p.clone()));
     }
@@ -158,5 +163,21 @@ pub async fn send(
         .send(message)
         .await
         .map(|_| ())
-        .map_err(|e| format!("SMTP: {e}"))
+        .map_err(|e| {
+            let why = format!("SMTP: {e}");
+            if e.is_permanent() {
+                // 552 (too large) and 554 (refused for its content) may pass smaller; other
+                // permanent errors (no such mailbox, authentication) concern the sink itself.
+                let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+                super::Failure::Rejected {
+                    why,
+                    split: code == "552" || code == "554",
+                }
+            } else {
+                super::Failure::Transient {
+                    why,
+                    retry_after: None,
+                }
+            }
+        })
 }

@@ -29,8 +29,171 @@ pub struct Sink {
     pub headers: Vec<(String, String)>,
     pub min_severity: Severity,
     pub timeout: Duration,
+    /// At most this many notifications, and this many bytes, in one message.
+    pub max_batch: usize,
+    pub max_bytes: usize,
     /// SMTP settings, for email sinks.
     pub mail: Option<Mail>,
+}
+
+/// Why a message was not delivered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// Worth trying again: no answer, a 5xx, 408 or 429, a transient SMTP error. `retry_after` is
+    /// the wait the receiver asked for (429 and 503 with `Retry-After`).
+    Transient {
+        why: String,
+        retry_after: Option<Duration>,
+    },
+    /// The receiver refuses this message and will refuse it again: a 4xx other than 408 and 429,
+    /// or a permanent SMTP error. `split` when a smaller message may pass (too large, or one
+    /// notification in it the receiver cannot take); a refusal of the endpoint itself (401, 403,
+    /// 404, …) is not worth splitting.
+    Rejected { why: String, split: bool },
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Transient { why, .. } | Failure::Rejected { why, .. } => f.write_str(why),
+        }
+    }
+}
+
+/// The longest wait a receiver's `Retry-After` can impose.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+/// How much of a refusing receiver's answer is kept with a dead letter.
+const ANSWER_CHARS: usize = 500;
+
+/// `Retry-After` as seconds or an HTTP date, capped at an hour.
+fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let v = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    let wait = match v.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822)
+                .ok()?;
+            let left = at - time::OffsetDateTime::now_utc();
+            Duration::try_from(left).unwrap_or(Duration::ZERO)
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// What an HTTP answer means for the message that got it.
+pub fn judge(
+    sink: &str,
+    status: u16,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<(), Failure> {
+    let answer = String::from_utf8_lossy(body);
+    let answer = clip(answer.trim(), ANSWER_CHARS);
+    let why = if answer.is_empty() {
+        format!("{sink} answered {status}")
+    } else {
+        format!("{sink} answered {status}: {answer}")
+    };
+    match status {
+        200..=299 => Ok(()),
+        408 | 429 | 500..=599 => Err(Failure::Transient {
+            why,
+            retry_after: if matches!(status, 429 | 503) {
+                retry_after(headers)
+            } else {
+                None
+            },
+        }),
+        // Too large, malformed for this receiver (Slack answers 400 for broken Block Kit), or
+        // refused for what it says: a smaller message may pass.
+        400 | 413 | 422 => Err(Failure::Rejected { why, split: true }),
+        _ => Err(Failure::Rejected { why, split: false }),
+    }
+}
+
+/// `s` cut to at most `max` characters, with an ellipsis when it was cut.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let cut: String = s.chars().take(max.saturating_sub(1)).collect();
+    format!("{cut}…")
+}
+
+/// `lines` joined by newlines within `budget` characters and `max_lines` lines; what does not
+/// fit is counted in a last "…and N more NOUN" line.
+pub fn within(lines: &[String], budget: usize, max_lines: usize, noun: &str) -> String {
+    let mut out = String::new();
+    let mut used = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let left = lines.len() - i;
+        let tail = format!("…and {left} more {noun}");
+        let len = line.chars().count() + 1;
+        let reserve = if left > 1 { tail.len() + 1 } else { 0 };
+        if i >= max_lines || used + len + reserve > budget {
+            out.push_str(&tail);
+            return out;
+        }
+        out.push_str(line);
+        out.push('\n');
+        used += len;
+    }
+    out.pop();
+    out
+}
+
+/// One line for a problem: expected vs actual when the finding has them.
+pub fn problem_line(p: &crate::alert::Problem) -> String {
+    match (&p.expected, &p.actual) {
+        (Some(e), Some(a)) => format!("{}: expected {e}, got {a}", p.id),
+        _ => format!("{}: {}", p.id, p.message),
+    }
+}
+
+/// One line for a batch: how many alerts, where, and how bad, e.g. "37 alerts fired in
+/// production: 35 critical, 2 warning".
+pub fn headline(batch: &[Notification]) -> String {
+    use crate::alert::Event;
+    let mut envs: Vec<&str> = batch.iter().map(|n| n.env.as_str()).collect();
+    envs.sort_unstable();
+    envs.dedup();
+    let resolved = batch.iter().filter(|n| n.event == Event::Resolved).count();
+    let critical = batch
+        .iter()
+        .filter(|n| n.event != Event::Resolved && n.severity == Severity::Critical)
+        .count();
+    let warning = batch.len() - resolved - critical;
+    let verb = if resolved == 0 {
+        "fired"
+    } else if resolved == batch.len() {
+        "resolved"
+    } else {
+        "changed"
+    };
+    let counts: Vec<String> = [
+        (critical, "critical"),
+        (warning, "warning"),
+        (resolved, "resolved"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    let place = match envs.as_slice() {
+        [one] => one.to_string(),
+        many if many.len() <= 3 => many.join(", "),
+        many => format!("{} environments", many.len()),
+    };
+    format!(
+        "{} alert{} {verb} in {place}: {}",
+        batch.len(),
+        if batch.len() == 1 { "" } else { "s" },
+        counts.join(", ")
+    )
 }
 
 /// An HTTP POST ready to send.
@@ -53,13 +216,24 @@ impl Sink {
         engine: &Engine,
         batch: &[Notification],
         status_url: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), Failure> {
         match &self.mail {
             Some(mail) => {
                 let (subject, text, html) = email::content(batch, status_url);
                 email::send(mail, subject, text, html, self.timeout).await
             }
             None => self.send(engine, &self.delivery(batch, status_url)).await,
+        }
+    }
+
+    /// The bytes one message for `batch` would take.
+    pub fn size(&self, batch: &[Notification], status_url: &str) -> usize {
+        match self.kind {
+            SinkKind::Email => {
+                let (subject, text, html) = email::content(batch, status_url);
+                subject.len() + text.len() + html.len()
+            }
+            _ => self.delivery(batch, status_url).body.len(),
         }
     }
 
@@ -86,8 +260,11 @@ impl Sink {
     }
 
     /// Sends a delivery; any answer but 2xx, or no answer within the timeout, is a failure.
-    pub async fn send(&self, engine: &Engine, d: &Delivery) -> Result<(), String> {
-        let url = url::Url::parse(&d.url).map_err(|e| format!("invalid sink URL: {e}"))?;
+    pub async fn send(&self, engine: &Engine, d: &Delivery) -> Result<(), Failure> {
+        let url = url::Url::parse(&d.url).map_err(|e| Failure::Rejected {
+            why: format!("invalid sink URL: {e}"),
+            split: false,
+        })?;
         let mut req = Request::get(url);
         req.method = http::Method::POST;
         req.headers = d.headers.clone();
@@ -97,12 +274,11 @@ impl Sink {
         let resp = engine
             .send(&req, &Overrides::default(), deadline)
             .await
-            .map_err(|e| e.to_string())?;
-        if (200..300).contains(&resp.status) {
-            Ok(())
-        } else {
-            Err(format!("{} answered {}", self.name, resp.status))
-        }
+            .map_err(|e| Failure::Transient {
+                why: e.to_string(),
+                retry_after: None,
+            })?;
+        judge(&self.name, resp.status, &resp.headers, &resp.body)
     }
 }
 
@@ -140,12 +316,14 @@ pub fn from_config(
         };
         sinks.push(Sink {
             name: s.name.clone(),
-            kind: s.kind.clone(),
+            kind: s.kind,
             url,
             hmac_secret,
             headers: s.headers.clone(),
             min_severity: s.min_severity,
             timeout: s.timeout,
+            max_batch: s.max_batch,
+            max_bytes: s.max_bytes,
             mail,
         });
     }
@@ -176,10 +354,10 @@ pub fn summary(n: &Notification) -> String {
         .first()
         .map(|p| match (&p.expected, &p.actual) {
             (Some(e), Some(a)) => match e.strip_prefix("== ") {
-                Some(want) => format!(": {} {a} != {want}", p.id),
-                None => format!(": {} {a} (expected {e})", p.id),
+                Some(want) => format!(": {} {} != {}", p.id, clip(a, 200), clip(want, 200)),
+                None => format!(": {} {} (expected {})", p.id, clip(a, 200), clip(e, 200)),
             },
-            _ => format!(": {}", p.message),
+            _ => format!(": {}", clip(&p.message, 400)),
         })
         .unwrap_or_default();
     format!(
@@ -188,4 +366,75 @@ pub fn summary(n: &Notification) -> String {
         n.env,
         n.check
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_and_within_keep_to_their_budgets() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcd", 3), "ab…");
+        assert_eq!(clip("ééééé", 4), "ééé…");
+        let lines: Vec<String> = (0..100)
+            .map(|i| format!("line {i:03} {}", "x".repeat(40)))
+            .collect();
+        let text = within(&lines, 3000, 100, "findings");
+        assert!(text.chars().count() <= 3000, "{}", text.len());
+        assert!(text.ends_with("more findings"));
+        let shown = text.lines().count() - 1;
+        assert!(text.contains(&format!("…and {} more findings", 100 - shown)));
+        assert_eq!(within(&lines[..2], 3000, 10, "findings").lines().count(), 2);
+        assert_eq!(within(&lines, 3000, 5, "findings").lines().count(), 6);
+    }
+
+    #[test]
+    fn answers_are_judged_like_receivers_mean_them() {
+        let mut h = http::HeaderMap::new();
+        assert!(judge("s", 204, &h, b"").is_ok());
+        h.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("2"),
+        );
+        assert_eq!(
+            judge("s", 429, &h, b"slow down"),
+            Err(Failure::Transient {
+                why: "s answered 429: slow down".into(),
+                retry_after: Some(Duration::from_secs(2))
+            })
+        );
+        let date = (time::OffsetDateTime::now_utc() + time::Duration::seconds(30))
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap()
+            .replace("+0000", "GMT");
+        h.insert(http::header::RETRY_AFTER, date.parse().unwrap());
+        match judge("s", 503, &h, b"") {
+            Err(Failure::Transient {
+                retry_after: Some(d),
+                ..
+            }) => {
+                assert!(
+                    d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+                    "{d:?}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            judge("s", 413, &h, b""),
+            Err(Failure::Rejected { split: true, .. })
+        ));
+        assert!(matches!(
+            judge("s", 404, &h, b""),
+            Err(Failure::Rejected { split: false, .. })
+        ));
+        assert!(matches!(
+            judge("s", 408, &h, b""),
+            Err(Failure::Transient {
+                retry_after: None,
+                ..
+            })
+        ));
+    }
 }

@@ -75,7 +75,7 @@ pub fn signoff_payload(sink: &Sink, r: &Report) -> Option<Vec<u8>> {
 
 impl Sink {
     /// Sends the sign-off; Ok(false) when this kind of sink does not take sign-offs.
-    pub async fn sign_off(&self, engine: &Engine, r: &Report) -> Result<bool, String> {
+    pub async fn sign_off(&self, engine: &Engine, r: &Report) -> Result<bool, super::Failure> {
         if let Some(mail) = &self.mail {
             let failing = failing(r);
             let mut text = format!("{}\n\n", headline(r));

@@ -1,10 +1,20 @@
 //! Slack incoming webhooks: Block Kit with a colour by severity, the failing findings with
-//! expected vs actual, and a link to the status page.
+//! expected vs actual, and a link to the status page, always within Slack's documented limits
+//! (3,000 characters a section, 50 blocks and 20 attachments a message), which Slack enforces by
+//! answering 400 to the whole message.
 
 use serde_json::json;
 
-use super::{rfc3339, summary};
+use super::{clip, headline, rfc3339, summary, within};
 use crate::alert::{Event, Notification, Severity};
+
+/// Block Kit's limit on a section's or a context element's text.
+pub const SECTION_CHARS: usize = 3000;
+/// Alerts shown in full, one attachment of two blocks each: 16 × 2 blocks plus the summary stay
+/// under 50 blocks, and 16 attachments under Slack's recommended 20.
+pub const DETAILED: usize = 16;
+/// Findings listed per alert before "…and N more findings".
+const FINDINGS: usize = 10;
 
 fn colour(n: &Notification) -> &'static str {
     match (n.event, n.severity) {
@@ -14,38 +24,81 @@ fn colour(n: &Notification) -> &'static str {
     }
 }
 
-/// The Slack message for a batch: one attachment per alert.
+/// Slack's mrkdwn reserves these three characters.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// One alert as an attachment: its summary and findings in one section, then the context.
+fn attachment(n: &Notification, status_url: &str) -> serde_json::Value {
+    let title = format!("*{}*", esc(&clip(&summary(n), 600)));
+    let lines: Vec<String> = n
+        .problems
+        .iter()
+        .map(|p| {
+            let what = match (&p.expected, &p.actual) {
+                (Some(e), Some(a)) => format!("expected {}, got {}", clip(e, 180), clip(a, 180)),
+                _ => clip(&p.message, 360),
+            };
+            format!("• `{}` {}", esc(&clip(&p.id, 80)), esc(&what))
+        })
+        .collect();
+    let findings = if lines.is_empty() {
+        "all findings pass".to_string()
+    } else {
+        within(
+            &lines,
+            SECTION_CHARS - title.chars().count() - 1,
+            FINDINGS,
+            "findings",
+        )
+    };
+    let context = format!(
+        "first failure {} · {} failed runs · <{}|status page>",
+        rfc3339(n.first_failure),
+        n.failed_runs,
+        clip(status_url, 1000)
+    );
+    json!({
+        "color": colour(n),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": format!("{title}\n{findings}")}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+        ],
+    })
+}
+
+/// The Slack message for a batch: a summary line, the first alerts in full (one attachment
+/// each), and the rest as one line each.
 pub fn payload(batch: &[Notification], status_url: &str) -> Vec<u8> {
     let attachments: Vec<serde_json::Value> = batch
         .iter()
-        .map(|n| {
-            let lines: Vec<String> = n
-                .problems
-                .iter()
-                .take(10)
-                .map(|p| match (&p.expected, &p.actual) {
-                    (Some(e), Some(a)) => format!("• `{}` expected {e}, got {a}", p.id),
-                    _ => format!("• `{}` {}", p.id, p.message),
-                })
-                .collect();
-            let context = format!(
-                "first failure {} · {} failed runs · <{status_url}|status page>",
-                rfc3339(n.first_failure),
-                n.failed_runs
-            );
-            json!({
-                "color": colour(n),
-                "blocks": [
-                    {"type": "section", "text": {"type": "mrkdwn", "text": format!("*{}*", summary(n))}},
-                    {"type": "section", "text": {"type": "mrkdwn", "text": if lines.is_empty() { "all findings pass".to_string() } else { lines.join("\n") }}},
-                    {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
-                ],
-            })
-        })
+        .take(DETAILED)
+        .map(|n| attachment(n, status_url))
         .collect();
-    let text = match batch {
-        [one] => summary(one),
-        many => format!("shipwatch: {} alerts changed", many.len()),
+    let mut body = match batch {
+        [one] => json!({"text": clip(&summary(one), SECTION_CHARS)}),
+        many => {
+            let head = headline(many);
+            let mut blocks = vec![
+                json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("*{}*", esc(&head))}}),
+            ];
+            if many.len() > DETAILED {
+                let rest: Vec<String> = many[DETAILED..]
+                    .iter()
+                    .map(|n| format!("• {}", esc(&clip(&summary(n), 300))))
+                    .collect();
+                let text = format!(
+                    "The first {DETAILED} are below; the others:\n{}",
+                    within(&rest, SECTION_CHARS - 60, rest.len(), "alerts")
+                );
+                blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
+            }
+            json!({"text": head, "blocks": blocks})
+        }
     };
-    serde_json::to_vec(&json!({"text": text, "attachments": attachments})).unwrap_or_default()
+    body["attachments"] = attachments.into();
+    serde_json::to_vec(&body).unwrap_or_default()
 }

@@ -315,6 +315,15 @@ pub fn tls_config(
 /// Serves with a given TLS config (or none).
 pub async fn serve(handler: Handler, tls: Option<Arc<rustls::ServerConfig>>) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    serve_on(listener, handler, tls)
+}
+
+/// Serves on a listener the test bound itself (say, on the port of a receiver coming back).
+pub fn serve_on(
+    listener: TcpListener,
+    handler: Handler,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Server {
     let addr = listener.local_addr().expect("addr");
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();

@@ -1,12 +1,13 @@
 //! The agent's alerting: feeds each run to the alert engine, persists its state, puts
-//! notifications in the outbox, and delivers them per sink with retries and backoff.
+//! notifications in the outbox, and delivers them per sink ([`delivery`]).
+
+mod delivery;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::sync::{Mutex, RwLock};
 
-use crate::alert::outbox::{Outbox, load_states, write_atomic};
+use crate::alert::outbox::{DeadLetter, DeadLetters, Entry, Outbox, load_states, write_atomic};
 use crate::alert::{Engine, Notification, Rule};
 use crate::config::QuietSpec;
 use crate::metrics::Metrics;
@@ -15,8 +16,8 @@ use crate::sink::Sink;
 
 /// How often a firing alert is posted again to sinks that time alerts out.
 const REFRESH_S: u64 = 60;
-/// Notifications from one evaluation tick are gathered this long, then sent as one message.
-const GATHER: Duration = Duration::from_millis(250);
+/// Notifications dropped undelivered that the status page lists.
+const DROPS_SHOWN: usize = 20;
 
 /// What the alerting part of a configuration says.
 #[derive(Clone, Default)]
@@ -26,6 +27,16 @@ pub struct Settings {
     pub sinks: Vec<Sink>,
     pub quiet: Vec<QuietSpec>,
     pub status_url: String,
+    pub backlog: crate::config::Backlog,
+}
+
+/// Notifications the outbox dropped undelivered (too old, or beyond its bound), for the page.
+#[derive(Debug, Clone, Default)]
+pub struct Dropped {
+    pub expired: u64,
+    pub overflowed: u64,
+    /// The latest, newest last: when, why, and which notification for which sink.
+    pub latest: std::collections::VecDeque<String>,
 }
 
 /// Shared by the recorder and the dispatchers.
@@ -41,6 +52,8 @@ pub struct Alerting {
     state_dirty: Mutex<bool>,
     /// Why `state_dir` could not be written, while that lasts.
     storage_error: Mutex<Option<String>>,
+    dead: DeadLetters,
+    dropped: Mutex<Dropped>,
 }
 
 fn now_s() -> u64 {
@@ -82,7 +95,137 @@ impl Alerting {
             refreshed: Mutex::new(BTreeMap::new()),
             state_dirty: Mutex::new(replayed),
             storage_error: Mutex::new(None),
+            dead: DeadLetters::new(state_dir.join("dead")),
+            dropped: Mutex::new(Dropped::default()),
         })
+    }
+
+    /// The notifications receivers refused for good, oldest first.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.dead
+            .list()
+            .into_iter()
+            .filter_map(|(_, l)| l.ok())
+            .collect()
+    }
+
+    /// What the outbox dropped undelivered since the agent started.
+    pub fn dropped(&self) -> Dropped {
+        self.dropped.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+
+    fn status_url(&self) -> String {
+        self.settings
+            .read()
+            .map(|s| s.status_url.clone())
+            .unwrap_or_default()
+    }
+
+    /// What waits for `sink`, oldest first.
+    fn backlog(&self, sink: &str) -> Vec<Entry> {
+        self.outbox
+            .lock()
+            .map(|o| o.pending_for(sink))
+            .unwrap_or_default()
+    }
+
+    /// Forgets delivered entries and lets the state they held back be written.
+    fn delivered(&self, seqs: &[u64], metrics: &Metrics) {
+        if let Ok(mut o) = self.outbox.lock() {
+            o.remove(seqs);
+            metrics.queue_depth.set(o.len() as i64);
+        }
+        self.flush(metrics);
+    }
+
+    /// Moves refused entries to the dead-letter folder. False when the folder cannot be written:
+    /// the entries then stay in the outbox.
+    fn bury(&self, entries: &[Entry], answer: &str, metrics: &Metrics) -> bool {
+        let at = now_s();
+        for e in entries {
+            let letter = DeadLetter {
+                sink: e.sink.clone(),
+                notification: e.notification.clone(),
+                answer: answer.to_string(),
+                at,
+            };
+            if let Err(err) = self.dead.bury(e.seq, &letter) {
+                self.storage_failed(
+                    metrics,
+                    format!(
+                        "cannot write the dead-letter folder {}: {err}",
+                        self.dead.dir().display()
+                    ),
+                );
+                return false;
+            }
+            tracing::error!(
+                sink = %e.sink,
+                check = %e.notification.check,
+                env = %e.notification.env,
+                fingerprint = %e.notification.fingerprint,
+                "the receiver refused a notification for good: {answer}; it is kept in {} for `shipwatch notify --retry-dead`",
+                self.dead.dir().display()
+            );
+            self.delivered(&[e.seq], metrics);
+        }
+        true
+    }
+
+    /// Drops what the backlog limits say must go, counting and logging each.
+    fn prune(&self, metrics: &Metrics) {
+        let backlog = self.settings.read().map(|s| s.backlog).unwrap_or_default();
+        let gone = match self.outbox.lock() {
+            Ok(mut o) => o.prune(backlog.max, backlog.max_age, now_s()),
+            Err(_) => return,
+        };
+        if gone.is_empty() {
+            return;
+        }
+        let Ok(mut dropped) = self.dropped.lock() else {
+            return;
+        };
+        for (e, why) in gone {
+            let reason = match why {
+                crate::alert::outbox::Drop::Expired => {
+                    dropped.expired += 1;
+                    format!(
+                        "older than outbox_max_age ({} s)",
+                        backlog.max_age.as_secs()
+                    )
+                }
+                crate::alert::outbox::Drop::Overflow => {
+                    dropped.overflowed += 1;
+                    format!("beyond outbox_max ({} waiting)", backlog.max)
+                }
+            };
+            let n = &e.notification;
+            tracing::error!(
+                sink = %e.sink, check = %n.check, env = %n.env, fingerprint = %n.fingerprint,
+                "a notification was dropped undelivered: {reason}"
+            );
+            metrics
+                .notifications
+                .get_or_create(&vec![
+                    ("sink".to_string(), e.sink.clone()),
+                    ("outcome".to_string(), why.outcome().to_string()),
+                ])
+                .inc();
+            dropped.latest.push_back(format!(
+                "{} · {} · {} {} ({}) for {}: {reason}",
+                crate::sink::rfc3339(now_s()),
+                n.env,
+                n.check,
+                n.event.as_str(),
+                n.fingerprint,
+                e.sink
+            ));
+            if dropped.latest.len() > DROPS_SHOWN {
+                dropped.latest.pop_front();
+            }
+        }
+        drop(dropped);
+        self.flush(metrics);
     }
 
     /// Why notifications cannot be written to `state_dir` right now, if they cannot.
@@ -245,74 +388,6 @@ impl Alerting {
         drop(outbox);
         if let Some(why) = failed {
             self.storage_failed(metrics, why);
-        }
-    }
-
-    /// Delivers one sink's backlog for ever: gathers a tick, sends it as one message, and backs
-    /// off exponentially (with jitter) while the sink fails. Entries leave only once accepted.
-    pub async fn deliver(
-        self: Arc<Self>,
-        sink: Sink,
-        engine: crate::net::Engine,
-        metrics: Arc<Metrics>,
-    ) {
-        let mut backoff = Duration::from_secs(1);
-        let mut jitter = (sink.name.len() as u64).wrapping_mul(2654435761) | 1;
-        loop {
-            let batch = self
-                .outbox
-                .lock()
-                .map(|o| o.pending_for(&sink.name))
-                .unwrap_or_default();
-            if batch.is_empty() {
-                self.flush(&metrics);
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-            tokio::time::sleep(GATHER).await;
-            let batch = self
-                .outbox
-                .lock()
-                .map(|o| o.pending_for(&sink.name))
-                .unwrap_or_default();
-            let status_url = self
-                .settings
-                .read()
-                .map(|s| s.status_url.clone())
-                .unwrap_or_default();
-            let notes: Vec<Notification> = batch.iter().map(|e| e.notification.clone()).collect();
-            let labels = |outcome: &str| {
-                vec![
-                    ("sink".to_string(), sink.name.clone()),
-                    ("outcome".to_string(), outcome.to_string()),
-                ]
-            };
-            match sink.notify(&engine, &notes, &status_url).await {
-                Ok(()) => {
-                    let seqs: Vec<u64> = batch.iter().map(|e| e.seq).collect();
-                    if let Ok(mut o) = self.outbox.lock() {
-                        o.remove(&seqs);
-                        metrics.queue_depth.set(o.len() as i64);
-                    }
-                    // Delivered entries no longer hold the state back.
-                    self.flush(&metrics);
-                    metrics
-                        .notifications
-                        .get_or_create(&labels("sent"))
-                        .inc_by(seqs.len() as u64);
-                    backoff = Duration::from_secs(1);
-                }
-                Err(e) => {
-                    metrics.notifications.get_or_create(&labels("failed")).inc();
-                    tracing::warn!(sink = %sink.name, "delivery failed, retrying in {backoff:?}: {e}");
-                    jitter ^= jitter << 13;
-                    jitter ^= jitter >> 7;
-                    jitter ^= jitter << 17;
-                    let spread = 0.8 + 0.4 * ((jitter >> 11) as f64 / (1u64 << 53) as f64);
-                    tokio::time::sleep(backoff.mul_f64(spread)).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(300));
-                }
-            }
         }
     }
 }
