@@ -129,7 +129,11 @@ async fn connection_reset_is_a_protocol_error() {
     })
     .await;
     let o = run_bounded(&http_check(&format!("http://127.0.0.1:{}/", s.port()))).await;
-    assert_error(&o, "protocol", "no valid HTTP response");
+    assert_error(
+        &o,
+        "protocol",
+        "the server reset the connection before answering",
+    );
 }
 
 #[tokio::test]

@@ -83,7 +83,11 @@ impl Conn {
                 }
             };
             resp.map_err(|e| {
-                if e.is_incomplete_message() || e.is_canceled() || e.is_closed() || reset(&e) {
+                if let Some(io) = reset(&e) {
+                    NetError::Closed(format!(
+                        "the server reset the connection before answering ({io})"
+                    ))
+                } else if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
                     NetError::Closed(format!("the connection closed before a response: {e}"))
                 } else {
                     protocol("no valid HTTP response", &e)
@@ -492,7 +496,7 @@ where
 
 /// True when the peer reset or aborted the connection: a server that closed an idle connection
 /// as the request was on its way answers the request with a reset rather than an end of stream.
-fn reset(e: &hyper::Error) -> bool {
+fn reset(e: &hyper::Error) -> Option<&std::io::Error> {
     let mut source = std::error::Error::source(e);
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
@@ -501,9 +505,10 @@ fn reset(e: &hyper::Error) -> bool {
                 std::io::ErrorKind::ConnectionReset
                     | std::io::ErrorKind::ConnectionAborted
                     | std::io::ErrorKind::BrokenPipe
-            );
+            )
+            .then_some(io);
         }
         source = err.source();
     }
-    false
+    None
 }
