@@ -119,7 +119,8 @@ async fn warmup_is_sent_but_not_recorded_and_keepalive_off_opens_connections() {
     let s = http_server(|_| Resp::new(200, "ok")).await;
     let o = latency(&s, "requests = 20\nconcurrency = 2\nwarmup = 5").await;
     assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
-    assert_eq!(s.hits.load(std::sync::atomic::Ordering::SeqCst), 25);
+    // 20 timed, 5 warm-up, and the untimed one that checks the URL does not redirect.
+    assert_eq!(s.hits.load(std::sync::atomic::Ordering::SeqCst), 26);
     assert_eq!(o.details["latency"]["requests"], 20);
     let o = latency(&s, "requests = 20\nconcurrency = 2\nkeepalive = false").await;
     assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
@@ -201,4 +202,34 @@ async fn progress_bar_only_on_a_terminal_and_never_for_json() {
         !stderr.contains("/80"),
         "no progress bar when stderr is not a terminal:\n{stderr}"
     );
+}
+
+/// A URL that redirects (plain HTTP to the real endpoint) is timed where it leads, and says so;
+/// with `follow_redirects = false` the check fails and names the Location.
+#[tokio::test]
+async fn a_redirecting_url_times_the_final_endpoint_or_fails_saying_where_it_leads() {
+    let endpoint = http_server(|_| Resp::new(200, "ok").delay(Duration::from_millis(20))).await;
+    let to = format!("{}/health", endpoint.url("http", "127.0.0.1"));
+    let edge = {
+        let to = to.clone();
+        http_server(move |_| Resp::new(301, "").header("location", &to)).await
+    };
+    let url = format!("{}/health", edge.url("http", "127.0.0.1"));
+    let toml = format!(
+        "[[check]]\nname = \"lat\"\nkind = \"latency\"\nurl = \"{url}\"\nrequests = 20\nconcurrency = 2\n"
+    );
+    let o = run_toml(&toml, None).await.remove(0);
+    assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
+    let p50 = o.details["latency"]["p50_ms"].as_f64().unwrap();
+    assert!(p50 >= 19.0, "the endpoint's 20 ms were timed, not the redirect: p50 {p50}");
+    assert_finding(&o, "latency.redirect", Status::Pass, &format!("redirects (301) to {to}"));
+    assert_eq!(edge.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let o = run_toml(&format!("{toml}follow_redirects = false\n"), None)
+        .await
+        .remove(0);
+    assert_eq!(o.status, Status::Fail);
+    assert_finding(&o, "latency.redirect", Status::Fail, &format!("redirects (301) to {to}"));
+    // One untimed request found where the URL leads, then the 20 timed ones.
+    assert_eq!(endpoint.hits.load(std::sync::atomic::Ordering::SeqCst), 21);
 }

@@ -328,6 +328,7 @@ pub(super) fn read_latency(t: &mut Table<'_>, sink: &mut Sink) -> Option<Latency
     }
     let warmup = t.int("warmup", 0..1_000_001, sink).unwrap_or(0) as u64;
     let keepalive = t.bool("keepalive", sink).unwrap_or(true);
+    let follow_redirects = t.bool("follow_redirects", sink).unwrap_or(true);
     let expect = read_expect(t, Context::Latency, sink);
     Some(LatencySpec {
         request: request?,
@@ -337,6 +338,7 @@ pub(super) fn read_latency(t: &mut Table<'_>, sink: &mut Sink) -> Option<Latency
         duration,
         warmup,
         keepalive,
+        follow_redirects,
         expect,
     })
 }

@@ -131,6 +131,8 @@ pub struct LatencySpec {
     /// Requests sent first and not recorded.
     pub warmup: u64,
     pub keepalive: bool,
+    /// Time where the URL's redirects lead (true), or fail when it redirects (false).
+    pub follow_redirects: bool,
     pub expect: Vec<Spanned<String>>,
 }
 
@@ -298,6 +300,7 @@ fn kind_keys_by_name(kind: &str) -> &'static [&'static str] {
             "duration",
             "warmup",
             "keepalive",
+            "follow_redirects",
             "expect",
         ],
         _ => &[],

@@ -225,6 +225,7 @@ pub(super) fn build_job(
                 mode,
                 warmup: l.warmup,
                 keepalive: l.keepalive,
+                follow_redirects: l.follow_redirects,
                 expect,
             })
         }

@@ -42,7 +42,22 @@ pub struct LatencyProbe {
     pub warmup: u64,
     /// Reuse connections; `false` measures a fresh connection (and handshake) per request.
     pub keepalive: bool,
+    /// Time where the URL's redirects lead; without it, a redirecting URL fails the check.
+    pub follow_redirects: bool,
     pub expect: Vec<Assertion>,
+}
+
+/// Redirects followed to find the URL a run times, like the `http` kind.
+const MAX_REDIRECTS: usize = 10;
+
+/// Where the timed requests go.
+enum Target {
+    /// The configured URL answers for itself.
+    Direct,
+    /// It redirects: the run times the final URL, and says so.
+    Redirected(Request, Finding),
+    /// It redirects and redirects are not followed: nothing worth timing.
+    Refused(Finding),
 }
 
 /// One request may take this long before it counts as an error, within the check's deadline.
@@ -156,7 +171,100 @@ impl Stats {
 }
 
 impl LatencyProbe {
+    /// One untimed request finds where the URL leads. Timing a redirect would measure a 301
+    /// from the edge, not the endpoint. A transport error here is left for the run to count.
+    async fn target(&self, ctx: &Ctx<'_>) -> Target {
+        let probe = Request {
+            discard_body: true,
+            ..self.request.clone()
+        };
+        let mut pool = Pool::single_use();
+        let deadline = ctx.deadline.min(Instant::now() + REQUEST_TIMEOUT);
+        if !self.follow_redirects {
+            return match pool.send(&ctx.engine, &probe, &ctx.overrides, deadline).await {
+                Ok(r) if r.is_redirect() => {
+                    let location = r.location().unwrap_or("(no Location)").to_string();
+                    Target::Refused(
+                        Finding::new(
+                            "latency.redirect",
+                            Status::Fail,
+                            format!(
+                                "{} redirects ({}) to {location}: the run would time the redirect, not the endpoint; point `url` at {location}, or drop `follow_redirects = false`",
+                                self.request.url, r.status
+                            ),
+                        )
+                        .expect(
+                            "a URL that answers without redirecting",
+                            format!("{} to {location}", r.status),
+                        ),
+                    )
+                }
+                _ => Target::Direct,
+            };
+        }
+        let exchange = match pool
+            .fetch(&ctx.engine, &probe, &ctx.overrides, deadline, MAX_REDIRECTS)
+            .await
+        {
+            Ok(x) => x,
+            // A loop, too many redirects or a broken Location: nothing worth timing.
+            Err(crate::net::NetError::Protocol(m)) => {
+                return Target::Refused(Finding::new(
+                    "latency.redirect",
+                    Status::Fail,
+                    format!("{} cannot be timed: {m}", self.request.url),
+                ));
+            }
+            // Unreachable and the like: the run counts those as errors.
+            Err(_) => return Target::Direct,
+        };
+        let Some(first) = exchange.hops.first() else {
+            return Target::Direct;
+        };
+        let mut request = self.request.clone();
+        let nexts = exchange
+            .hops
+            .iter()
+            .skip(1)
+            .map(|h| h.url.clone())
+            .chain(std::iter::once(exchange.response.url.clone()));
+        for (hop, next) in exchange.hops.iter().zip(nexts) {
+            request.redirect(hop.status, next);
+        }
+        let finding = Finding::new(
+            "latency.redirect",
+            Status::Pass,
+            format!(
+                "{} redirects ({}) to {}; the run timed {}",
+                self.request.url, first.status, request.url, request.url
+            ),
+        )
+        .expect("the final URL", request.url.to_string());
+        Target::Redirected(request, finding)
+    }
+
     pub async fn run(&self, ctx: &Ctx<'_>) -> Probed {
+        let (request, note) = match self.target(ctx).await {
+            Target::Direct => (self.request.clone(), None),
+            Target::Redirected(r, f) => (r, Some(f)),
+            Target::Refused(f) => {
+                return Probed {
+                    findings: vec![f],
+                    timings: None,
+                    error: None,
+                    details: Default::default(),
+                    redact: Vec::new(),
+                };
+            }
+        };
+        let mut probed = self.run_against(ctx, request).await;
+        if let Some(f) = note {
+            probed.findings.insert(0, f);
+        }
+        probed
+    }
+
+    async fn run_against(&self, ctx: &Ctx<'_>, request: Request) -> Probed {
         let (total, concurrency, interval, until) = match self.mode {
             Mode::Closed {
                 requests,
@@ -186,7 +294,7 @@ impl LatencyProbe {
             // concurrency times body size.
             request: Request {
                 discard_body: true,
-                ..self.request.clone()
+                ..request
             },
             deadline: ctx.deadline,
             warmup: AtomicU64::new(self.warmup),
