@@ -445,3 +445,71 @@ async fn call_quiet(url: &str) -> Option<u16> {
         .ok()
         .map(|r| r.status)
 }
+
+/// Two environments of five checks: the status page has one heading each, and `check --remote`
+/// names every row, JUnit class and suite by check and environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_environments_read_apart_on_the_page_and_in_remote_reports() {
+    let target = http_server(|_| Resp::new(200, "ok")).await;
+    let url = target.url("http", "127.0.0.1");
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let checks = ["api", "web", "cart", "search", "login"];
+    let toml = config(port, &url, &checks, "").replace(
+        "[env.prod]",
+        &format!("[env.staging]\nbase_url = \"{url}/staging\"\n[env.prod]"),
+    );
+    let agent = start_agent(dir.path(), &toml, port).await;
+    let base = agent.base.clone();
+    wait_for(
+        &format!("{base}/readyz"),
+        Duration::from_secs(15),
+        |s, _| s == 200,
+    )
+    .await;
+    let page = call("GET", &format!("{base}/"), None).await.1;
+    assert_eq!(page.matches("<h2>prod</h2>").count(), 1, "{page}");
+    assert_eq!(page.matches("<h2>staging</h2>").count(), 1, "{page}");
+    assert_eq!(page.matches("<h2>").count(), 2);
+    let remote = |format: &'static str| {
+        let base = base.clone();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
+                .args(["check", "--remote", &base, "--format", format])
+                .env("SHIPWATCH_API_TOKEN", "t0ken-for-tests")
+                .output()
+                .await
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    let text = remote("text").await;
+    assert!(text.contains("prod, staging"), "{text}");
+    assert!(
+        text.contains(&format!("{url}, {url}/staging (via {base})")),
+        "{text}"
+    );
+    for c in checks {
+        assert!(
+            text.contains(&format!("{c} (prod)")) && text.contains(&format!("{c} (staging)")),
+            "{text}"
+        );
+    }
+    let junit = remote("junit").await;
+    let suites: Vec<&str> = junit
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("<testsuite name=\""))
+        .map(|l| l.split('"').next().unwrap())
+        .collect();
+    assert_eq!(suites.len(), 10);
+    let unique: std::collections::BTreeSet<&&str> = suites.iter().collect();
+    assert_eq!(unique.len(), 10, "{suites:?}");
+    assert!(
+        junit.contains("classname=\"prod.api\"") && junit.contains("classname=\"staging.api\"")
+    );
+    let json: serde_json::Value = serde_json::from_str(&remote("json").await).unwrap();
+    assert_eq!(json["environment"], "prod, staging");
+    assert_valid(&json);
+    agent.stop().await;
+}

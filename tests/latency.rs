@@ -221,15 +221,28 @@ async fn a_redirecting_url_times_the_final_endpoint_or_fails_saying_where_it_lea
     let o = run_toml(&toml, None).await.remove(0);
     assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
     let p50 = o.details["latency"]["p50_ms"].as_f64().unwrap();
-    assert!(p50 >= 19.0, "the endpoint's 20 ms were timed, not the redirect: p50 {p50}");
-    assert_finding(&o, "latency.redirect", Status::Pass, &format!("redirects (301) to {to}"));
+    assert!(
+        p50 >= 19.0,
+        "the endpoint's 20 ms were timed, not the redirect: p50 {p50}"
+    );
+    assert_finding(
+        &o,
+        "latency.redirect",
+        Status::Pass,
+        &format!("redirects (301) to {to}"),
+    );
     assert_eq!(edge.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
 
     let o = run_toml(&format!("{toml}follow_redirects = false\n"), None)
         .await
         .remove(0);
     assert_eq!(o.status, Status::Fail);
-    assert_finding(&o, "latency.redirect", Status::Fail, &format!("redirects (301) to {to}"));
+    assert_finding(
+        &o,
+        "latency.redirect",
+        Status::Fail,
+        &format!("redirects (301) to {to}"),
+    );
     // One untimed request found where the URL leads, then the 20 timed ones.
     assert_eq!(endpoint.hits.load(std::sync::atomic::Ordering::SeqCst), 21);
 }

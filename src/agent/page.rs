@@ -34,8 +34,8 @@ pub fn render(state: &State) -> String {
             "first round running"
         }
     );
-    let mut envs: Vec<&str> = latest.keys().map(|k| k.env.as_str()).collect();
-    envs.dedup();
+    // One heading per environment, whatever order the checks are kept in.
+    let envs: std::collections::BTreeSet<&str> = latest.keys().map(|k| k.env.as_str()).collect();
     for env in envs {
         let _ = write!(
             html,

@@ -163,9 +163,10 @@ fn status_json(state: &State) -> serde_json::Value {
         .map(|l| l.values().cloned().collect())
         .unwrap_or_default();
     let started_at = time::OffsetDateTime::from(state.started);
+    let (environment, target) = header(state, &checks);
     let report = Report {
-        environment: "all".into(),
-        target: String::new(),
+        environment,
+        target,
         started_at,
         duration: std::time::Duration::ZERO,
         checks,
@@ -173,6 +174,28 @@ fn status_json(state: &State) -> serde_json::Value {
     let mut v = report_json(&report);
     v["ready"] = state.ready.load(Ordering::SeqCst).into();
     v
+}
+
+/// A report's environment and target when its checks come from the agent: the environments they
+/// ran in, and those environments' targets.
+fn header(state: &State, checks: &[crate::runner::Outcome]) -> (String, String) {
+    let envs: std::collections::BTreeSet<&str> =
+        checks.iter().map(|c| c.environment.as_str()).collect();
+    let targets: Vec<String> = state
+        .loaded
+        .read()
+        .map(|l| {
+            let mut t: Vec<String> = envs
+                .iter()
+                .filter_map(|e| l.envs.get(*e).map(|r| r.plan.target.clone()))
+                .filter(|t| !t.is_empty())
+                .collect();
+            t.dedup();
+            t
+        })
+        .unwrap_or_default();
+    let names: Vec<&str> = envs.into_iter().collect();
+    (names.join(", "), targets.join(", "))
 }
 
 /// A report whose checks say which environment they ran in.
@@ -236,9 +259,10 @@ async fn run_now(req: &http::Request<Incoming>, state: &Arc<State>, token: Optio
             return r;
         }
     };
+    let (environment, target) = header(state, &checks);
     let report = Report {
-        environment: env.unwrap_or_else(|| "all".into()),
-        target: String::new(),
+        environment: env.unwrap_or(environment),
+        target,
         started_at,
         duration: clock.elapsed(),
         checks,

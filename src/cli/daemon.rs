@@ -390,8 +390,11 @@ pub(super) async fn remote(base: &str, args: &CheckArgs, io: &mut Io<'_>) -> i32
         })
         .unwrap_or_else(time::OffsetDateTime::now_utc);
     let report = Report {
-        environment: body["environment"].as_str().unwrap_or("all").to_string(),
-        target: base.to_string(),
+        environment: body["environment"].as_str().unwrap_or("").to_string(),
+        target: match body["target"].as_str().filter(|t| !t.is_empty()) {
+            Some(t) => format!("{t} (via {base})"),
+            None => base.to_string(),
+        },
         started_at,
         duration: Duration::from_secs_f64(body["duration_ms"].as_f64().unwrap_or(0.0) / 1000.0),
         checks,

@@ -25,7 +25,7 @@ pub fn to_json(r: &Report) -> Value {
 
 /// One check in the report's schema; also what the agent's status API serves.
 pub fn check(c: &Outcome) -> Value {
-    json!({
+    let mut v = json!({
         "name": c.name,
         "kind": c.kind,
         "status": c.status,
@@ -35,7 +35,11 @@ pub fn check(c: &Outcome) -> Value {
         "findings": c.findings,
         "details": c.details,
         "attempts": c.attempts,
-    })
+    });
+    if !c.environment.is_empty() {
+        v["environment"] = c.environment.clone().into();
+    }
+    v
 }
 
 fn timings(t: &Timings) -> Value {

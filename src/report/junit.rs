@@ -40,7 +40,7 @@ pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
         r.started_rfc3339()
     )?;
     for c in &r.checks {
-        let class = esc(&format!("{}.{}", r.environment, c.name));
+        let class = esc(&format!("{}.{}", r.env_of(c), c.name));
         let fails = c
             .findings
             .iter()
@@ -49,7 +49,7 @@ pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
         writeln!(
             w,
             r#"  <testsuite name="{}" tests="{}" failures="{fails}" errors="{}" time="{:.3}">"#,
-            esc(&c.name),
+            esc(&r.label(c)),
             c.findings.len().max(1),
             usize::from(c.error.is_some()),
             ms(c.duration) / 1000.0

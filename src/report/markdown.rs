@@ -56,7 +56,7 @@ pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
             w,
             "| {} | `{}` | {} | {} | {:.1} ms |",
             icon(c.status),
-            cell(&c.name),
+            cell(&r.label(c)),
             c.kind,
             status,
             ms(c.duration)
@@ -71,7 +71,7 @@ pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
             writeln!(
                 w,
                 "| `{}` | `{}` | {} {} | {} | {} |",
-                cell(&c.name),
+                cell(&r.label(c)),
                 f.id,
                 icon(f.status),
                 f.status.as_str(),

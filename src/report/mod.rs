@@ -44,6 +44,36 @@ pub struct Summary {
 }
 
 impl Report {
+    /// True when the checks ran in more than one environment (the agent's API runs them all).
+    pub fn spans_environments(&self) -> bool {
+        let mut envs = self
+            .checks
+            .iter()
+            .map(|c| c.environment.as_str())
+            .filter(|e| !e.is_empty());
+        envs.next()
+            .is_some_and(|first| envs.any(|other| other != first))
+    }
+
+    /// The environment a check ran in.
+    pub fn env_of<'a>(&'a self, c: &'a Outcome) -> &'a str {
+        if c.environment.is_empty() {
+            &self.environment
+        } else {
+            &c.environment
+        }
+    }
+
+    /// A check's name in the report: with its environment when the report spans several, so two
+    /// rows never read the same.
+    pub fn label(&self, c: &Outcome) -> String {
+        if self.spans_environments() {
+            format!("{} ({})", c.name, self.env_of(c))
+        } else {
+            c.name.clone()
+        }
+    }
+
     pub fn summary(&self) -> Summary {
         let mut s = Summary::default();
         for c in &self.checks {

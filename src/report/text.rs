@@ -62,7 +62,7 @@ pub fn write(r: &Report, color: bool, w: &mut dyn Write) -> io::Result<()> {
     let name_w = r
         .checks
         .iter()
-        .map(|c| c.name.chars().count())
+        .map(|c| r.label(c).chars().count())
         .max()
         .unwrap_or(5)
         .max(5);
@@ -77,7 +77,7 @@ pub fn write(r: &Report, color: bool, w: &mut dyn Write) -> io::Result<()> {
             "  {} {}  {:<name_w$}  {:<8}  {:>7.1}ms{}",
             p.mark(c.status),
             p.status(c.status),
-            c.name,
+            r.label(c),
             c.kind,
             ms(c.duration),
             note(c)
@@ -104,7 +104,7 @@ pub fn write(r: &Report, color: bool, w: &mut dyn Write) -> io::Result<()> {
                 w,
                 "  {} {} {}: {}",
                 p.status(f.status),
-                c.name,
+                r.label(c),
                 f.id,
                 f.message
             )?;
