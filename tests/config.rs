@@ -282,3 +282,46 @@ alert = { failures = 5, window = { failures = 2, of = 4 }, send_resolved = false
     );
     assert!(text.contains("unknown sink kind \"pager\""), "{text}");
 }
+
+/// `validate` reads every secret the file names (sinks and `[agent]` included) and reports them
+/// with the shape errors and the unknown variables, all in one pass.
+#[test]
+fn validate_reports_every_problem_of_the_file_at_once() {
+    let getenv = |_: &str| None;
+    let err = plan::validate(&fixture("everything_at_once.toml"), &getenv).unwrap_err();
+    let got: Vec<String> = err
+        .diagnostics
+        .iter()
+        .map(|d| {
+            let (l, c) = err.line_col(d.span.start);
+            format!("{l}:{c}: {}", d.message)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "2:13: agent.api_token: environment variable SW_UNSET_API_TOKEN is not set",
+            "3:17: agent.metrics_token: environment variable SW_UNSET_METRICS_TOKEN is not set",
+            "7:15: alerts.sink[0].webhook_url: environment variable SW_UNSET_SLACK_URL is not set",
+            "13:12: alerts.sink[1].password: environment variable SW_UNSET_SMTP_PASSWORD is not set",
+            "21:15: alerts.sink[2].hmac_secret: environment variable SW_UNSET_HMAC is not set",
+            "26:8: unknown variable \"base_ur\"",
+            "27:1: unknown key `timout` in `check \"api\"`, did you mean `timeout`?",
+        ]
+    );
+    // The agent starts from the same pass, so it refuses with the same positions.
+    let opts = shipwatch::agent::Options {
+        config_path: fixture("everything_at_once.toml"),
+        shard: (0, 1),
+        getenv: std::sync::Arc::new(|_: &str| None),
+    };
+    let msg = shipwatch::agent::load(&opts).err().unwrap();
+    assert!(
+        msg.contains("everything_at_once.toml:21:15: alerts.sink[2].hmac_secret"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("everything_at_once.toml:26:8: unknown variable"),
+        "{msg}"
+    );
+}

@@ -124,8 +124,11 @@ impl State {
 
 /// Loads the configuration and builds a plan and an engine for every environment.
 pub fn load(opts: &Options) -> Result<Loaded, String> {
-    let config = Config::load(&opts.config_path).map_err(|e| e.to_string())?;
     let getenv = |n: &str| (opts.getenv)(n);
+    // Everything `validate` checks, every error at once: a file it accepts starts.
+    let config = plan::validate(&opts.config_path, &getenv)
+        .map_err(|e| e.to_string())?
+        .config;
     let names: Vec<Option<String>> = if config.envs.is_empty() {
         vec![None]
     } else {

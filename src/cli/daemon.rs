@@ -15,6 +15,11 @@ use crate::report::Report;
 fn sinks_of(path: &Path, io: &mut Io<'_>) -> Result<(Vec<crate::sink::Sink>, String), String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
     let getenv = io.getenv.clone();
+    // Every sink secret that cannot be read, at once and with its position.
+    let missing = config.check_secret_refs("alerts.", &*getenv);
+    if !missing.is_empty() {
+        return Err(config.error(missing).to_string());
+    }
     let read = |s: &crate::config::SecretSource, what: &str| {
         s.read(&*getenv).map_err(|e| format!("{what}: {e}"))
     };

@@ -195,45 +195,28 @@ fn usage(io: &mut Io<'_>, msg: impl std::fmt::Display) -> i32 {
 }
 
 fn validate(path: &Path, io: &mut Io<'_>) -> i32 {
-    let config = match Config::load(path) {
-        Ok(c) => c,
+    let getenv = io.getenv.clone();
+    let checked = match plan::validate(path, &*getenv) {
+        Ok(v) => v,
         Err(e) => return usage(io, e),
     };
-    // Interpolation and secrets are checked for every environment, as a run would.
-    let envs: Vec<Option<String>> = if config.envs.is_empty() {
-        vec![None]
-    } else {
-        config.envs.iter().map(|e| Some(e.name.clone())).collect()
-    };
-    let mut warnings: Vec<String> = Vec::new();
-    for env in envs {
-        let opts = PlanOptions {
-            env,
-            getenv: Some(&*io.getenv),
-            ..PlanOptions::default()
-        };
-        match plan::build(&config, &opts) {
-            Ok(plan) => {
-                for w in &plan.warnings {
-                    if !warnings.contains(w) {
-                        let _ = writeln!(io.err, "{w}");
-                        warnings.push(w.clone());
-                    }
-                }
-            }
-            Err(e) => return usage(io, e),
-        }
+    for w in &checked.warnings {
+        let _ = writeln!(io.err, "{w}");
     }
+    let config = &checked.config;
     let _ = writeln!(
         io.out,
-        "{}: ok ({} check{}, {} environment{})",
+        "{}: ok ({}, {})",
         path.display(),
-        config.checks.len(),
-        if config.checks.len() == 1 { "" } else { "s" },
-        config.envs.len(),
-        if config.envs.len() == 1 { "" } else { "s" }
+        count(config.checks.len(), "check"),
+        count(config.envs.len(), "environment")
     );
     EXIT_PASS
+}
+
+/// "1 check", "2 checks".
+pub fn count(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 fn init(url: Option<String>, output: &Path, force: bool, io: &mut Io<'_>) -> i32 {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::node::{Node, Sink, Table, Value};
-use super::{CheckSpec, SecretSource, secret_source, suggest};
+use super::{CheckSpec, SecretSource, secret_ref, suggest};
 
 /// `[alerts]`: the rule, the sinks, and the quiet windows.
 #[derive(Debug, Clone, Default)]
@@ -163,16 +163,16 @@ pub(super) fn read_agent(node: &Node, sink: &mut Sink) -> AgentSpec {
     }
     a.api_token = t
         .get("api_token")
-        .and_then(|n| secret_source(n, "agent.api_token", sink));
+        .and_then(|n| secret_ref(n, "agent.api_token", sink));
     a.metrics_token = t
         .get("metrics_token")
-        .and_then(|n| secret_source(n, "agent.metrics_token", sink));
+        .and_then(|n| secret_ref(n, "agent.metrics_token", sink));
     if let Some(n) = t.get("metrics_basic_auth") {
         let mut b = Table::of(n, "agent.metrics_basic_auth", sink);
         let user = b.str("username", sink);
         let pass = b
             .get("password")
-            .and_then(|p| secret_source(p, "agent.metrics_basic_auth.password", sink));
+            .and_then(|p| secret_ref(p, "agent.metrics_basic_auth.password", sink));
         b.finish(&["username", "password"], sink);
         match (user, pass) {
             (Some(u), Some(p)) => a.metrics_user = Some((u.value, p)),
@@ -363,7 +363,7 @@ fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
             ..
         }) => Some(SecretOr::Plain(s.clone())),
         Some(n) => {
-            secret_source(n, &format!("alerts.sink[{i}].{url_key}"), sink).map(SecretOr::Secret)
+            secret_ref(n, &format!("alerts.sink[{i}].{url_key}"), sink).map(SecretOr::Secret)
         }
         None => {
             sink.error(
@@ -375,7 +375,7 @@ fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
     };
     let hmac_secret = t
         .get("hmac_secret")
-        .and_then(|n| secret_source(n, "hmac_secret", sink));
+        .and_then(|n| secret_ref(n, &format!("alerts.sink[{i}].hmac_secret"), sink));
     let headers = t
         .str_map("headers", sink)
         .unwrap_or_default()
@@ -408,7 +408,7 @@ fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
     let username = t.str("username", sink).map(|n| n.value);
     let password = t
         .get("password")
-        .and_then(|n| secret_source(n, "password", sink));
+        .and_then(|n| secret_ref(n, &format!("alerts.sink[{i}].password"), sink));
     let from = t.str("from", sink);
     let to: Vec<String> = t
         .str_list("to", sink)

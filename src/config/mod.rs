@@ -52,6 +52,15 @@ pub enum SecretSource {
     File(PathBuf),
 }
 
+/// A secret the file refers to outside `[secrets]`: where, and what it is for.
+#[derive(Debug, Clone)]
+pub struct SecretRef {
+    /// The key path, such as `alerts.sink[0].webhook_url`.
+    pub what: String,
+    pub source: SecretSource,
+    pub span: std::ops::Range<usize>,
+}
+
 /// A named secret with the span of its definition, for "variable not set" errors.
 #[derive(Debug, Clone)]
 pub struct Secret {
@@ -85,6 +94,8 @@ pub struct Config {
     pub checks: Vec<CheckSpec>,
     pub agent: AgentSpec,
     pub alerts: AlertsSpec,
+    /// The secrets sinks and `[agent]` refer to.
+    pub secret_refs: Vec<SecretRef>,
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -103,6 +114,21 @@ impl Config {
 
     /// Validates configuration text; `file` is the name used in error positions.
     pub fn parse(file: &str, source: &str) -> Result<Config, ConfigError> {
+        let (config, diagnostics) = Config::parse_lenient(file, source)?;
+        if diagnostics.is_empty() {
+            Ok(config)
+        } else {
+            Err(config.error(diagnostics))
+        }
+    }
+
+    /// Reads what can be read of a file with errors in it: the configuration without the parts
+    /// in error, and the errors. Later passes (interpolation, secrets) run on it, so every
+    /// error in a file is reported at once. Only a file that is not TOML at all is an `Err`.
+    pub fn parse_lenient(
+        file: &str,
+        source: &str,
+    ) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
         let fail = |diagnostics: Vec<Diagnostic>| ConfigError {
             file: file.to_string(),
             source: source.to_string(),
@@ -159,13 +185,30 @@ impl Config {
         }
         top.finish(TOP_KEYS, &mut sink);
         check_unique_names(&config.checks, &mut sink);
-        if sink.diagnostics.is_empty() {
-            Ok(config)
-        } else {
-            let mut diagnostics = sink.diagnostics;
-            diagnostics.sort_by_key(|d| d.span.start);
-            Err(fail(diagnostics))
-        }
+        config.secret_refs = std::mem::take(&mut sink.secret_refs);
+        let mut diagnostics = sink.diagnostics;
+        diagnostics.sort_by_key(|d| d.span.start);
+        Ok((config, diagnostics))
+    }
+
+    /// Reads every secret sinks and `[agent]` refer to whose key starts with `under` (`""` for
+    /// all, `"alerts."` for the sinks); one diagnostic per secret that cannot be read, at its
+    /// position.
+    pub fn check_secret_refs(
+        &self,
+        under: &str,
+        getenv: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<Diagnostic> {
+        self.secret_refs
+            .iter()
+            .filter(|r| r.what.starts_with(under))
+            .filter_map(|r| {
+                r.source
+                    .read(getenv)
+                    .err()
+                    .map(|e| Diagnostic::new(r.span.clone(), format!("{}: {e}", r.what)))
+            })
+            .collect()
     }
 
     /// Wraps diagnostics found after loading (interpolation, secrets) with this file's positions.
@@ -205,6 +248,18 @@ fn read_defaults(node: &Node, sink: &mut Sink) -> Defaults {
 }
 
 /// `{ env = "VAR" }` or `{ file = "/path" }`.
+/// A secret a sink or `[agent]` refers to: read like [`secret_source`], and remembered so
+/// `validate` can read it.
+pub(crate) fn secret_ref(node: &Node, path: &str, sink: &mut Sink) -> Option<SecretSource> {
+    let source = secret_source(node, path, sink)?;
+    sink.secret_refs.push(SecretRef {
+        what: path.to_string(),
+        source: source.clone(),
+        span: node.span.clone(),
+    });
+    Some(source)
+}
+
 pub(crate) fn secret_source(node: &Node, path: &str, sink: &mut Sink) -> Option<SecretSource> {
     let mut s = Table::of(node, path, sink);
     let env = s.str("env", sink);
@@ -242,22 +297,7 @@ fn read_secrets(node: &Node, sink: &mut Sink) -> Vec<Secret> {
     let mut t = Table::of(node, "secrets", sink);
     for e in t.entries() {
         let path = format!("secrets.{}", e.key);
-        let mut s = Table::of(&e.node, path.clone(), sink);
-        let env = s.str("env", sink);
-        let file = s.str("file", sink);
-        let source = match (env, file) {
-            (Some(v), None) => Some(SecretSource::Env(v.value)),
-            (None, Some(f)) => Some(SecretSource::File(PathBuf::from(f.value))),
-            _ => {
-                sink.error(
-                    e.node.span.clone(),
-                    format!("{path}: write either {{ env = \"VAR\" }} or {{ file = \"/path\" }}"),
-                );
-                None
-            }
-        };
-        s.finish(&["env", "file"], sink);
-        if let Some(source) = source {
+        if let Some(source) = secret_source(&e.node, &path, sink) {
             out.push(Secret {
                 name: e.key.clone(),
                 source,

@@ -102,6 +102,9 @@ fn convert(value: &DeValue<'_>, span: Range<usize>) -> Node {
 #[derive(Debug, Default)]
 pub struct Sink {
     pub diagnostics: Vec<Diagnostic>,
+    /// Every secret the file refers to outside `[secrets]` (sinks, `[agent]`), so `validate`
+    /// can read them all before the agent needs them.
+    pub secret_refs: Vec<super::SecretRef>,
 }
 
 impl Sink {

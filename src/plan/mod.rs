@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::assert::{Redactor, Scope};
-use crate::config::{CheckSpec, Config, Diagnostic, suggest};
+use crate::config::{CheckSpec, Config, ConfigError, Diagnostic, suggest};
 use crate::net::{EngineOptions, Overrides};
 use crate::probe::Probe;
 
@@ -83,6 +83,66 @@ pub enum PlanError {
     Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     Usage(String),
+}
+
+/// A file that passed every check `validate` makes, with the warnings found on the way.
+#[derive(Debug)]
+pub struct Validated {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+/// Everything `validate` checks, in one pass, so every error in a file is reported at once with
+/// its position: the file's shape, interpolation and secrets in every environment, and every
+/// secret sinks and `[agent]` refer to. The agent and `notify` start from this too, so a file
+/// `validate` accepts is one they accept.
+pub fn validate(path: &std::path::Path, getenv: GetEnv<'_>) -> Result<Validated, ConfigError> {
+    let file = path.display().to_string();
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::plain(&file, format!("cannot read config: {e}")))?;
+    validate_text(&file, &source, getenv)
+}
+
+/// [`validate`] for text already read; `file` names it in positions.
+pub fn validate_text(
+    file: &str,
+    source: &str,
+    getenv: GetEnv<'_>,
+) -> Result<Validated, ConfigError> {
+    let (config, mut errors) = Config::parse_lenient(file, source)?;
+    let envs: Vec<Option<String>> = if config.envs.is_empty() {
+        vec![None]
+    } else {
+        config.envs.iter().map(|e| Some(e.name.clone())).collect()
+    };
+    let mut warnings: Vec<String> = Vec::new();
+    for env in envs {
+        let opts = PlanOptions {
+            env,
+            getenv: Some(getenv),
+            ..PlanOptions::default()
+        };
+        match build(&config, &opts) {
+            Ok(plan) => {
+                for w in plan.warnings {
+                    if !warnings.contains(&w) {
+                        warnings.push(w);
+                    }
+                }
+            }
+            Err(PlanError::Config(e)) => errors.extend(e.diagnostics),
+            Err(PlanError::Usage(u)) => errors.push(Diagnostic::new(0..0, u)),
+        }
+    }
+    errors.extend(config.check_secret_refs("", getenv));
+    // The same problem in several environments is one problem.
+    errors.sort_by(|a, b| (a.span.start, &a.message).cmp(&(b.span.start, &b.message)));
+    errors.dedup_by(|a, b| a.span == b.span && a.message == b.message);
+    if errors.is_empty() {
+        Ok(Validated { config, warnings })
+    } else {
+        Err(config.error(errors))
+    }
 }
 
 /// Builds the plan for one environment of `config`.
