@@ -74,6 +74,23 @@ fn bracket(host: &str) -> String {
 /// Check names that only make sense over HTTPS; a plain-http target skips them.
 pub const HTTPS_ONLY: &[&str] = &["https-redirect", "tls"];
 
+/// The checklist's checks with their comments; without the HTTPS-only ones for a plain-HTTP site.
+fn starter_checks(https: bool) -> String {
+    // The checks start with the comment block of the first one, after the file's header.
+    let first = SOURCE.find("[[check]]").unwrap_or(0);
+    let start = SOURCE[..first].rfind("\n\n").map_or(0, |i| i + 2);
+    SOURCE[start..]
+        .split("\n\n")
+        .filter(|block| {
+            https
+                || !HTTPS_ONLY
+                    .iter()
+                    .any(|name| block.contains(&format!("name = \"{name}\"")))
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
 /// A commented starter `shipwatch.toml` for `target`, built from the checklist.
 pub fn starter(target: &Url, tuning: &Tuning) -> Result<String, String> {
     let vars = vars(target, tuning)?;
@@ -83,7 +100,7 @@ pub fn starter(target: &Url, tuning: &Tuning) -> Result<String, String> {
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
-    let checks = SOURCE.find("[[check]]").map_or("", |i| &SOURCE[i..]);
+    let checks = starter_checks(target.scheme() == "https");
     Ok(format!(
         r#"# shipwatch configuration, written by `shipwatch init`.
 # Validate it with `shipwatch validate -c shipwatch.toml`, run it with `shipwatch check -c shipwatch.toml`.
@@ -98,7 +115,7 @@ timeout = "10s"                       # one deadline per check
 
 [env.production]
 base_url = "{base}"
-http_url = "{http}"                   # where plain HTTP listens, for the redirect check
+http_url = "{http}"                   # where plain HTTP listens: the redirect check and the grade use it
 vars = {{ health_path = "{health}", tls_host = "{tls}", allowed_origins = "" }}   # allowed_origins: space-separated, for the CORS check
 # resolve = {{ "{tls}" = "10.0.3.7" }}   # probe a new stack's address with the production name
 # labels = {{ region = "eu-west-1" }}

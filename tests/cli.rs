@@ -521,3 +521,50 @@ async fn secrets_never_appear_in_any_output() {
             .contains("environment variable SHIPWATCH_TEST_TOKEN is not set")
     );
 }
+
+/// `init` refuses what is not a web URL, and a plain-HTTP site gets no redirect or TLS check.
+#[tokio::test]
+async fn init_refuses_other_schemes_and_leaves_https_checks_out_for_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = shipwatch(&["init".into(), "ftp://x".into()], dir.path()).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not an http:// or https:// URL"));
+    assert!(!dir.path().join("shipwatch.toml").exists());
+    let out = shipwatch(&["init".into(), "http://localhost:8080".into()], dir.path()).await;
+    assert_eq!(out.status.code(), Some(0));
+    let written = std::fs::read_to_string(dir.path().join("shipwatch.toml")).unwrap();
+    assert!(!written.contains("name = \"https-redirect\"") && !written.contains("name = \"tls\""));
+    assert!(!written.contains("--allow-origin get"), "comments fit a config file");
+    let out = shipwatch(&["validate".into()], dir.path()).await;
+    assert!(text(&out).contains("ok (6 checks, 1 environment)"), "{}", text(&out));
+}
+
+/// The checklist's tuning flags are refused with a config file instead of silently ignored.
+#[tokio::test]
+async fn checklist_flags_with_a_config_file_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("shipwatch.toml"),
+        "[[check]]\nname = \"a\"\nkind = \"http\"\nurl = \"http://127.0.0.1:9/\"\n",
+    )
+    .unwrap();
+    let out = shipwatch(
+        &[
+            "check".into(),
+            "-c".into(),
+            "shipwatch.toml".into(),
+            "--health-path".into(),
+            "/status".into(),
+            "--allow-origin".into(),
+            "https://app.example.com".into(),
+        ],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--health-path, --allow-origin tune the built-in checklist"),
+        "{err}"
+    );
+}

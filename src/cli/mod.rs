@@ -222,7 +222,13 @@ pub fn count(n: usize, noun: &str) -> String {
 fn init(url: Option<String>, output: &Path, force: bool, io: &mut Io<'_>) -> i32 {
     let url = url.unwrap_or_else(|| "https://example.com".into());
     let target = match Url::parse(&url) {
-        Ok(u) => u,
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => u,
+        Ok(_) => {
+            return usage(
+                io,
+                format!("\"{url}\" is not an http:// or https:// URL with a host"),
+            );
+        }
         Err(e) => return usage(io, format!("invalid URL \"{url}\": {e}")),
     };
     if output.exists() && !force {
@@ -267,6 +273,22 @@ fn plan_for(args: &CheckArgs, io: &mut Io<'_>) -> Result<plan::Plan, String> {
         .config
         .clone()
         .or_else(|| target.is_none().then(|| PathBuf::from(DEFAULT_CONFIG)));
+    let tuned: Vec<&str> = [
+        ("--health-path", args.health_path.is_some()),
+        ("--allow-origin", !args.allow_origin.is_empty()),
+        ("--http-url", args.http_url.is_some()),
+    ]
+    .iter()
+    .filter(|(_, set)| *set)
+    .map(|(flag, _)| *flag)
+    .collect();
+    if let (Some(path), false) = (&config_path, tuned.is_empty()) {
+        return Err(format!(
+            "{} tune the built-in checklist (`shipwatch check URL` without a config file); with {} set health_path, allowed_origins and http_url in the file's [env] section instead",
+            tuned.join(", "),
+            path.display()
+        ));
+    }
     let (config, vars) = match (&config_path, &target) {
         (Some(path), t) => {
             let config = Config::load(path).map_err(|e| e.to_string())?;
