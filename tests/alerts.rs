@@ -192,7 +192,7 @@ async fn webhook_and_slack_get_firing_and_resolved_with_hmac_and_no_secret() {
     );
     assert_eq!(
         a["summary"],
-        "[CRITICAL] prod api failing: http.status 503 != 200"
+        "[CRITICAL] prod api failing: status == 200 (was 503)"
     );
     assert_eq!(a["failed_runs"], 2);
     assert!(a["fingerprint"].as_str().unwrap().starts_with("prod:api:"));
@@ -224,7 +224,7 @@ async fn webhook_and_slack_get_firing_and_resolved_with_hmac_and_no_secret() {
     assert_eq!(s["attachments"][0]["color"], "#e01e5a");
     let text = s.to_string();
     assert!(
-        text.contains("`http.status` expected == 200, got 503"),
+        text.contains("`http.status` status == 200 (was 503)"),
         "{text}"
     );
     assert!(text.contains("<https://shipwatch.example/status|status page>"));
@@ -559,7 +559,7 @@ async fn email_arrives_with_subject_parts_and_recipients() {
     let m = mails(&out);
     assert_eq!(
         m[0]["subject"],
-        "[CRITICAL] prod api failing: http.status 503 != 200"
+        "[CRITICAL] prod api failing: status == 200 (was 503)"
     );
     assert_eq!(
         m[0]["to"],
@@ -572,12 +572,12 @@ async fn email_arrives_with_subject_parts_and_recipients() {
     let text = m[0]["parts"]["text/plain"].as_str().unwrap();
     let html = m[0]["parts"]["text/html"].as_str().unwrap();
     assert!(
-        text.contains("http.status: expected == 200, got 503")
+        text.contains("http.status: status == 200 (was 503)")
             && text.contains("Status page: https://shipwatch.example/status"),
         "{text}"
     );
     assert!(
-        html.contains("<li>http.status: expected == 200, got 503</li>"),
+        html.contains("<li>http.status: status == 200 (was 503)</li>"),
         "{html}"
     );
     assert!(
@@ -661,6 +661,29 @@ fn fixed_notification() -> shipwatch::alert::Notification {
     }
 }
 
+/// A test message can never page anyone: every sink marks it as a test, and Alertmanager gets
+/// an info-level alert of its own name that has already ended.
+#[test]
+fn a_test_message_says_so_in_every_sink() {
+    let mut n = fixed_notification();
+    n.event = shipwatch::alert::Event::Test;
+    let n = [n];
+    let url = "https://shipwatch.example/status";
+    let am: serde_json::Value =
+        serde_json::from_slice(&shipwatch::sink::alertmanager_payload(&n, url)).unwrap();
+    assert_eq!(am[0]["labels"]["alertname"], "ShipwatchTest");
+    assert_eq!(am[0]["labels"]["severity"], "info");
+    assert_eq!(am[0]["endsAt"], am[0]["startsAt"]);
+    let slack: serde_json::Value =
+        serde_json::from_slice(&shipwatch::sink::slack_payload(&n, url)).unwrap();
+    assert!(slack["text"].as_str().unwrap().starts_with("[TEST]"));
+    let hook: serde_json::Value =
+        serde_json::from_slice(&shipwatch::sink::webhook_payload(&n, url)).unwrap();
+    assert_eq!(hook["alerts"][0]["event"], "test");
+    let (subject, _, _) = shipwatch::sink::email_content(&n, url);
+    assert!(subject.starts_with("[TEST]"), "{subject}");
+}
+
 /// The exact bytes each sink sends for a fixed notification, against files in tests/golden.
 #[test]
 fn payloads_match_the_golden_files() {
@@ -690,9 +713,9 @@ fn payloads_match_the_golden_files() {
     let (subject, text, html) = shipwatch::sink::email_content(&n, url);
     assert_eq!(
         subject,
-        "[CRITICAL] production api-health failing: http.status 503 != 200"
+        "[CRITICAL] production api-health failing: status == 200 (was 503)"
     );
-    assert!(text.contains("  - http.status: expected == 200, got 503\n"));
+    assert!(text.contains("  - http.status: status == 200 (was 503)\n"));
     assert!(html.contains("<a href=\"https://shipwatch.example/status\">"));
 }
 
@@ -840,10 +863,10 @@ async fn check_notify_sends_the_sign_off_and_notify_test_reports_each_sink() {
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(
-        hook.bodies().last().unwrap()["alerts"][0]["check"],
-        "shipwatch-test"
-    );
+    let test = hook.bodies().last().unwrap()["alerts"][0].clone();
+    assert_eq!(test["check"], "shipwatch-test");
+    assert_eq!((test["event"].as_str(), test["status"].as_str()), (Some("test"), Some("test")));
+    assert!(test["summary"].as_str().unwrap().starts_with("[TEST]"));
     let out = tokio::process::Command::new(bin)
         .args(["notify", "--test", "--sink", "nope", "-c"])
         .arg(&cfg)

@@ -59,6 +59,8 @@ pub enum Event {
     Escalated,
     Reminder,
     Resolved,
+    /// `shipwatch notify --test`: a message to prove the sink works, never an alert.
+    Test,
 }
 
 impl Event {
@@ -68,6 +70,7 @@ impl Event {
             Event::Escalated => "escalated",
             Event::Reminder => "reminder",
             Event::Resolved => "resolved",
+            Event::Test => "test",
         }
     }
 }
@@ -302,6 +305,8 @@ impl Engine {
                     st.firing = st.firing.max(Some(n.severity));
                 }
             }
+            // A test message never reaches the outbox; nothing to bring up to date.
+            Event::Test => {}
             Event::Resolved => {
                 if st.firing.is_some() && n.started_at == st.started_at {
                     st.firing = None;

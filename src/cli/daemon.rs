@@ -71,7 +71,7 @@ pub(super) async fn notify_test(
         .map_or(0, |d| d.as_secs());
     let test_note = crate::alert::Notification {
         fingerprint: format!("shipwatch-test:{now}"),
-        event: crate::alert::Event::Firing,
+        event: crate::alert::Event::Test,
         check: "shipwatch-test".into(),
         kind: "http".into(),
         env: "test".into(),

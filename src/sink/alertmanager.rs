@@ -25,12 +25,14 @@ pub fn payload(batch: &[Notification], status_url: &str) -> Vec<u8> {
     let alerts: Vec<serde_json::Value> = batch
         .iter()
         .map(|n| {
+            let test = n.event == Event::Test;
             let mut a = json!({
                 "labels": {
-                    "alertname": "ShipwatchCheckFailing",
+                    // A test must never look like, or page as, a real alert.
+                    "alertname": if test { "ShipwatchTest" } else { "ShipwatchCheckFailing" },
                     "check": n.check,
                     "env": n.env,
-                    "severity": n.severity,
+                    "severity": if test { serde_json::json!("info") } else { serde_json::json!(n.severity) },
                     "finding": n.finding,
                 },
                 "annotations": {
@@ -40,7 +42,8 @@ pub fn payload(batch: &[Notification], status_url: &str) -> Vec<u8> {
                 "startsAt": rfc3339(n.started_at),
                 "generatorURL": status_url,
             });
-            if n.event == Event::Resolved {
+            if n.event == Event::Resolved || test {
+                // A test ends as soon as it starts.
                 a["endsAt"] = rfc3339(n.at).into();
             }
             a

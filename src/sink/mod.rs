@@ -146,12 +146,10 @@ pub fn within(lines: &[String], budget: usize, max_lines: usize, noun: &str) -> 
     out
 }
 
-/// One line for a problem: expected vs actual when the finding has them.
+/// One line for a problem: its id and its message, which states the assertion and what was
+/// found (`http.assert.2: json $.database == "connected" (was "disconnected")`).
 pub fn problem_line(p: &crate::alert::Problem) -> String {
-    match (&p.expected, &p.actual) {
-        (Some(e), Some(a)) => format!("{}: expected {e}, got {a}", p.id),
-        _ => format!("{}: {}", p.id, p.message),
-    }
+    format!("{}: {}", p.id, p.message)
 }
 
 /// One line for a batch: how many alerts, where, and how bad, e.g. "37 alerts fired in
@@ -341,24 +339,23 @@ pub fn rfc3339(unix: u64) -> String {
         .unwrap_or_default()
 }
 
-/// One line for a notification: what, where, how bad, and the first problem.
+/// One line for a notification: what, where, how bad, and the first problem as its assertion
+/// reads (`json $.database == "connected" (was "disconnected")`).
 pub fn summary(n: &Notification) -> String {
+    use crate::alert::Event;
     let state = match n.event {
-        crate::alert::Event::Resolved => "resolved",
-        crate::alert::Event::Escalated => "escalated",
-        crate::alert::Event::Reminder => "still failing",
-        crate::alert::Event::Firing => "failing",
+        Event::Resolved => "resolved",
+        Event::Escalated => "escalated",
+        Event::Reminder => "still failing",
+        Event::Firing => "failing",
+        Event::Test => {
+            return "[TEST] shipwatch notify --test: a test message, not an alert".to_string();
+        }
     };
     let first = n
         .problems
         .first()
-        .map(|p| match (&p.expected, &p.actual) {
-            (Some(e), Some(a)) => match e.strip_prefix("== ") {
-                Some(want) => format!(": {} {} != {}", p.id, clip(a, 200), clip(want, 200)),
-                None => format!(": {} {} (expected {})", p.id, clip(a, 200), clip(e, 200)),
-            },
-            _ => format!(": {}", clip(&p.message, 400)),
-        })
+        .map(|p| format!(": {}", clip(&p.message, 400)))
         .unwrap_or_default();
     format!(
         "[{}] {} {} {state}{first}",

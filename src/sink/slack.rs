@@ -19,6 +19,7 @@ const FINDINGS: usize = 10;
 fn colour(n: &Notification) -> &'static str {
     match (n.event, n.severity) {
         (Event::Resolved, _) => "#2eb67d",
+        (Event::Test, _) => "#8d8d8d",
         (_, Severity::Critical) => "#e01e5a",
         (_, Severity::Warning) => "#ecb22e",
     }
@@ -38,11 +39,11 @@ fn attachment(n: &Notification, status_url: &str) -> serde_json::Value {
         .problems
         .iter()
         .map(|p| {
-            let what = match (&p.expected, &p.actual) {
-                (Some(e), Some(a)) => format!("expected {}, got {}", clip(e, 180), clip(a, 180)),
-                _ => clip(&p.message, 360),
-            };
-            format!("• `{}` {}", esc(&clip(&p.id, 80)), esc(&what))
+            format!(
+                "• `{}` {}",
+                esc(&clip(&p.id, 80)),
+                esc(&clip(&p.message, 360))
+            )
         })
         .collect();
     let findings = if lines.is_empty() {

@@ -13,7 +13,11 @@ pub fn payload(batch: &[Notification], status_url: &str) -> Vec<u8> {
             json!({
                 "fingerprint": n.fingerprint,
                 "event": n.event,
-                "status": if n.event == Event::Resolved { "resolved" } else { "firing" },
+                "status": match n.event {
+                    Event::Resolved => "resolved",
+                    Event::Test => "test",
+                    _ => "firing",
+                },
                 "check": n.check,
                 "kind": n.kind,
                 "env": n.env,
