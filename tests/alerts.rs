@@ -106,6 +106,7 @@ api_key = {{ env = "SW_TEST_KEY" }}
 [env.prod]
 base_url = "{target}"
 [alerts]
+batch_window = "200ms"
 failures = 2
 successes = 2
 repeat = "1h"
@@ -865,7 +866,10 @@ async fn check_notify_sends_the_sign_off_and_notify_test_reports_each_sink() {
     assert_eq!(out.status.code(), Some(0));
     let test = hook.bodies().last().unwrap()["alerts"][0].clone();
     assert_eq!(test["check"], "shipwatch-test");
-    assert_eq!((test["event"].as_str(), test["status"].as_str()), (Some("test"), Some("test")));
+    assert_eq!(
+        (test["event"].as_str(), test["status"].as_str()),
+        (Some("test"), Some("test"))
+    );
     assert!(test["summary"].as_str().unwrap().starts_with("[TEST]"));
     let out = tokio::process::Command::new(bin)
         .args(["notify", "--test", "--sink", "nope", "-c"])

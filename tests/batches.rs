@@ -122,7 +122,7 @@ fn checks(n: usize) -> Vec<String> {
 fn config(port: u16, state: &Path, target: &str, sink: &str, checks: &[String]) -> String {
     let mut s = format!(
         "[agent]\nlisten = \"127.0.0.1:{port}\"\ninterval = \"1s\"\nstate_dir = \"{}\"\n\
-         [alerts]\nfailures = 1\nsuccesses = 1\n\
+         [alerts]\nbatch_window = \"200ms\"\nfailures = 1\nsuccesses = 1\n\
          [[alerts.sink]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{sink}/hook\"\n",
         state.display(),
     );
@@ -352,7 +352,11 @@ async fn forty_alerts_with_long_findings_reach_slack_in_valid_messages() {
             .map(|j| shipwatch::probe::Finding {
                 id: format!("http.{j}"),
                 status: shipwatch::probe::Status::Fail,
-                message: "body mismatch".into(),
+                message: format!(
+                    "body contains \"{}\" (was \"<html>{}</html>\")",
+                    "expected-token ".repeat(12),
+                    "an error page & more ".repeat(20)
+                ),
                 expected: Some(format!("contains \"{}\"", "expected-token ".repeat(12))),
                 actual: Some(format!(
                     "<html>{}</html>",
@@ -623,4 +627,38 @@ async fn a_full_outbox_drops_the_oldest_and_says_so() {
             .encode()
             .contains("shipwatch_notifications_total{sink=\"hook\",outcome=\"dropped\"} 3")
     );
+}
+
+/// Checks run jittered, so a bad deploy fails them seconds apart; the default 5 s batch window
+/// still makes one message of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_checks_failing_seconds_apart_make_one_message() {
+    let names = checks(20);
+    let site = target(Arc::default()).await;
+    let seen = Seen::default();
+    let hook = serve_on(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        receiver(&seen, |_| None),
+        None,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("a.toml");
+    let text = config(
+        port,
+        &dir.path().join("state"),
+        &site.url("http", "127.0.0.1"),
+        &hook.url("http", "127.0.0.1"),
+        &names,
+    )
+    .replace("batch_window = \"200ms\"\n", "");
+    std::fs::write(&cfg, text).unwrap();
+    let _agent = spawn(&cfg);
+    wait_until(Duration::from_secs(30), "the alerts", || {
+        seen.firing().len() == 20
+    })
+    .await;
+    // A little longer, in case a second message was on its way.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(seen.answered(200), 1, "one message for 20 alerts");
 }

@@ -534,9 +534,16 @@ async fn init_refuses_other_schemes_and_leaves_https_checks_out_for_http() {
     assert_eq!(out.status.code(), Some(0));
     let written = std::fs::read_to_string(dir.path().join("shipwatch.toml")).unwrap();
     assert!(!written.contains("name = \"https-redirect\"") && !written.contains("name = \"tls\""));
-    assert!(!written.contains("--allow-origin get"), "comments fit a config file");
+    assert!(
+        !written.contains("--allow-origin get"),
+        "comments fit a config file"
+    );
     let out = shipwatch(&["validate".into()], dir.path()).await;
-    assert!(text(&out).contains("ok (6 checks, 1 environment)"), "{}", text(&out));
+    assert!(
+        text(&out).contains("ok (6 checks, 1 environment)"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// The checklist's tuning flags are refused with a config file instead of silently ignored.

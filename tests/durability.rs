@@ -85,7 +85,7 @@ where
 fn config(port: u16, state: &Path, target: &str, hook: &Server, checks: &[String]) -> String {
     let mut s = format!(
         "[agent]\nlisten = \"127.0.0.1:{port}\"\ninterval = \"200ms\"\nstate_dir = \"{}\"\n\
-         [alerts]\nfailures = 1\nsuccesses = 1\n\
+         [alerts]\nbatch_window = \"200ms\"\nfailures = 1\nsuccesses = 1\n\
          [[alerts.sink]]\nkind = \"webhook\"\nurl = \"{}/hook\"\n",
         state.display(),
         hook.url("http", "127.0.0.1")

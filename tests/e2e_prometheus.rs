@@ -98,6 +98,7 @@ listen = "127.0.0.1:{agent_port}"
 interval = "1s"
 state_dir = "{state}"
 [alerts]
+batch_window = "200ms"
 failures = 1
 [[alerts.sink]]
 kind = "webhook"

@@ -122,6 +122,7 @@ pw = {{ env = "SW_PW" }}
 [env.prod]
 base_url = "http://127.0.0.1:{p}/api?key={{{{ secrets.key }}}}"
 [alerts]
+batch_window = "200ms"
 failures = 1
 [[alerts.sink]]
 kind = "webhook"

@@ -224,6 +224,7 @@ fn alert_settings(
         quiet: config.alerts.quiet.clone(),
         status_url,
         backlog: config.alerts.backlog,
+        batch_window: config.alerts.batch_window,
     })
 }
 

@@ -7,12 +7,29 @@ use super::node::{Node, Sink, Table, Value};
 use super::{CheckSpec, SecretSource, secret_ref, suggest};
 
 /// `[alerts]`: the rule, the sinks, and the quiet windows.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AlertsSpec {
     pub rule: crate::alert::Rule,
     pub sinks: Vec<SinkSpec>,
     pub quiet: Vec<QuietSpec>,
     pub backlog: Backlog,
+    /// Notifications within this window of the first go to each sink as one message.
+    pub batch_window: Duration,
+}
+
+/// Checks run jittered: one bad deploy fails them over a few seconds, not in one instant.
+pub const DEFAULT_BATCH_WINDOW: Duration = Duration::from_secs(5);
+
+impl Default for AlertsSpec {
+    fn default() -> Self {
+        AlertsSpec {
+            rule: crate::alert::Rule::default(),
+            sinks: Vec::new(),
+            quiet: Vec::new(),
+            backlog: Backlog::default(),
+            batch_window: DEFAULT_BATCH_WINDOW,
+        }
+    }
 }
 
 /// How much undelivered work the outbox keeps: `outbox_max` notifications, none older than
@@ -221,6 +238,18 @@ pub(super) fn read_agent(node: &Node, sink: &mut Sink) -> AgentSpec {
 pub(super) fn read_alerts(node: &Node, sink: &mut Sink) -> AlertsSpec {
     let mut a = AlertsSpec::default();
     let mut t = Table::of(node, "alerts", sink);
+    if let Some(d) = t.duration("batch_window", sink) {
+        if d > Duration::from_secs(300) {
+            if let Some(n) = t.get("batch_window") {
+                sink.error(
+                    n.span.clone(),
+                    "batch_window must be at most 5m, or alerts wait too long to go out",
+                );
+            }
+        } else {
+            a.batch_window = d;
+        }
+    }
     read_rule(&mut t, &mut a.rule, sink);
     if let Some(Value::Array(items)) = t.get("sink").map(|n| &n.value) {
         for (i, item) in items.iter().enumerate() {
@@ -290,6 +319,7 @@ pub(super) fn read_alerts(node: &Node, sink: &mut Sink) -> AlertsSpec {
             "quiet",
             "outbox_max",
             "outbox_max_age",
+            "batch_window",
         ],
         sink,
     );

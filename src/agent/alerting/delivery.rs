@@ -25,8 +25,6 @@ use crate::alert::outbox::Entry;
 use crate::metrics::Metrics;
 use crate::sink::{Failure, Sink};
 
-/// Notifications from one evaluation tick are gathered this long, then sent together.
-const GATHER: Duration = Duration::from_millis(250);
 /// How often an idle sink looks for new notifications.
 const IDLE: Duration = Duration::from_millis(200);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -118,6 +116,9 @@ impl Alerting {
     ) {
         let mut tracks: BTreeMap<u64, Track> = BTreeMap::new();
         let mut paused_until = Instant::now();
+        // New notifications wait until the batch window that the first of them opened closes,
+        // so checks failing seconds apart after one bad deploy still make one message.
+        let mut window_closes = Instant::now();
         let mut jitter = Jitter::new(&sink.name);
         let count = |outcome: &str, n: usize| {
             metrics
@@ -135,11 +136,20 @@ impl Alerting {
             let present: BTreeSet<u64> = backlog.iter().map(|e| e.seq).collect();
             tracks.retain(|seq, _| present.contains(seq));
             for e in &backlog {
-                tracks.entry(e.seq).or_insert(Track {
-                    due: now + GATHER,
-                    backoff: FIRST_BACKOFF,
-                    limit: usize::MAX,
-                });
+                if tracks.contains_key(&e.seq) {
+                    continue;
+                }
+                if window_closes <= now {
+                    window_closes = now + self.batch_window();
+                }
+                tracks.insert(
+                    e.seq,
+                    Track {
+                        due: window_closes,
+                        backoff: FIRST_BACKOFF,
+                        limit: usize::MAX,
+                    },
+                );
             }
             let status_url = self.status_url();
             // The message's size, estimated as its frame plus each notification's own share.

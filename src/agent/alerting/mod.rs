@@ -28,6 +28,8 @@ pub struct Settings {
     pub quiet: Vec<QuietSpec>,
     pub status_url: String,
     pub backlog: crate::config::Backlog,
+    /// State changes within this window of the first go to a sink together.
+    pub batch_window: std::time::Duration,
 }
 
 /// Notifications the outbox dropped undelivered (too old, or beyond its bound), for the page.
@@ -112,6 +114,13 @@ impl Alerting {
     /// What the outbox dropped undelivered since the agent started.
     pub fn dropped(&self) -> Dropped {
         self.dropped.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+
+    fn batch_window(&self) -> std::time::Duration {
+        self.settings
+            .read()
+            .map(|s| s.batch_window)
+            .unwrap_or_default()
     }
 
     fn status_url(&self) -> String {
