@@ -55,7 +55,7 @@ enum Target {
     /// The configured URL answers for itself.
     Direct,
     /// It redirects: the run times the final URL, and says so.
-    Redirected(Request, Finding),
+    Redirected(Box<Request>, Finding),
     /// It redirects and redirects are not followed: nothing worth timing.
     Refused(Finding),
 }
@@ -243,13 +243,13 @@ impl LatencyProbe {
             ),
         )
         .expect("the final URL", request.url.to_string());
-        Target::Redirected(request, finding)
+        Target::Redirected(Box::new(request), finding)
     }
 
     pub async fn run(&self, ctx: &Ctx<'_>) -> Probed {
         let (request, note) = match self.target(ctx).await {
             Target::Direct => (self.request.clone(), None),
-            Target::Redirected(r, f) => (r, Some(f)),
+            Target::Redirected(r, f) => (*r, Some(f)),
             Target::Refused(f) => {
                 return Probed {
                     findings: vec![f],
