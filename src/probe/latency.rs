@@ -181,10 +181,7 @@ impl LatencyProbe {
         let mut pool = Pool::single_use();
         let deadline = ctx.deadline.min(Instant::now() + REQUEST_TIMEOUT);
         if !self.follow_redirects {
-            return match pool
-                .send(&ctx.engine, &probe, &ctx.overrides, deadline)
-                .await
-            {
+            return match pool.send(ctx.engine, &probe, ctx.overrides, deadline).await {
                 Ok(r) if r.is_redirect() => {
                     let location = r.location().unwrap_or("(no Location)").to_string();
                     Target::Refused(
@@ -206,7 +203,7 @@ impl LatencyProbe {
             };
         }
         let exchange = match pool
-            .fetch(&ctx.engine, &probe, &ctx.overrides, deadline, MAX_REDIRECTS)
+            .fetch(ctx.engine, &probe, ctx.overrides, deadline, MAX_REDIRECTS)
             .await
         {
             Ok(x) => x,
