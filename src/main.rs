@@ -14,7 +14,9 @@ fn main() {
             std::process::exit(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    init_tracing(cli.log_format, cli.verbose);
+    // The agent says what it runs and when it reloads; one-shot commands stay quiet.
+    let agent = matches!(cli.command, shipwatch::cli::Command::Agent { .. });
+    init_tracing(cli.log_format, cli.verbose, agent);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -44,17 +46,20 @@ fn main() {
     std::process::exit(code);
 }
 
-fn init_tracing(format: LogFormat, verbose: u8) {
-    let default = match verbose {
+fn init_tracing(format: LogFormat, verbose: u8, agent: bool) {
+    let default = match (verbose, agent) {
         // Only shipwatch's own events by default: libraries' debug logs may show request details.
-        0 => "warn",
-        1 => "warn,shipwatch=info",
+        (0, false) => "warn",
+        (0, true) | (1, _) => "warn,shipwatch=info",
         _ => "warn,shipwatch=debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SHIPWATCH_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour only for a person at a terminal who did not opt out.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),

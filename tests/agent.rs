@@ -513,3 +513,56 @@ async fn several_environments_read_apart_on_the_page_and_in_remote_reports() {
     assert_valid(&json);
     agent.stop().await;
 }
+
+/// At the default log level the agent says what it runs, once on start and once per reload, in
+/// plain text when stderr is not a terminal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_says_what_it_runs_on_start_and_reload() {
+    let target = http_server(|_| Resp::new(200, "ok")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = dir.path().join("shipwatch.toml");
+    let url = target.url("http", "127.0.0.1");
+    let toml = config(port, &url, &["api", "web"], "");
+    std::fs::write(&cfg, &toml).unwrap();
+    let log = dir.path().join("agent.log");
+    let mut agent = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
+        .args(["agent", "-c"])
+        .arg(&cfg)
+        .env("SW_API_TOKEN", "t0ken-for-tests")
+        .env_remove("SHIPWATCH_LOG")
+        .env_remove("NO_COLOR")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(15), "the agent never listened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_for(&format!("{base}/readyz"), Duration::from_secs(15), |s, _| s == 200).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    std::fs::write(&cfg, config(port, &url, &["api"], "")).unwrap();
+    let start = Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("configuration reloaded") || start.elapsed() > Duration::from_secs(10) {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    agent.kill().await.unwrap();
+    assert!(
+        text.contains(&format!(
+            "agent listening on http://127.0.0.1:{port}: 2 checks in 1 environment (prod); sinks: none"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("configuration reloaded: 1 check in 1 environment (prod)"),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "no ANSI colour into a file: {text}");
+}

@@ -57,6 +57,25 @@ pub struct Loaded {
     pub sink_engine: Engine,
 }
 
+impl Loaded {
+    /// What runs, in a sentence: "12 checks in 2 environments (prod, staging); sinks: slack, hook".
+    pub fn describe(&self) -> String {
+        let envs: Vec<&str> = self.envs.keys().map(String::as_str).collect();
+        let sinks: Vec<&str> = self.alerts.sinks.iter().map(|s| s.name.as_str()).collect();
+        format!(
+            "{} in {} ({}); sinks: {}",
+            crate::cli::count(self.jobs.len(), "check"),
+            crate::cli::count(envs.len(), "environment"),
+            envs.join(", "),
+            if sinks.is_empty() {
+                "none".to_string()
+            } else {
+                sinks.join(", ")
+            }
+        )
+    }
+}
+
 /// The state every part of the agent shares.
 pub struct State {
     pub metrics: Arc<Metrics>,
@@ -387,7 +406,7 @@ impl Agent {
         }
         self.sync_tasks();
         self.state.metrics.reloaded(true, unix_now());
-        tracing::info!(checks = loaded.jobs.len(), "configuration reloaded");
+        tracing::info!("configuration reloaded: {}", loaded.describe());
         Ok(())
     }
 
@@ -444,6 +463,14 @@ pub async fn run(
         .read()
         .ok()
         .and_then(|l| l.agent.tls.clone());
+    if let (Ok(addr), Ok(loaded)) = (listener.local_addr(), agent.state.loaded.read()) {
+        tracing::info!(
+            "shipwatch {} agent listening on {}://{addr}: {}",
+            env!("CARGO_PKG_VERSION"),
+            if tls.is_some() { "https" } else { "http" },
+            loaded.describe()
+        );
+    }
     let server = tokio::spawn(serve(listener, agent.state.clone(), tls));
     let mut hup = hangups();
     let mut mtime = modified(&opts.config_path);
