@@ -539,10 +539,18 @@ async fn the_agent_says_what_it_runs_on_start_and_reload() {
     let base = format!("http://127.0.0.1:{port}");
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(15), "the agent never listened");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "the agent never listened"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    wait_for(&format!("{base}/readyz"), Duration::from_secs(15), |s, _| s == 200).await;
+    wait_for(
+        &format!("{base}/readyz"),
+        Duration::from_secs(15),
+        |s, _| s == 200,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     std::fs::write(&cfg, config(port, &url, &["api"], "")).unwrap();
     let start = Instant::now();
@@ -564,5 +572,8 @@ async fn the_agent_says_what_it_runs_on_start_and_reload() {
         text.contains("configuration reloaded: 1 check in 1 environment (prod)"),
         "{text}"
     );
-    assert!(!text.contains('\u{1b}'), "no ANSI colour into a file: {text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no ANSI colour into a file: {text}"
+    );
 }

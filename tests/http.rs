@@ -296,3 +296,18 @@ async fn wrong_status_or_content_type_fails() {
     let o = run_page(|_| Resp::json(200, "{}")).await;
     assert_finding(&o, "page.content_type", Status::Fail, "application/json");
 }
+
+/// A certificate from a private CA the run does not know says how to trust it.
+#[tokio::test]
+async fn an_unknown_issuer_says_to_pass_the_ca_with_ca_file() {
+    let pki = Pki::new();
+    let s = https_server(&pki.leaf(&["localhost"], 90), |_| Resp::new(200, "ok")).await;
+    let toml = format!(
+        "[[check]]\nname = \"a\"\nkind = \"http\"\nurl = \"{}/\"\n",
+        s.url("https", "localhost")
+    );
+    let o = run_toml(&toml, None).await.remove(0);
+    let e = o.error.as_ref().expect("a TLS error");
+    assert_eq!(e.kind, "tls");
+    assert!(e.message.contains("--ca-file"), "{}", e.message);
+}

@@ -64,8 +64,8 @@ impl Loaded {
         let sinks: Vec<&str> = self.alerts.sinks.iter().map(|s| s.name.as_str()).collect();
         format!(
             "{} in {} ({}); sinks: {}",
-            crate::cli::count(self.jobs.len(), "check"),
-            crate::cli::count(envs.len(), "environment"),
+            crate::report::count(self.jobs.len() as u64, "check"),
+            crate::report::count(envs.len() as u64, "environment"),
             envs.join(", "),
             if sinks.is_empty() {
                 "none".to_string()

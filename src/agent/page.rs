@@ -26,8 +26,8 @@ pub fn render(state: &State) -> String {
     let mut html = format!(
         "<!doctype html><html><head><meta charset=utf-8><meta name=viewport content=\"width=device-width,initial-scale=1\">\
          <meta http-equiv=refresh content=30><title>shipwatch</title><style>{STYLE}</style></head><body>\
-         <h1>shipwatch</h1><p><small>{} checks · {} · refreshed every 30 s</small></p>",
-        latest.len(),
+         <h1>shipwatch</h1><p><small>{} · {} · refreshed every 30 s</small></p>",
+        crate::report::count(latest.len() as u64, "check"),
         if state.ready.load(Ordering::SeqCst) {
             "ready"
         } else {

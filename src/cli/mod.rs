@@ -208,15 +208,10 @@ fn validate(path: &Path, io: &mut Io<'_>) -> i32 {
         io.out,
         "{}: ok ({}, {})",
         path.display(),
-        count(config.checks.len(), "check"),
-        count(config.envs.len(), "environment")
+        crate::report::count(config.checks.len() as u64, "check"),
+        crate::report::count(config.envs.len() as u64, "environment")
     );
     EXIT_PASS
-}
-
-/// "1 check", "2 checks".
-pub fn count(n: usize, noun: &str) -> String {
-    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 fn init(url: Option<String>, output: &Path, force: bool, io: &mut Io<'_>) -> i32 {

@@ -60,7 +60,9 @@ pub enum CertProblem {
 impl std::fmt::Display for CertProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CertProblem::UnknownIssuer => f.write_str("certificate issuer is not trusted"),
+            CertProblem::UnknownIssuer => f.write_str(
+                "certificate issuer is not trusted (for a private CA, pass it with --ca-file or set [defaults].ca_file)",
+            ),
             CertProblem::Expired => f.write_str("certificate has expired"),
             CertProblem::NotYetValid => f.write_str("certificate is not valid yet"),
             CertProblem::BadSignature => f.write_str("certificate signature is invalid"),

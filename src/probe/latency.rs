@@ -453,15 +453,21 @@ fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
     let (bar, template) = match total {
         Some(t) => (
             indicatif::ProgressBar::new(t),
-            "latency {bar:30} {pos}/{len} {per_sec} eta {eta}",
+            "latency {bar:30} {pos}/{len} {rate} eta {eta}",
         ),
         None => (
             indicatif::ProgressBar::new_spinner(),
-            "latency {spinner} {pos} requests {per_sec} {elapsed}",
+            "latency {spinner} {pos} requests {rate} {elapsed}",
         ),
     };
     if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-        bar.set_style(style);
+        // "1442 req/s", not indicatif's "1,442.4885/s".
+        bar.set_style(style.with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} req/s", s.per_sec());
+            },
+        ));
     }
     bar
 }

@@ -15,6 +15,11 @@ use crate::runner::Outcome;
 
 pub use json::{outcome_from_json, to_json};
 
+/// "1 check", "2 checks": a count and its noun, singular or plural.
+pub fn count(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// The output formats of `shipwatch check --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -144,4 +149,14 @@ pub fn notable(report: &Report) -> Vec<(&Outcome, &crate::probe::Finding)> {
         .collect();
     out.sort_by_key(|(_, f)| std::cmp::Reverse(f.status));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(super::count(1, "check"), "1 check");
+        assert_eq!(super::count(0, "check"), "0 checks");
+        assert_eq!(super::count(3, "failed run"), "3 failed runs");
+    }
 }

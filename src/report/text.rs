@@ -118,9 +118,9 @@ pub fn write(r: &Report, color: bool, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w)?;
     writeln!(
         w,
-        "Sign-off: {} · {} checks: {} pass, {} warn, {} fail, {} error in {:.1}ms",
+        "Sign-off: {} · {}: {} pass, {} warn, {} fail, {} error in {:.1}ms",
         p.bold(&r.status().as_str().to_uppercase()),
-        r.checks.len(),
+        super::count(r.checks.len() as u64, "check"),
         s.pass,
         s.warn,
         s.fail,
@@ -208,9 +208,9 @@ fn write_latency(c: &crate::runner::Outcome, w: &mut dyn Write) -> io::Result<()
     )?;
     writeln!(
         w,
-        "      {} requests, {} errors ({:.2}%), {:.1} req/s",
-        l["requests"].as_u64().unwrap_or(0),
-        l["errors"].as_u64().unwrap_or(0),
+        "      {}, {} ({:.2}%), {:.1} req/s",
+        super::count(l["requests"].as_u64().unwrap_or(0), "request"),
+        super::count(l["errors"].as_u64().unwrap_or(0), "error"),
         f("error_rate") * 100.0,
         f("throughput_rps")
     )?;

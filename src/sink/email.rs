@@ -53,15 +53,15 @@ pub fn content(batch: &[Notification], status_url: &str) -> (String, String, Str
     for n in batch {
         text.push_str(&format!("{}\n", summary(n)));
         text.push_str(&format!(
-            "  first failure {} · {} failed runs\n",
+            "  first failure {} · {}\n",
             rfc3339(n.first_failure),
-            n.failed_runs
+            crate::report::count(u64::from(n.failed_runs), "failed run")
         ));
         html.push_str(&format!(
-            "<h3>{}</h3><p>first failure {} · {} failed runs</p><ul>",
+            "<h3>{}</h3><p>first failure {} · {}</p><ul>",
             esc(&summary(n)),
             rfc3339(n.first_failure),
-            n.failed_runs
+            crate::report::count(u64::from(n.failed_runs), "failed run")
         ));
         let lines: Vec<String> = n
             .problems

@@ -57,9 +57,9 @@ fn attachment(n: &Notification, status_url: &str) -> serde_json::Value {
         )
     };
     let context = format!(
-        "first failure {} · {} failed runs · <{}|status page>",
+        "first failure {} · {} · <{}|status page>",
         rfc3339(n.first_failure),
-        n.failed_runs,
+        crate::report::count(u64::from(n.failed_runs), "failed run"),
         clip(status_url, 1000)
     );
     json!({
