@@ -103,6 +103,65 @@ fn shipped_agent_configs_validate() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The root filesystem is read-only: the state_dir the config names must be a mounted volume.
+    let container = &sidecar[1]["spec"]["template"]["spec"]["containers"][1];
+    assert_eq!(container["name"], "shipwatch");
+    let mounts: Vec<&str> = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["mountPath"].as_str())
+        .collect();
+    assert!(toml.contains("state_dir = \"/var/lib/shipwatch\""));
+    assert!(mounts.contains(&"/var/lib/shipwatch"), "{mounts:?}");
+    assert!(
+        toml.contains("{{ public_url }}"),
+        "the sidecar probes the public URL too"
+    );
+}
+
+/// The example files in probes/ (the checklist, a login flow, a strict-security profile) are
+/// valid configurations.
+#[test]
+fn the_example_probes_validate() {
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(repo("probes")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        if path.ends_with("checklist.toml") {
+            // Its variables come from the command line (`shipwatch check URL`).
+            let config = shipwatch::checklist::config().unwrap();
+            let target = url::Url::parse("https://shop.example.com").unwrap();
+            let vars = shipwatch::checklist::vars(&target, &Default::default()).unwrap();
+            let opts = shipwatch::plan::PlanOptions {
+                vars,
+                ..Default::default()
+            };
+            let plan = shipwatch::plan::build(&config, &opts).unwrap();
+            assert_eq!(plan.jobs.len(), 8);
+            continue;
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_shipwatch"))
+            .args(["validate", "-c"])
+            .arg(&path)
+            .env("SHIPWATCH_ADMIN_PASSWORD", "an-example-password")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["checklist.toml", "login-flow.toml", "strict-security.toml"]
+    );
 }
 
 #[tokio::test]

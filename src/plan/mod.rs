@@ -294,9 +294,9 @@ fn read_secrets(
                     diags.warnings.push(Diagnostic::new(
                         s.span.clone(),
                         format!(
-                            "secret \"{}\" is {} characters long, shorter than the {} needed to hide it safely: it may appear in reports",
+                            "secret \"{}\" is {} long, shorter than the {} needed to hide it safely: it may appear in reports",
                             s.name,
-                            v.len(),
+                            crate::report::count(v.chars().count() as u64, "character"),
                             crate::assert::MIN_SECRET_LEN
                         ),
                     ));
