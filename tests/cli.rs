@@ -575,3 +575,40 @@ async fn checklist_flags_with_a_config_file_are_refused() {
         "{err}"
     );
 }
+
+/// The README's sample report is a real run: the built-in checklist against the test site,
+/// pointed at a health path that does not exist. `SHIPWATCH_BLESS=1` writes a fresh run into it.
+#[tokio::test]
+async fn the_readme_sample_report_is_what_the_program_prints() {
+    let site = Site::start(|_| Resp::json(200, HEALTHY)).await;
+    let mut args = site.checklist_args();
+    args.extend(["--health-path".to_string(), "/status".to_string()]);
+    let out = shipwatch(&args, site.dir.path()).await;
+    assert_eq!(out.status.code(), Some(1));
+    let printed = text(&out);
+    let readme_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let start = readme
+        .find("```\n$ shipwatch check https://localhost")
+        .expect("the README has a sample report")
+        + 4;
+    let end = start + readme[start..].find("\n```\n").unwrap() + 1;
+    let block = &readme[start..end];
+    let (command, shown) = block.split_once('\n').unwrap();
+    if std::env::var_os("SHIPWATCH_BLESS").is_some() {
+        let command = format!(
+            "$ shipwatch check {} --http-url {} --ca-file ca.pem --health-path /status",
+            site.url(),
+            args[3]
+        );
+        let fresh = format!("{}{command}\n{printed}{}", &readme[..start], &readme[end..]);
+        std::fs::write(&readme_path, fresh).unwrap();
+        return;
+    }
+    assert!(command.contains("--health-path /status"), "{command}");
+    assert_eq!(
+        normalize(shown),
+        normalize(&printed),
+        "the README's sample report differs from a real run; run with SHIPWATCH_BLESS=1"
+    );
+}
