@@ -47,6 +47,9 @@ const PHASES: &[&str] = &["dns", "connect", "tls", "ttfb", "transfer"];
 const STATUSES: &[Status] = &[Status::Pass, Status::Warn, Status::Fail, Status::Error];
 
 /// The registry and its families. Passed in, never global.
+/// The `outcome` label values of `shipwatch_notifications_total`.
+pub const NOTIFICATION_OUTCOMES: [&str; 5] = ["sent", "failed", "rejected", "expired", "dropped"];
+
 pub struct Metrics {
     registry: Registry,
     check_success: FGauge,

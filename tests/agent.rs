@@ -577,3 +577,39 @@ async fn the_agent_says_what_it_runs_on_start_and_reload() {
         "no ANSI colour into a file: {text}"
     );
 }
+
+/// Every sink's notification counters are in the first scrape, at zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sink_counters_exist_at_zero_from_the_first_scrape() {
+    let target = http_server(|_| Resp::new(200, "ok")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let toml = format!(
+        "{}[[alerts.sink]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/\"\n",
+        config(port, &target.url("http", "127.0.0.1"), &["api"], "").replace(
+            "[env.prod]",
+            &format!(
+                "state_dir = \"{}\"\n[env.prod]",
+                dir.path().join("state").display()
+            )
+        ),
+        free_port()
+    );
+    let agent = start_agent(dir.path(), &toml, port).await;
+    let metrics = wait_for(
+        &format!("{}/metrics", agent.base),
+        Duration::from_secs(10),
+        |s, _| s == 200,
+    )
+    .await;
+    for outcome in ["sent", "failed", "rejected", "expired", "dropped"] {
+        let series =
+            format!("shipwatch_notifications_total{{sink=\"hook\",outcome=\"{outcome}\"}} 0");
+        assert!(metrics.contains(&series), "missing {series}:\n{metrics}");
+    }
+    assert!(
+        metrics.contains("shipwatch_outbox_write_errors_total 0"),
+        "{metrics}"
+    );
+    agent.stop().await;
+}

@@ -373,6 +373,34 @@ async fn wait_retries_until_the_rollout_is_healthy_and_reports_attempts() {
         t.contains("attempt 1 at") && t.contains("attempt 3 at"),
         "{t}"
     );
+    // JUnit and Markdown show every attempt too; --output gets the format, stdout the text.
+    let xml = site.dir.path().join("report.xml");
+    let mut junit = args.clone();
+    junit.extend([
+        "--format".into(),
+        "junit".into(),
+        "--output".into(),
+        xml.display().to_string(),
+    ]);
+    let out = shipwatch(&junit, site.dir.path()).await;
+    let written = std::fs::read_to_string(&xml).unwrap();
+    assert!(
+        written.contains("<system-out>attempt 1 at") && written.contains("attempt 3 at"),
+        "{written}"
+    );
+    assert!(
+        text(&out).contains("Sign-off: FAIL"),
+        "stdout keeps the text report"
+    );
+    let mut md = args.clone();
+    md.extend(["--format".into(), "markdown".into()]);
+    let out = shipwatch(&md, site.dir.path()).await;
+    let t = text(&out);
+    assert!(
+        t.contains("| Check | Attempt | At | Status | Summary |"),
+        "{t}"
+    );
+    assert!(t.contains("| `health` | 3 |"), "{t}");
 }
 
 #[tokio::test]

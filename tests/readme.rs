@@ -55,9 +55,7 @@ fn every_toml_example_in_the_readme_validates() {
         };
         let name = format!("README.md example at line {line}");
         if let Err(e) = shipwatch::plan::validate_text(&name, &file, &getenv) {
-            panic!(
-                "{e}\n(an example that is part of a file starts with \"{FRAGMENT}\")"
-            );
+            panic!("{e}\n(an example that is part of a file starts with \"{FRAGMENT}\")");
         }
     }
 }

@@ -315,6 +315,14 @@ impl Agent {
             return;
         };
         for sink in self.state.alerting.sinks() {
+            // Every sink's counters exist from the first scrape, at zero: a rate() over a series
+            // that appears only on the first failure misses that failure.
+            for outcome in crate::metrics::NOTIFICATION_OUTCOMES {
+                let _ = self.state.metrics.notifications.get_or_create(&vec![
+                    ("sink".to_string(), sink.name.clone()),
+                    ("outcome".to_string(), outcome.to_string()),
+                ]);
+            }
             let alerting = self.state.alerting.clone();
             let task =
                 alerting.deliver(sink, loaded.sink_engine.clone(), self.state.metrics.clone());

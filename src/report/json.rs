@@ -126,6 +126,20 @@ pub fn outcome_from_json(v: &Value) -> Option<Outcome> {
         timings,
         findings,
         details,
-        attempts: Vec::new(),
+        attempts: v["attempts"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|a| {
+                        Some(crate::runner::Attempt {
+                            number: u32::try_from(a["number"].as_u64()?).ok()?,
+                            status: status_of(&a["status"])?,
+                            at_s: a["at_s"].as_f64().unwrap_or(0.0),
+                            summary: a["summary"].as_str().unwrap_or("").to_string(),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }

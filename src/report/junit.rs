@@ -96,6 +96,22 @@ pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
             }
             writeln!(w, "    </testcase>")?;
         }
+        if c.attempts.len() > 1 {
+            let lines: Vec<String> = c
+                .attempts
+                .iter()
+                .map(|a| {
+                    format!(
+                        "attempt {} at {:.1}s: {} ({})",
+                        a.number,
+                        a.at_s,
+                        a.status.as_str(),
+                        a.summary
+                    )
+                })
+                .collect();
+            writeln!(w, "    <system-out>{}</system-out>", esc(&lines.join("\n")))?;
+        }
         writeln!(w, "  </testsuite>")?;
     }
     writeln!(w, "</testsuites>")

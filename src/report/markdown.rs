@@ -62,6 +62,26 @@ pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
             ms(c.duration)
         )?;
     }
+    let retried: Vec<_> = r.checks.iter().filter(|c| c.attempts.len() > 1).collect();
+    if !retried.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "| Check | Attempt | At | Status | Summary |")?;
+        writeln!(w, "|---|---:|---:|---|---|")?;
+        for c in retried {
+            for a in &c.attempts {
+                writeln!(
+                    w,
+                    "| `{}` | {} | {:.1} s | {} {} | {} |",
+                    cell(&r.label(c)),
+                    a.number,
+                    a.at_s,
+                    icon(a.status),
+                    a.status.as_str(),
+                    cell(&a.summary)
+                )?;
+            }
+        }
+    }
     let bad = notable(r);
     if !bad.is_empty() {
         writeln!(w)?;
