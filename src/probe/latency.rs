@@ -449,6 +449,11 @@ fn summary(s: &Stats) -> serde_json::Value {
     })
 }
 
+/// A request rate as people read it: "1442 req/s".
+fn rate(per_sec: f64) -> String {
+    format!("{per_sec:.0} req/s")
+}
+
 fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
     let (bar, template) = match total {
         Some(t) => (
@@ -465,7 +470,7 @@ fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
         bar.set_style(style.with_key(
             "rate",
             |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(w, "{:.0} req/s", s.per_sec());
+                let _ = w.write_str(&rate(s.per_sec()));
             },
         ));
     }
@@ -546,5 +551,13 @@ async fn send(s: &Shared, pool: &mut Pool) -> Result<u16, ()> {
             pool.clear();
             Err(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_progress_rate_reads_plainly() {
+        assert_eq!(super::rate(1442.4885), "1442 req/s");
     }
 }
