@@ -9,8 +9,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::probe::Status;
-use crate::runner::Outcome;
+use crate::outcome::Status;
+use crate::outcome::Outcome;
 
 type Labels = Vec<(String, String)>;
 type FGauge = Family<Labels, Gauge<f64, AtomicU64>>;
@@ -444,7 +444,7 @@ mod tests {
             "# HELP a_runs_total Runs.\n# TYPE a_runs_total counter\na_runs_total{x=\"1\"} 2\n# HELP g A gauge.\n# TYPE g gauge\ng 1\n"
         );
         let m = Metrics::new();
-        let err = crate::probe::ProbeError {
+        let err = crate::outcome::ProbeError {
             kind: "dns",
             message: "x".into(),
         };

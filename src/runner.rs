@@ -1,134 +1,19 @@
 //! Runs a plan's checks concurrently within a bound, and re-runs failing ones for `--wait`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::assert::Redactor;
-use crate::net::{Engine, Timings};
+use crate::net::Engine;
+use crate::outcome::{ProbeError, Probed, Status};
 use crate::plan::{Job, Plan};
-use crate::probe::{Ctx, Finding, ProbeError, Probed, Status};
+use crate::probe::Ctx;
 
-/// One earlier try of a check under `--wait`, kept so the report shows every attempt.
-#[derive(Debug, Clone, Serialize)]
-pub struct Attempt {
-    pub number: u32,
-    pub status: Status,
-    /// Seconds since the run started.
-    pub at_s: f64,
-    pub summary: String,
-}
+pub use crate::outcome::{Attempt, Outcome};
 
-/// The result of one check: what the report, metrics and alerts are built from.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub name: String,
-    pub kind: &'static str,
-    pub environment: String,
-    pub status: Status,
-    pub duration: Duration,
-    pub error: Option<ProbeError>,
-    pub timings: Option<Timings>,
-    pub findings: Vec<Finding>,
-    pub details: BTreeMap<String, serde_json::Value>,
-    /// Every attempt including the last; one entry unless `--wait` retried.
-    pub attempts: Vec<Attempt>,
-}
 
-impl Outcome {
-    /// The check's status follows from its findings: any fail fails it, any warn warns it.
-    pub fn from_probed(job: &Job, env: &str, p: Probed, duration: Duration) -> Outcome {
-        let status = if p.error.is_some() {
-            Status::Error
-        } else {
-            p.findings
-                .iter()
-                .map(|f| f.status)
-                .max()
-                .unwrap_or(Status::Pass)
-        };
-        Outcome {
-            name: job.name.clone(),
-            kind: job.kind(),
-            environment: env.to_string(),
-            status,
-            duration,
-            error: p.error,
-            timings: p.timings,
-            findings: p.findings,
-            details: p.details,
-            attempts: Vec::new(),
-        }
-    }
-
-    /// An outcome for a check that could not run at all.
-    pub fn could_not_run(name: &str, kind: &'static str, env: &str, error: ProbeError) -> Outcome {
-        Outcome {
-            name: name.to_string(),
-            kind,
-            environment: env.to_string(),
-            status: Status::Error,
-            duration: Duration::ZERO,
-            error: Some(error),
-            timings: None,
-            findings: Vec::new(),
-            details: BTreeMap::new(),
-            attempts: Vec::new(),
-        }
-    }
-
-    /// One line on why the check did not pass, for attempt histories and summaries.
-    pub fn summary(&self) -> String {
-        if let Some(e) = &self.error {
-            return format!("{}: {}", e.kind, e.message);
-        }
-        let bad: Vec<&str> = self
-            .findings
-            .iter()
-            .filter(|f| f.status >= Status::Warn)
-            .map(|f| f.id.as_str())
-            .collect();
-        if bad.is_empty() {
-            "all findings pass".into()
-        } else {
-            bad.join(", ")
-        }
-    }
-
-    /// Replaces every secret or captured value in every text field.
-    pub fn redact(&mut self, r: &Redactor) {
-        if r.is_empty() {
-            return;
-        }
-        if let Some(e) = &mut self.error {
-            r.scrub(&mut e.message);
-        }
-        for f in &mut self.findings {
-            r.scrub(&mut f.message);
-            f.expected
-                .iter_mut()
-                .chain(f.actual.iter_mut())
-                .for_each(|s| r.scrub(s));
-        }
-        self.details.values_mut().for_each(|v| scrub_json(v, r));
-        for a in &mut self.attempts {
-            r.scrub(&mut a.summary);
-        }
-    }
-}
-
-fn scrub_json(v: &mut serde_json::Value, r: &Redactor) {
-    match v {
-        serde_json::Value::String(s) => r.scrub(s),
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| scrub_json(i, r)),
-        serde_json::Value::Object(map) => map.values_mut().for_each(|i| scrub_json(i, r)),
-        _ => {}
-    }
-}
 
 /// Runs one job of `plan` to completion or to its timeout. Never panics, never outlives the timeout by much.
 pub async fn run_job(job: &Job, engine: &Engine, plan: &Plan) -> Outcome {
@@ -155,7 +40,7 @@ pub async fn run_job(job: &Job, engine: &Engine, plan: &Plan) -> Outcome {
             },
         };
     let learnt = std::mem::take(&mut probed.redact);
-    let mut outcome = Outcome::from_probed(job, &plan.environment, probed, started.elapsed());
+    let mut outcome = Outcome::from_probed(&job.name, job.kind(), &plan.environment, probed, started.elapsed());
     if learnt.is_empty() {
         outcome.redact(&plan.redactor);
     } else {
@@ -169,7 +54,7 @@ pub async fn run_job(job: &Job, engine: &Engine, plan: &Plan) -> Outcome {
         env = %outcome.environment,
         kind = outcome.kind,
         status = outcome.status.as_str(),
-        duration_ms = crate::report::ms(outcome.duration),
+        duration_ms = crate::units::ms(outcome.duration),
         "check finished"
     );
     if outcome.status >= Status::Warn {

@@ -20,7 +20,7 @@ use crate::config::{AgentSpec, Config};
 use crate::metrics::Metrics;
 use crate::net::Engine;
 use crate::plan::{self, Plan, PlanOptions};
-use crate::probe::Status;
+use crate::outcome::Status;
 use crate::runner::{self, Outcome};
 use scheduler::{Key, RunFn, Task};
 
@@ -64,8 +64,8 @@ impl Loaded {
         let sinks: Vec<&str> = self.alerts.sinks.iter().map(|s| s.name.as_str()).collect();
         format!(
             "{} in {} ({}); sinks: {}",
-            crate::report::count(self.jobs.len() as u64, "check"),
-            crate::report::count(envs.len() as u64, "environment"),
+            crate::units::count(self.jobs.len() as u64, "check"),
+            crate::units::count(envs.len() as u64, "environment"),
             envs.join(", "),
             if sinks.is_empty() {
                 "none".to_string()
@@ -444,7 +444,7 @@ impl Agent {
 }
 
 fn missing(key: &Key) -> Outcome {
-    let err = crate::probe::ProbeError {
+    let err = crate::outcome::ProbeError {
         kind: "setup",
         message: "the check is no longer configured".into(),
     };

@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use super::State;
-use crate::probe::Status;
+use crate::outcome::Status;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -27,7 +27,7 @@ pub fn render(state: &State) -> String {
         "<!doctype html><html><head><meta charset=utf-8><meta name=viewport content=\"width=device-width,initial-scale=1\">\
          <meta http-equiv=refresh content=30><title>shipwatch</title><style>{STYLE}</style></head><body>\
          <h1>shipwatch</h1><p><small>{} · {} · refreshed every 30 s</small></p>",
-        crate::report::count(latest.len() as u64, "check"),
+        crate::units::count(latest.len() as u64, "check"),
         if state.ready.load(Ordering::SeqCst) {
             "ready"
         } else {
@@ -104,7 +104,7 @@ fn undelivered(state: &State, html: &mut String) {
             let _ = write!(
                 html,
                 "<tr><td>{}</td><td>{}</td><td>{} · {}</td><td>{}</td><td>{}</td></tr>",
-                crate::sink::rfc3339(d.at),
+                crate::units::rfc3339(d.at),
                 esc(&d.sink),
                 esc(&n.env),
                 esc(&n.check),

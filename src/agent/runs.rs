@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::State;
 use super::scheduler::Key;
-use crate::runner::Outcome;
+use crate::outcome::Outcome;
 
 type Run = Shared<BoxFuture<'static, Option<Outcome>>>;
 

@@ -12,7 +12,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::runner::Outcome;
+use crate::outcome::Outcome;
 
 /// What identifies a scheduled check: its name and environment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -116,10 +116,10 @@ mod tests {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use crate::probe::Status;
+    use crate::outcome::Status;
 
     fn outcome(key: &Key) -> Outcome {
-        let err = crate::probe::ProbeError {
+        let err = crate::outcome::ProbeError {
             kind: "setup",
             message: "test".into(),
         };

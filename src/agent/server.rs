@@ -178,7 +178,7 @@ fn status_json(state: &State) -> serde_json::Value {
 
 /// A report's environment and target when its checks come from the agent: the environments they
 /// ran in, and those environments' targets.
-fn header(state: &State, checks: &[crate::runner::Outcome]) -> (String, String) {
+fn header(state: &State, checks: &[crate::outcome::Outcome]) -> (String, String) {
     let envs: std::collections::BTreeSet<&str> =
         checks.iter().map(|c| c.environment.as_str()).collect();
     let targets: Vec<String> = state

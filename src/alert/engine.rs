@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::probe::Status;
-use crate::runner::Outcome;
+use crate::outcome::Status;
+use crate::outcome::Outcome;
 
 /// When an alert fires and resolves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -330,7 +330,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::{Finding, ProbeError};
+    use crate::outcome::{Finding, ProbeError};
 
     fn run(status: Status) -> Outcome {
         let err = ProbeError {

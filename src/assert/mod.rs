@@ -354,7 +354,7 @@ fn parse_query(cur: &mut Cursor<'_>, ctx: Context) -> Result<Query, ParseError> 
         })?,
         "" => return Err(err(at, "empty assertion")),
         w => {
-            let hint = crate::config::suggest(w, QUERIES.iter().copied())
+            let hint = crate::units::suggest(w, QUERIES.iter().copied())
                 .map(|s| format!(", did you mean \"{s}\"?"))
                 .unwrap_or_else(|| format!(", expected one of {}", QUERIES.join(" ")));
             return Err(err(at, format!("unknown query \"{w}\"{hint}")));
@@ -411,7 +411,7 @@ fn parse_value(text: &str, at: usize, op: Op) -> Result<Expected, ParseError> {
             .map_err(|_| err(at, format!("invalid percentage \"{text}\"")));
     }
     if text.starts_with(|c: char| c.is_ascii_digit()) {
-        match crate::config::parse_duration(text) {
+        match crate::units::parse_duration(text) {
             Ok(d) => return Ok(Expected::Duration(d)),
             Err(why) if ordering => return Err(err(at, why)),
             Err(_) => {}

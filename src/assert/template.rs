@@ -72,7 +72,7 @@ pub fn interpolate(template: &str, scope: &Scope) -> Result<Rendered, TemplateEr
                 });
             }
             None => {
-                let hint = crate::config::suggest(name, scope.values.keys().map(String::as_str))
+                let hint = crate::units::suggest(name, scope.values.keys().map(String::as_str))
                     .map(|s| format!(", did you mean \"{s}\"?"))
                     .unwrap_or_default();
                 return Err(TemplateError {

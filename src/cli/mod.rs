@@ -208,8 +208,8 @@ fn validate(path: &Path, io: &mut Io<'_>) -> i32 {
         io.out,
         "{}: ok ({}, {})",
         path.display(),
-        crate::report::count(config.checks.len() as u64, "check"),
-        crate::report::count(config.envs.len() as u64, "environment")
+        crate::units::count(config.checks.len() as u64, "check"),
+        crate::units::count(config.envs.len() as u64, "environment")
     );
     EXIT_PASS
 }

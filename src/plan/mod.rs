@@ -296,7 +296,7 @@ fn read_secrets(
                         format!(
                             "secret \"{}\" is {} long, shorter than the {} needed to hide it safely: it may appear in reports",
                             s.name,
-                            crate::report::count(v.chars().count() as u64, "character"),
+                            crate::units::count(v.chars().count() as u64, "character"),
                             crate::assert::MIN_SECRET_LEN
                         ),
                     ));

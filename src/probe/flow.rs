@@ -133,8 +133,8 @@ impl FlowProbe {
                 "status": run.status,
                 "method": step.method.as_str(),
                 "http_status": run.http_status,
-                "duration_ms": crate::report::ms(run.duration),
-                "ttfb_ms": run.timings.map(|t| crate::report::ms(t.ttfb)),
+                "duration_ms": crate::units::ms(run.duration),
+                "ttfb_ms": run.timings.map(|t| crate::units::ms(t.ttfb)),
             }));
             findings.extend(run.findings);
         }

@@ -61,7 +61,7 @@ impl HttpProbe {
             let hops: Vec<serde_json::Value> = ex
                 .hops
                 .iter()
-                .map(|h| serde_json::json!({"url": h.url.as_str(), "status": h.status, "location": h.location, "total_ms": crate::report::ms(h.timings.total)}))
+                .map(|h| serde_json::json!({"url": h.url.as_str(), "status": h.status, "location": h.location, "total_ms": crate::units::ms(h.timings.total)}))
                 .collect();
             details.insert("redirects".into(), hops.into());
         }

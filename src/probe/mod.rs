@@ -11,13 +11,11 @@ mod page;
 mod redirect;
 mod tls;
 
-use std::collections::BTreeMap;
-
-use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::assert::{Assertion, Severity, Subject};
-use crate::net::{Engine, NetError, Overrides, Timings};
+use crate::net::{Engine, Overrides};
+pub use crate::outcome::{Finding, ProbeError, Probed, Status};
 
 pub use self::http::HttpProbe;
 pub use cors::{Class as CorsClass, CorsProbe};
@@ -28,97 +26,6 @@ pub use latency::{LatencyProbe, Mode};
 pub use page::PageProbe;
 pub use redirect::RedirectProbe;
 pub use tls::TlsProbe;
-
-/// The status of a finding or a check. `Error` only applies to checks: it means "could not run".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Warn,
-    Fail,
-    Error,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
-            Status::Error => "error",
-        }
-    }
-}
-
-/// One judged fact about the target, with a stable id that dashboards and scripts key on.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    pub id: String,
-    pub status: Status,
-    pub message: String,
-    pub expected: Option<String>,
-    pub actual: Option<String>,
-}
-
-impl Finding {
-    pub fn new(id: impl Into<String>, status: Status, message: impl Into<String>) -> Finding {
-        Finding {
-            id: id.into(),
-            status,
-            message: message.into(),
-            expected: None,
-            actual: None,
-        }
-    }
-
-    /// A finding that passes when `ok`, and otherwise fails with `bad`'s status.
-    pub fn judge(id: &str, ok: bool, bad: Status, message: impl Into<String>) -> Finding {
-        Finding::new(id, if ok { Status::Pass } else { bad }, message)
-    }
-
-    pub fn expect(mut self, expected: impl Into<String>, actual: impl Into<String>) -> Finding {
-        self.expected = Some(expected.into());
-        self.actual = Some(actual.into());
-        self
-    }
-}
-
-/// Why a check could not run at all. `kind` is one fixed word, safe as a metric label.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ProbeError {
-    pub kind: &'static str,
-    pub message: String,
-}
-
-impl From<NetError> for ProbeError {
-    fn from(e: NetError) -> Self {
-        ProbeError {
-            kind: e.kind(),
-            message: e.to_string(),
-        }
-    }
-}
-
-/// What one run of a probe produced.
-#[derive(Debug, Clone, Default)]
-pub struct Probed {
-    pub findings: Vec<Finding>,
-    pub timings: Option<Timings>,
-    pub error: Option<ProbeError>,
-    /// Facts worth showing that are not judgements, such as a certificate's subject.
-    pub details: BTreeMap<String, serde_json::Value>,
-    /// Values learnt during the run (a flow's captures) that must be hidden like secrets.
-    pub redact: Vec<String>,
-}
-
-impl Probed {
-    fn failed(e: impl Into<ProbeError>) -> Probed {
-        Probed {
-            error: Some(e.into()),
-            ..Probed::default()
-        }
-    }
-}
 
 /// What a probe needs from its run: the engine, name overrides and the check's deadline.
 #[derive(Debug, Clone)]

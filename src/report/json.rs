@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::{Report, ms};
 use crate::net::Timings;
-use crate::runner::Outcome;
+use crate::outcome::Outcome;
 
 /// The schema version; bump it only with a breaking change.
 pub const VERSION: u32 = 1;
@@ -57,8 +57,8 @@ const KINDS: &[&str] = &[
     "http", "page", "redirect", "tls", "headers", "cors", "exposure", "flow", "latency",
 ];
 
-fn status_of(v: &Value) -> Option<crate::probe::Status> {
-    use crate::probe::Status;
+fn status_of(v: &Value) -> Option<crate::outcome::Status> {
+    use crate::outcome::Status;
     Some(match v.as_str()? {
         "pass" => Status::Pass,
         "warn" => Status::Warn,
@@ -74,7 +74,7 @@ fn duration_ms(v: &Value) -> std::time::Duration {
 
 /// Reads one check of a JSON report back, as `check --remote` does with an agent's answer.
 pub fn outcome_from_json(v: &Value) -> Option<Outcome> {
-    use crate::probe::{Finding, ProbeError};
+    use crate::outcome::{Finding, ProbeError};
     let kind = KINDS
         .iter()
         .find(|k| Some(**k) == v["kind"].as_str())
@@ -131,7 +131,7 @@ pub fn outcome_from_json(v: &Value) -> Option<Outcome> {
             .map(|a| {
                 a.iter()
                     .filter_map(|a| {
-                        Some(crate::runner::Attempt {
+                        Some(crate::outcome::Attempt {
                             number: u32::try_from(a["number"].as_u64()?).ok()?,
                             status: status_of(&a["status"])?,
                             at_s: a["at_s"].as_f64().unwrap_or(0.0),

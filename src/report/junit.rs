@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use super::{Report, ms};
-use crate::probe::Status;
+use crate::outcome::Status;
 
 /// Escapes text for XML attributes and content.
 fn esc(s: &str) -> String {

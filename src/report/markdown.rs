@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use super::{Report, ms, notable};
-use crate::probe::Status;
+use crate::outcome::Status;
 
 fn icon(s: Status) -> &'static str {
     match s {

@@ -10,15 +10,11 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::probe::Status;
-use crate::runner::Outcome;
+use crate::outcome::Status;
+use crate::outcome::Outcome;
 
+pub use crate::units::{count, ms};
 pub use json::{outcome_from_json, to_json};
-
-/// "1 check", "2 checks": a count and its noun, singular or plural.
-pub fn count(n: u64, noun: &str) -> String {
-    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
-}
 
 /// The output formats of `shipwatch check --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -130,13 +126,8 @@ impl Report {
     }
 }
 
-/// Milliseconds with one decimal, the unit every report uses.
-pub fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 10_000.0).round() / 10.0
-}
-
 /// The findings a reader must look at: failures and warnings, worst first, in check order.
-pub fn notable(report: &Report) -> Vec<(&Outcome, &crate::probe::Finding)> {
+pub fn notable(report: &Report) -> Vec<(&Outcome, &crate::outcome::Finding)> {
     let mut out: Vec<_> = report
         .checks
         .iter()
@@ -151,12 +142,3 @@ pub fn notable(report: &Report) -> Vec<(&Outcome, &crate::probe::Finding)> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn counts_read_as_english() {
-        assert_eq!(super::count(1, "check"), "1 check");
-        assert_eq!(super::count(0, "check"), "0 checks");
-        assert_eq!(super::count(3, "failed run"), "3 failed runs");
-    }
-}

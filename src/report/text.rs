@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use super::{Report, ms, notable};
-use crate::probe::Status;
+use crate::outcome::Status;
 
 struct Paint {
     on: bool,
@@ -130,7 +130,7 @@ pub fn write(r: &Report, color: bool, w: &mut dyn Write) -> io::Result<()> {
 }
 
 /// A short note after a check's line: why it could not run, or the fact a reader wants at a glance.
-fn note(c: &crate::runner::Outcome) -> String {
+fn note(c: &crate::outcome::Outcome) -> String {
     if let Some(e) = &c.error {
         return format!("  {}: {}", e.kind, e.message);
     }
@@ -155,7 +155,7 @@ fn note(c: &crate::runner::Outcome) -> String {
 }
 
 /// A flow's steps as a short tree under its line.
-fn write_steps(c: &crate::runner::Outcome, p: &Paint, w: &mut dyn Write) -> io::Result<()> {
+fn write_steps(c: &crate::outcome::Outcome, p: &Paint, w: &mut dyn Write) -> io::Result<()> {
     let Some(steps) = c.details.get("steps").and_then(|s| s.as_array()) else {
         return Ok(());
     };
@@ -190,7 +190,7 @@ fn write_steps(c: &crate::runner::Outcome, p: &Paint, w: &mut dyn Write) -> io::
 }
 
 /// A latency run's percentiles and a small histogram.
-fn write_latency(c: &crate::runner::Outcome, w: &mut dyn Write) -> io::Result<()> {
+fn write_latency(c: &crate::outcome::Outcome, w: &mut dyn Write) -> io::Result<()> {
     let Some(l) = c.details.get("latency") else {
         return Ok(());
     };

@@ -55,13 +55,13 @@ pub fn content(batch: &[Notification], status_url: &str) -> (String, String, Str
         text.push_str(&format!(
             "  first failure {} · {}\n",
             rfc3339(n.first_failure),
-            crate::report::count(u64::from(n.failed_runs), "failed run")
+            crate::units::count(u64::from(n.failed_runs), "failed run")
         ));
         html.push_str(&format!(
             "<h3>{}</h3><p>first failure {} · {}</p><ul>",
             esc(&summary(n)),
             rfc3339(n.first_failure),
-            crate::report::count(u64::from(n.failed_runs), "failed run")
+            crate::units::count(u64::from(n.failed_runs), "failed run")
         ));
         let lines: Vec<String> = n
             .problems

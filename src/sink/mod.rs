@@ -13,6 +13,7 @@ use crate::alert::{Notification, Severity};
 use crate::config::SinkKind;
 use crate::net::{Engine, Overrides, Request};
 
+pub use crate::units::rfc3339;
 pub use alertmanager::payload as alertmanager_payload;
 pub use email::{Mail, content as email_content};
 pub use signoff::signoff_payload;
@@ -326,17 +327,6 @@ pub fn from_config(
         });
     }
     Ok(sinks)
-}
-
-/// RFC 3339 for Unix seconds, as every payload writes times.
-pub fn rfc3339(unix: u64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix as i64)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }
 
 /// One line for a notification: what, where, how bad, and the first problem as its assertion

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::{Delivery, Sink, email};
 use crate::config::SinkKind;
 use crate::net::Engine;
-use crate::probe::Status;
+use crate::outcome::Status;
 use crate::report::Report;
 
 fn headline(r: &Report) -> String {

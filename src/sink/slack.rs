@@ -59,7 +59,7 @@ fn attachment(n: &Notification, status_url: &str) -> serde_json::Value {
     let context = format!(
         "first failure {} · {} · <{}|status page>",
         rfc3339(n.first_failure),
-        crate::report::count(u64::from(n.failed_runs), "failed run"),
+        crate::units::count(u64::from(n.failed_runs), "failed run"),
         clip(status_url, 1000)
     );
     json!({

@@ -11,7 +11,7 @@ use crate::alert::outbox::{DeadLetter, DeadLetters, Entry, Outbox, load_states, 
 use crate::alert::{Engine, Notification, Rule};
 use crate::config::QuietSpec;
 use crate::metrics::Metrics;
-use crate::runner::Outcome;
+use crate::outcome::Outcome;
 use crate::sink::Sink;
 
 /// How often a firing alert is posted again to sinks that time alerts out.
@@ -222,7 +222,7 @@ impl Alerting {
                 .inc();
             dropped.latest.push_back(format!(
                 "{} · {} · {} {} ({}) for {}: {reason}",
-                crate::sink::rfc3339(now_s()),
+                crate::units::rfc3339(now_s()),
                 n.env,
                 n.check,
                 n.event.as_str(),
