@@ -14,18 +14,22 @@
 pub mod agent;
 pub mod alert;
 pub mod assert;
+pub mod check;
 pub mod checklist;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod doc;
 pub mod html;
 pub mod metrics;
 pub mod net;
 pub mod outcome;
 pub mod plan;
-pub mod probe;
 pub mod report;
 pub mod runner;
 pub mod security;
 pub mod sink;
 pub mod units;
+
+/// The check kinds under their earlier name, for code written against it.
+pub use check as probe;

@@ -193,7 +193,7 @@ impl Outcome {
         }
     }
 
-        /// Replaces every secret or captured value in every text field.
+    /// Replaces every secret or captured value in every text field.
     pub fn redact(&mut self, r: &Redactor) {
         if r.is_empty() {
             return;

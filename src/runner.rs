@@ -6,14 +6,12 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use crate::check::Ctx;
 use crate::net::Engine;
 use crate::outcome::{ProbeError, Probed, Status};
 use crate::plan::{Job, Plan};
-use crate::probe::Ctx;
 
 pub use crate::outcome::{Attempt, Outcome};
-
-
 
 /// Runs one job of `plan` to completion or to its timeout. Never panics, never outlives the timeout by much.
 pub async fn run_job(job: &Job, engine: &Engine, plan: &Plan) -> Outcome {
@@ -40,7 +38,13 @@ pub async fn run_job(job: &Job, engine: &Engine, plan: &Plan) -> Outcome {
             },
         };
     let learnt = std::mem::take(&mut probed.redact);
-    let mut outcome = Outcome::from_probed(&job.name, job.kind(), &plan.environment, probed, started.elapsed());
+    let mut outcome = Outcome::from_probed(
+        &job.name,
+        job.kind(),
+        &plan.environment,
+        probed,
+        started.elapsed(),
+    );
     if learnt.is_empty() {
         outcome.redact(&plan.redactor);
     } else {

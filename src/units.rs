@@ -95,7 +95,6 @@ pub fn rfc3339(unix: u64) -> String {
         .unwrap_or_default()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,8 +19,8 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::config::{AgentSpec, Config};
 use crate::metrics::Metrics;
 use crate::net::Engine;
-use crate::plan::{self, Plan, PlanOptions};
 use crate::outcome::Status;
+use crate::plan::{self, Plan, PlanOptions};
 use crate::runner::{self, Outcome};
 use scheduler::{Key, RunFn, Task};
 

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::Status;
 use crate::outcome::Outcome;
+use crate::outcome::Status;
 
 /// When an alert fires and resolves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

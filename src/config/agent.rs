@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::node::{Node, Sink, Table, Value};
 use super::{CheckSpec, SecretSource, secret_ref, suggest};
+use crate::doc::{Diagnostics, Node, Table, Value};
 
 /// `[alerts]`: the rule, the sinks, and the quiet windows.
 #[derive(Debug, Clone)]
@@ -157,13 +157,13 @@ impl Default for AgentSpec {
     }
 }
 
-pub(super) fn read_agent(node: &Node, sink: &mut Sink) -> AgentSpec {
+pub(super) fn read_agent(node: &Node, diags: &mut Diagnostics) -> AgentSpec {
     let mut a = AgentSpec::default();
-    let mut t = Table::of(node, "agent", sink);
-    if let Some(l) = t.str("listen", sink) {
+    let mut t = Table::of(node, "agent", diags);
+    if let Some(l) = t.str("listen", diags) {
         match l.value.parse() {
             Ok(addr) => a.listen = addr,
-            Err(_) => sink.error(
+            Err(_) => diags.error(
                 l.span,
                 format!(
                     "agent.listen: \"{}\" is not an address such as 127.0.0.1:9469",
@@ -172,50 +172,50 @@ pub(super) fn read_agent(node: &Node, sink: &mut Sink) -> AgentSpec {
             ),
         }
     }
-    if let Some(d) = t.duration("interval", sink) {
+    if let Some(d) = t.duration("interval", diags) {
         a.interval = d.max(Duration::from_secs(1));
     }
-    if let Some(s) = t.str("state_dir", sink) {
+    if let Some(s) = t.str("state_dir", diags) {
         a.state_dir = PathBuf::from(s.value);
     }
     a.api_token = t
         .get("api_token")
-        .and_then(|n| secret_ref(n, "agent.api_token", sink));
+        .and_then(|n| secret_ref(n, "agent.api_token", diags));
     a.metrics_token = t
         .get("metrics_token")
-        .and_then(|n| secret_ref(n, "agent.metrics_token", sink));
+        .and_then(|n| secret_ref(n, "agent.metrics_token", diags));
     if let Some(n) = t.get("metrics_basic_auth") {
-        let mut b = Table::of(n, "agent.metrics_basic_auth", sink);
-        let user = b.str("username", sink);
+        let mut b = Table::of(n, "agent.metrics_basic_auth", diags);
+        let user = b.str("username", diags);
         let pass = b
             .get("password")
-            .and_then(|p| secret_ref(p, "agent.metrics_basic_auth.password", sink));
-        b.finish(&["username", "password"], sink);
+            .and_then(|p| secret_ref(p, "agent.metrics_basic_auth.password", diags));
+        b.finish(&["username", "password"], diags);
         match (user, pass) {
             (Some(u), Some(p)) => a.metrics_user = Some((u.value, p)),
-            _ => sink.error(
+            _ => diags.error(
                 n.span.clone(),
                 "agent.metrics_basic_auth needs `username` and `password`",
             ),
         }
     }
-    let cert = t.str("tls_cert", sink);
-    let key = t.str("tls_key", sink);
+    let cert = t.str("tls_cert", diags);
+    let key = t.str("tls_key", diags);
     match (cert, key) {
         (Some(c), Some(k)) => a.tls = Some((PathBuf::from(c.value), PathBuf::from(k.value))),
         (None, None) => {}
-        _ => sink.error(
+        _ => diags.error(
             t.span(),
             "agent: set both `tls_cert` and `tls_key`, or neither",
         ),
     }
-    if let Some(c) = t.int("concurrency", 1..10_001, sink) {
+    if let Some(c) = t.int("concurrency", 1..10_001, diags) {
         a.concurrency = c as usize;
     }
-    if let Some(r) = t.int("api_runs_per_minute", 1..100_001, sink) {
+    if let Some(r) = t.int("api_runs_per_minute", 1..100_001, diags) {
         a.api_runs_per_minute = r as u32;
     }
-    a.public_url = t.str("public_url", sink).map(|s| s.value);
+    a.public_url = t.str("public_url", diags).map(|s| s.value);
     t.finish(
         &[
             "listen",
@@ -230,18 +230,18 @@ pub(super) fn read_agent(node: &Node, sink: &mut Sink) -> AgentSpec {
             "api_runs_per_minute",
             "public_url",
         ],
-        sink,
+        diags,
     );
     a
 }
 
-pub(super) fn read_alerts(node: &Node, sink: &mut Sink) -> AlertsSpec {
+pub(super) fn read_alerts(node: &Node, diags: &mut Diagnostics) -> AlertsSpec {
     let mut a = AlertsSpec::default();
-    let mut t = Table::of(node, "alerts", sink);
-    if let Some(d) = t.duration("batch_window", sink) {
+    let mut t = Table::of(node, "alerts", diags);
+    if let Some(d) = t.duration("batch_window", diags) {
         if d > Duration::from_secs(300) {
             if let Some(n) = t.get("batch_window") {
-                sink.error(
+                diags.error(
                     n.span.clone(),
                     "batch_window must be at most 5m, or alerts wait too long to go out",
                 );
@@ -250,12 +250,12 @@ pub(super) fn read_alerts(node: &Node, sink: &mut Sink) -> AlertsSpec {
             a.batch_window = d;
         }
     }
-    read_rule(&mut t, &mut a.rule, sink);
+    read_rule(&mut t, &mut a.rule, diags);
     if let Some(Value::Array(items)) = t.get("sink").map(|n| &n.value) {
         for (i, item) in items.iter().enumerate() {
-            if let Some(s) = read_sink(item, i, sink) {
+            if let Some(s) = read_sink(item, i, diags) {
                 if a.sinks.iter().any(|o| o.name == s.name) {
-                    sink.error(
+                    diags.error(
                         item.span.clone(),
                         format!("duplicate sink name \"{}\"; give each a `name`", s.name),
                     );
@@ -266,40 +266,40 @@ pub(super) fn read_alerts(node: &Node, sink: &mut Sink) -> AlertsSpec {
     }
     if let Some(Value::Array(items)) = t.get("quiet").map(|n| &n.value) {
         for (i, item) in items.iter().enumerate() {
-            let mut q = Table::of(item, format!("alerts.quiet[{i}]"), sink);
-            let time = |q: &mut Table<'_>, key: &str, sink: &mut Sink| {
-                let v = q.str(key, sink)?;
+            let mut q = Table::of(item, format!("alerts.quiet[{i}]"), diags);
+            let time = |q: &mut Table<'_>, key: &str, diags: &mut Diagnostics| {
+                let v = q.str(key, diags)?;
                 match time::OffsetDateTime::parse(
                     &v.value,
                     &time::format_description::well_known::Rfc3339,
                 ) {
                     Ok(t) => Some(t.unix_timestamp()),
                     Err(_) => {
-                        sink.error(v.span, format!("alerts.quiet: \"{}\" is not an RFC 3339 time such as 2026-11-23T02:00:00Z", v.value));
+                        diags.error(v.span, format!("alerts.quiet: \"{}\" is not an RFC 3339 time such as 2026-11-23T02:00:00Z", v.value));
                         None
                     }
                 }
             };
-            let (start, end) = (time(&mut q, "start", sink), time(&mut q, "end", sink));
+            let (start, end) = (time(&mut q, "start", diags), time(&mut q, "end", diags));
             let checks = q
-                .str_list("checks", sink)
+                .str_list("checks", diags)
                 .unwrap_or_default()
                 .into_iter()
                 .map(|c| c.value)
                 .collect();
-            q.finish(&["start", "end", "checks"], sink);
+            q.finish(&["start", "end", "checks"], diags);
             if let (Some(start), Some(end)) = (start, end) {
                 a.quiet.push(QuietSpec { start, end, checks });
             }
         }
     }
-    if let Some(n) = t.int("outbox_max", 100..10_000_001, sink) {
+    if let Some(n) = t.int("outbox_max", 100..10_000_001, diags) {
         a.backlog.max = n as usize;
     }
-    if let Some(d) = t.duration("outbox_max_age", sink) {
+    if let Some(d) = t.duration("outbox_max_age", diags) {
         if d < Duration::from_secs(60) {
             if let Some(n) = t.get("outbox_max_age") {
-                sink.error(
+                diags.error(
                     n.span.clone(),
                     "outbox_max_age must be at least 1m, or notifications expire before a receiver can come back",
                 );
@@ -321,36 +321,36 @@ pub(super) fn read_alerts(node: &Node, sink: &mut Sink) -> AlertsSpec {
             "outbox_max_age",
             "batch_window",
         ],
-        sink,
+        diags,
     );
     a
 }
 
 /// The rule keys, shared by `[alerts]` and a check's `alert = { ... }` override.
-pub fn read_rule(t: &mut Table<'_>, rule: &mut crate::alert::Rule, sink: &mut Sink) {
-    if let Some(n) = t.int("failures", 1..1001, sink) {
+pub fn read_rule(t: &mut Table<'_>, rule: &mut crate::alert::Rule, diags: &mut Diagnostics) {
+    if let Some(n) = t.int("failures", 1..1001, diags) {
         rule.failures = n as u32;
     }
-    if let Some(n) = t.int("successes", 1..1001, sink) {
+    if let Some(n) = t.int("successes", 1..1001, diags) {
         rule.successes = n as u32;
     }
-    if let Some(d) = t.duration("repeat", sink) {
+    if let Some(d) = t.duration("repeat", diags) {
         rule.repeat_s = d.as_secs();
     }
-    if let Some(b) = t.bool("send_resolved", sink) {
+    if let Some(b) = t.bool("send_resolved", diags) {
         rule.send_resolved = b;
     }
     if let Some(node) = t.get("window") {
-        let mut w = Table::of(node, format!("{}.window", t.path()), sink);
-        let failures = w.int("failures", 1..1001, sink);
-        let of = w.int("of", 1..1001, sink);
-        w.finish(&["failures", "of"], sink);
+        let mut w = Table::of(node, format!("{}.window", t.path()), diags);
+        let failures = w.int("failures", 1..1001, diags);
+        let of = w.int("of", 1..1001, diags);
+        w.finish(&["failures", "of"], diags);
         match (failures, of) {
             (Some(f), Some(n)) if f <= n => {
                 rule.failures = f as u32;
                 rule.window = Some(n as u32);
             }
-            _ => sink.error(
+            _ => diags.error(
                 node.span.clone(),
                 "window needs `failures` and `of`, with failures ≤ of",
             ),
@@ -358,9 +358,9 @@ pub fn read_rule(t: &mut Table<'_>, rule: &mut crate::alert::Rule, sink: &mut Si
     }
 }
 
-fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
-    let mut t = Table::of(node, format!("alerts.sink[{i}]"), sink);
-    let kind = t.str("kind", sink);
+fn read_sink(node: &Node, i: usize, diags: &mut Diagnostics) -> Option<SinkSpec> {
+    let mut t = Table::of(node, format!("alerts.sink[{i}]"), diags);
+    let kind = t.str("kind", diags);
     let kind = match kind.as_ref().map(|k| k.value.as_str()) {
         Some("webhook") => Some(SinkKind::Webhook),
         Some("slack") => Some(SinkKind::Slack),
@@ -371,11 +371,11 @@ fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
             let hint = suggest(other, ["webhook", "slack", "alertmanager", "email"])
                 .map(|s| format!(", did you mean \"{s}\"?"))
                 .unwrap_or_default();
-            sink.error(k.span, format!("unknown sink kind \"{other}\"{hint}"));
+            diags.error(k.span, format!("unknown sink kind \"{other}\"{hint}"));
             None
         }
         None => {
-            sink.error(
+            diags.error(
                 node.span.clone(),
                 format!("alerts.sink[{i}]: missing `kind`"),
             );
@@ -393,10 +393,10 @@ fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
             ..
         }) => Some(SecretOr::Plain(s.clone())),
         Some(n) => {
-            secret_ref(n, &format!("alerts.sink[{i}].{url_key}"), sink).map(SecretOr::Secret)
+            secret_ref(n, &format!("alerts.sink[{i}].{url_key}"), diags).map(SecretOr::Secret)
         }
         None => {
-            sink.error(
+            diags.error(
                 node.span.clone(),
                 format!("alerts.sink[{i}]: missing `{url_key}`"),
             );
@@ -405,18 +405,18 @@ fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
     };
     let hmac_secret = t
         .get("hmac_secret")
-        .and_then(|n| secret_ref(n, &format!("alerts.sink[{i}].hmac_secret"), sink));
+        .and_then(|n| secret_ref(n, &format!("alerts.sink[{i}].hmac_secret"), diags));
     let headers = t
-        .str_map("headers", sink)
+        .str_map("headers", diags)
         .unwrap_or_default()
         .into_iter()
         .map(|(k, v)| (k, v.value))
         .collect();
-    let min_severity = match t.str("min_severity", sink) {
+    let min_severity = match t.str("min_severity", diags) {
         Some(s) if s.value == "critical" => crate::alert::Severity::Critical,
         Some(s) if s.value == "warning" => crate::alert::Severity::Warning,
         Some(s) => {
-            sink.error(
+            diags.error(
                 s.span,
                 format!(
                     "min_severity \"{}\" must be \"warning\" or \"critical\"",
@@ -428,26 +428,26 @@ fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
         None => crate::alert::Severity::Warning,
     };
     let timeout = t
-        .duration("timeout", sink)
+        .duration("timeout", diags)
         .unwrap_or(Duration::from_secs(10));
-    let max_batch = t.int("max_batch", 1..10_001, sink).map(|n| n as usize);
+    let max_batch = t.int("max_batch", 1..10_001, diags).map(|n| n as usize);
     let max_bytes = t
-        .int("max_bytes", 1024..(64 << 20) + 1, sink)
+        .int("max_bytes", 1024..(64 << 20) + 1, diags)
         .map(|n| n as usize);
-    let name = t.str("name", sink).map(|n| n.value);
-    let username = t.str("username", sink).map(|n| n.value);
+    let name = t.str("name", diags).map(|n| n.value);
+    let username = t.str("username", diags).map(|n| n.value);
     let password = t
         .get("password")
-        .and_then(|n| secret_ref(n, &format!("alerts.sink[{i}].password"), sink));
-    let from = t.str("from", sink);
+        .and_then(|n| secret_ref(n, &format!("alerts.sink[{i}].password"), diags));
+    let from = t.str("from", diags);
     let to: Vec<String> = t
-        .str_list("to", sink)
+        .str_list("to", diags)
         .unwrap_or_default()
         .into_iter()
         .map(|s| s.value)
         .collect();
     if kind == Some(SinkKind::Email) && (from.is_none() || to.is_empty()) {
-        sink.error(
+        diags.error(
             node.span.clone(),
             format!("alerts.sink[{i}]: an email sink needs `from` and `to`"),
         );
@@ -470,7 +470,7 @@ fn read_sink(node: &Node, i: usize, sink: &mut Sink) -> Option<SinkSpec> {
             "from",
             "to",
         ],
-        sink,
+        diags,
     );
     let kind = kind?;
     let name = name.unwrap_or_else(|| format!("{kind:?}").to_ascii_lowercase());
@@ -496,9 +496,9 @@ pub fn check_rule(spec: &CheckSpec, base: &crate::alert::Rule) -> crate::alert::
     let mut rule = base.clone();
     if let Some(node) = &spec.alert {
         // The keys were validated when the file was read; a second read cannot fail.
-        let mut sink = Sink::default();
-        let mut t = Table::of(node, "alert", &mut sink);
-        read_rule(&mut t, &mut rule, &mut sink);
+        let mut diags = Diagnostics::default();
+        let mut t = Table::of(node, "alert", &mut diags);
+        read_rule(&mut t, &mut rule, &mut diags);
     }
     rule
 }

@@ -1,15 +1,15 @@
 //! One reader per check kind: each takes its keys from the check's table and reports every problem.
 
-use super::node::{Sink, Spanned, Table, Value};
 use super::spec::*;
 use crate::assert::{Assertion, Context};
+use crate::doc::{Diagnostics, Spanned, Table, Value};
 
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
-fn required(t: &mut Table<'_>, key: &str, sink: &mut Sink) -> Option<Spanned<String>> {
-    let v = t.str(key, sink);
+fn required(t: &mut Table<'_>, key: &str, diags: &mut Diagnostics) -> Option<Spanned<String>> {
+    let v = t.str(key, diags);
     if v.is_none() {
-        sink.error(t.span(), format!("{}: missing `{key}`", t.path()));
+        diags.error(t.span(), format!("{}: missing `{key}`", t.path()));
     }
     v
 }
@@ -18,14 +18,14 @@ fn required(t: &mut Table<'_>, key: &str, sink: &mut Sink) -> Option<Spanned<Str
 pub(super) fn read_expect(
     t: &mut Table<'_>,
     ctx: Context,
-    sink: &mut Sink,
+    diags: &mut Diagnostics,
 ) -> Vec<Spanned<String>> {
-    let list = t.str_list("expect", sink).unwrap_or_default();
+    let list = t.str_list("expect", diags).unwrap_or_default();
     for a in &list {
         if let Err(e) = Assertion::parse(&a.value, ctx) {
             // +1 skips the opening quote of the TOML string.
             let at = a.span.start + 1 + e.offset;
-            sink.error(
+            diags.error(
                 at..a.span.end.saturating_sub(1).max(at + 1),
                 format!("invalid assertion: {}", e.message),
             );
@@ -34,8 +34,8 @@ pub(super) fn read_expect(
     list
 }
 
-fn read_method(t: &mut Table<'_>, sink: &mut Sink) -> String {
-    match t.str("method", sink) {
+fn read_method(t: &mut Table<'_>, diags: &mut Diagnostics) -> String {
+    match t.str("method", diags) {
         Some(m) if METHODS.contains(&m.value.to_ascii_uppercase().as_str()) => {
             m.value.to_ascii_uppercase()
         }
@@ -45,7 +45,7 @@ fn read_method(t: &mut Table<'_>, sink: &mut Sink) -> String {
                 m.value,
                 METHODS.join(", ")
             );
-            sink.error(m.span, msg);
+            diags.error(m.span, msg);
             "GET".into()
         }
         None => "GET".into(),
@@ -53,22 +53,22 @@ fn read_method(t: &mut Table<'_>, sink: &mut Sink) -> String {
 }
 
 /// The keys of a request: `url`, `method`, `headers`, and one of `body`, `json` or `form`.
-fn read_request(t: &mut Table<'_>, sink: &mut Sink) -> Option<RequestSpec> {
-    let url = required(t, "url", sink);
-    let method = read_method(t, sink);
-    let headers = t.str_map("headers", sink).unwrap_or_default();
+fn read_request(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<RequestSpec> {
+    let url = required(t, "url", diags);
+    let method = read_method(t, diags);
+    let headers = t.str_map("headers", diags).unwrap_or_default();
     let mut bodies = Vec::new();
-    if let Some(b) = t.str("body", sink) {
+    if let Some(b) = t.str("body", diags) {
         bodies.push(BodySpec::Raw(b));
     }
     if let Some(j) = t.get("json") {
         bodies.push(BodySpec::Json(j.clone()));
     }
-    if let Some(f) = t.str_map("form", sink) {
+    if let Some(f) = t.str_map("form", diags) {
         bodies.push(BodySpec::Form(f));
     }
     if bodies.len() > 1 {
-        sink.error(
+        diags.error(
             t.span(),
             format!("{}: use only one of `body`, `json` and `form`", t.path()),
         );
@@ -81,10 +81,10 @@ fn read_request(t: &mut Table<'_>, sink: &mut Sink) -> Option<RequestSpec> {
     })
 }
 
-pub(super) fn read_http(t: &mut Table<'_>, sink: &mut Sink) -> Option<HttpSpec> {
-    let request = read_request(t, sink);
-    let expect = read_expect(t, Context::Response, sink);
-    let follow_redirects = t.bool("follow_redirects", sink).unwrap_or(true);
+pub(super) fn read_http(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<HttpSpec> {
+    let request = read_request(t, diags);
+    let expect = read_expect(t, Context::Response, diags);
+    let follow_redirects = t.bool("follow_redirects", diags).unwrap_or(true);
     Some(HttpSpec {
         request: request?,
         expect,
@@ -92,9 +92,9 @@ pub(super) fn read_http(t: &mut Table<'_>, sink: &mut Sink) -> Option<HttpSpec> 
     })
 }
 
-pub(super) fn read_headers(t: &mut Table<'_>, sink: &mut Sink) -> Option<HeadersSpec> {
-    let url = required(t, "url", sink);
-    let min_grade = match t.str("min_grade", sink) {
+pub(super) fn read_headers(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<HeadersSpec> {
+    let url = required(t, "url", diags);
+    let min_grade = match t.str("min_grade", diags) {
         Some(g) if crate::security::grade::LETTERS.contains(&g.value.as_str()) => g.value,
         Some(g) => {
             let msg = format!(
@@ -102,16 +102,16 @@ pub(super) fn read_headers(t: &mut Table<'_>, sink: &mut Sink) -> Option<Headers
                 g.value,
                 crate::security::grade::LETTERS.join(" ")
             );
-            sink.error(g.span, msg);
+            diags.error(g.span, msg);
             "B".into()
         }
         None => "B".into(),
     };
-    let http_url = t.str("http_url", sink);
+    let http_url = t.str("http_url", diags);
     let login = t.get("login").and_then(|node| {
-        let mut lt = Table::of(node, format!("{}.login", t.path()), sink);
-        let r = read_request(&mut lt, sink);
-        lt.finish(&["url", "method", "headers", "body", "json", "form"], sink);
+        let mut lt = Table::of(node, format!("{}.login", t.path()), diags);
+        let r = read_request(&mut lt, diags);
+        lt.finish(&["url", "method", "headers", "body", "json", "form"], diags);
         r
     });
     Some(HeadersSpec {
@@ -122,10 +122,10 @@ pub(super) fn read_headers(t: &mut Table<'_>, sink: &mut Sink) -> Option<Headers
     })
 }
 
-pub(super) fn read_cors(t: &mut Table<'_>, sink: &mut Sink) -> Option<CorsSpec> {
-    let url = required(t, "url", sink);
-    let allowed = t.str_list("allowed", sink).unwrap_or_default();
-    let method = read_method(t, sink);
+pub(super) fn read_cors(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<CorsSpec> {
+    let url = required(t, "url", diags);
+    let allowed = t.str_list("allowed", diags).unwrap_or_default();
+    let method = read_method(t, diags);
     Some(CorsSpec {
         url: url?,
         allowed,
@@ -133,19 +133,19 @@ pub(super) fn read_cors(t: &mut Table<'_>, sink: &mut Sink) -> Option<CorsSpec> 
     })
 }
 
-pub(super) fn read_exposure(t: &mut Table<'_>, sink: &mut Sink) -> Option<ExposureSpec> {
-    let url = required(t, "url", sink);
-    let endpoints = t.str_list("endpoints", sink).unwrap_or_default();
+pub(super) fn read_exposure(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<ExposureSpec> {
+    let url = required(t, "url", diags);
+    let endpoints = t.str_list("endpoints", diags).unwrap_or_default();
     Some(ExposureSpec {
         url: url?,
         endpoints,
     })
 }
 
-pub(super) fn read_page(t: &mut Table<'_>, sink: &mut Sink) -> Option<PageSpec> {
-    let url = required(t, "url", sink);
-    let expect = read_expect(t, Context::Response, sink);
-    let assets = t.bool("assets", sink).unwrap_or(true);
+pub(super) fn read_page(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<PageSpec> {
+    let url = required(t, "url", diags);
+    let expect = read_expect(t, Context::Response, diags);
+    let assets = t.bool("assets", diags).unwrap_or(true);
     Some(PageSpec {
         url: url?,
         expect,
@@ -153,22 +153,22 @@ pub(super) fn read_page(t: &mut Table<'_>, sink: &mut Sink) -> Option<PageSpec> 
     })
 }
 
-pub(super) fn read_redirect(t: &mut Table<'_>, sink: &mut Sink) -> Option<RedirectSpec> {
-    let url = required(t, "url", sink);
-    let max_hops = t.int("max_hops", 1..21, sink).unwrap_or(3) as usize;
+pub(super) fn read_redirect(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<RedirectSpec> {
+    let url = required(t, "url", diags);
+    let max_hops = t.int("max_hops", 1..21, diags).unwrap_or(3) as usize;
     Some(RedirectSpec {
         url: url?,
         max_hops,
     })
 }
 
-pub(super) fn read_tls(t: &mut Table<'_>, sink: &mut Sink) -> Option<TlsSpec> {
-    let host = required(t, "host", sink);
-    let server_name = t.str("server_name", sink);
-    let warn_days = t.int("warn_days", 0..3651, sink).unwrap_or(30);
-    let fail_days = t.int("fail_days", 0..3651, sink).unwrap_or(7);
+pub(super) fn read_tls(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<TlsSpec> {
+    let host = required(t, "host", diags);
+    let server_name = t.str("server_name", diags);
+    let warn_days = t.int("warn_days", 0..3651, diags).unwrap_or(30);
+    let fail_days = t.int("fail_days", 0..3651, diags).unwrap_or(7);
     if fail_days > warn_days {
-        sink.error(
+        diags.error(
             t.span(),
             format!(
                 "{}: fail_days ({fail_days}) is larger than warn_days ({warn_days})",
@@ -176,10 +176,10 @@ pub(super) fn read_tls(t: &mut Table<'_>, sink: &mut Sink) -> Option<TlsSpec> {
             ),
         );
     }
-    let min_version = match t.str("min_version", sink) {
+    let min_version = match t.str("min_version", diags) {
         Some(v) if v.value == "1.2" || v.value == "1.3" => v.value,
         Some(v) => {
-            sink.error(
+            diags.error(
                 v.span,
                 format!(
                     "min_version \"{}\" is not supported, use \"1.2\" or \"1.3\"",
@@ -190,11 +190,11 @@ pub(super) fn read_tls(t: &mut Table<'_>, sink: &mut Sink) -> Option<TlsSpec> {
         }
         None => "1.2".into(),
     };
-    let legacy_warn = match t.str("legacy", sink) {
+    let legacy_warn = match t.str("legacy", diags) {
         Some(v) if v.value == "warn" => true,
         Some(v) if v.value == "fail" => false,
         Some(v) => {
-            sink.error(
+            diags.error(
                 v.span,
                 format!("legacy \"{}\" must be \"fail\" or \"warn\"", v.value),
             );
@@ -227,17 +227,17 @@ const STEP_KEYS: &[&str] = &[
     "always",
 ];
 
-pub(super) fn read_flow(t: &mut Table<'_>, sink: &mut Sink) -> Option<FlowSpec> {
+pub(super) fn read_flow(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<FlowSpec> {
     let path = t.path().to_string();
     let Some(node) = t.get("step") else {
-        sink.error(
+        diags.error(
             t.span(),
             format!("{path}: a flow needs at least one [[check.step]]"),
         );
         return None;
     };
     let Value::Array(items) = &node.value else {
-        sink.error(
+        diags.error(
             node.span.clone(),
             format!("{path}: write each step as [[check.step]]"),
         );
@@ -245,12 +245,12 @@ pub(super) fn read_flow(t: &mut Table<'_>, sink: &mut Sink) -> Option<FlowSpec> 
     };
     let mut steps: Vec<StepSpec> = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let mut st = Table::of(item, format!("{path}.step[{i}]"), sink);
-        let step = read_step(&mut st, sink);
-        st.finish(STEP_KEYS, sink);
+        let mut st = Table::of(item, format!("{path}.step[{i}]"), diags);
+        let step = read_step(&mut st, diags);
+        st.finish(STEP_KEYS, diags);
         if let Some(step) = step {
             if steps.iter().any(|s| s.name.value == step.name.value) {
-                sink.error(
+                diags.error(
                     step.name.span.clone(),
                     format!("duplicate step name \"{}\"", step.name.value),
                 );
@@ -261,8 +261,8 @@ pub(super) fn read_flow(t: &mut Table<'_>, sink: &mut Sink) -> Option<FlowSpec> 
     Some(FlowSpec { steps })
 }
 
-fn read_step(t: &mut Table<'_>, sink: &mut Sink) -> Option<StepSpec> {
-    let name = required(t, "name", sink);
+fn read_step(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<StepSpec> {
+    let name = required(t, "name", diags);
     let bad_name = |n: &&Spanned<String>| {
         n.value.is_empty()
             || !n
@@ -275,23 +275,23 @@ fn read_step(t: &mut Table<'_>, sink: &mut Sink) -> Option<StepSpec> {
             "step name \"{}\" may only use letters, digits, _ and - (it becomes part of finding ids)",
             n.value
         );
-        sink.error(n.span.clone(), msg);
+        diags.error(n.span.clone(), msg);
     }
-    let request = read_request(t, sink);
-    let expect = read_expect(t, Context::Response, sink);
-    let capture = t.str_map("capture", sink).unwrap_or_default();
+    let request = read_request(t, diags);
+    let expect = read_expect(t, Context::Response, diags);
+    let capture = t.str_map("capture", diags).unwrap_or_default();
     for (var, q) in &capture {
         if let Err(e) = crate::assert::parse_capture(&q.value) {
             let at = q.span.start + 1 + e.offset;
-            sink.error(
+            diags.error(
                 at..q.span.end.saturating_sub(1).max(at + 1),
                 format!("invalid capture \"{var}\": {}", e.message),
             );
         }
     }
-    let timeout = t.duration("timeout", sink);
-    let follow_redirects = t.bool("follow_redirects", sink).unwrap_or(true);
-    let always = t.bool("always", sink).unwrap_or(false);
+    let timeout = t.duration("timeout", diags);
+    let follow_redirects = t.bool("follow_redirects", diags).unwrap_or(true);
+    let always = t.bool("always", diags).unwrap_or(false);
     Some(StepSpec {
         name: name?,
         request: request?,
@@ -303,33 +303,33 @@ fn read_step(t: &mut Table<'_>, sink: &mut Sink) -> Option<StepSpec> {
     })
 }
 
-pub(super) fn read_latency(t: &mut Table<'_>, sink: &mut Sink) -> Option<LatencySpec> {
-    let request = read_request(t, sink);
-    let requests = t.int("requests", 1..100_000_001, sink).map(|n| n as u64);
-    let concurrency = t.int("concurrency", 1..10_001, sink).unwrap_or(4) as u64;
+pub(super) fn read_latency(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<LatencySpec> {
+    let request = read_request(t, diags);
+    let requests = t.int("requests", 1..100_000_001, diags).map(|n| n as u64);
+    let concurrency = t.int("concurrency", 1..10_001, diags).unwrap_or(4) as u64;
     let path = t.path().to_string();
     let rate = t.get("rate").and_then(|n| match n.value {
         Value::Int(i) if i > 0 => Some(i as f64),
         Value::Float(f) if f > 0.0 && f.is_finite() => Some(f),
         _ => {
-            sink.error(
+            diags.error(
                 n.span.clone(),
                 format!("{path}: rate must be a positive number of requests per second"),
             );
             None
         }
     });
-    let duration = t.duration("duration", sink);
+    let duration = t.duration("duration", diags);
     if rate.is_some() && duration.is_none() {
-        sink.error(
+        diags.error(
             t.span(),
             format!("{path}: open-loop mode (`rate`) needs a `duration`"),
         );
     }
-    let warmup = t.int("warmup", 0..1_000_001, sink).unwrap_or(0) as u64;
-    let keepalive = t.bool("keepalive", sink).unwrap_or(true);
-    let follow_redirects = t.bool("follow_redirects", sink).unwrap_or(true);
-    let expect = read_expect(t, Context::Latency, sink);
+    let warmup = t.int("warmup", 0..1_000_001, diags).unwrap_or(0) as u64;
+    let keepalive = t.bool("keepalive", diags).unwrap_or(true);
+    let follow_redirects = t.bool("follow_redirects", diags).unwrap_or(true);
+    let expect = read_expect(t, Context::Latency, diags);
     Some(LatencySpec {
         request: request?,
         requests,

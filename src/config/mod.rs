@@ -2,19 +2,19 @@
 
 mod agent;
 use agent::{read_agent, read_alerts};
-mod error;
 mod kinds;
-mod node;
 mod spec;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::doc::{ConfigError, Diagnostic, line_col};
+pub use crate::doc::{Diagnostics, Node, SecretRef, SecretSource, Spanned, Table, Value};
+pub use crate::units::parse_duration;
+pub use crate::units::suggest;
 pub use agent::{
     AgentSpec, AlertsSpec, Backlog, QuietSpec, SecretOr, SinkKind, SinkSpec, check_rule, read_rule,
 };
-pub use error::{ConfigError, Diagnostic, line_col, suggest};
-pub use node::{Node, Sink, Spanned, Table, Value, parse_duration};
 pub use spec::{
     BodySpec, CheckSpec, CorsSpec, ExposureSpec, FlowSpec, HeadersSpec, HttpSpec, KindSpec,
     LatencySpec, PageSpec, RedirectSpec, RequestSpec, StepSpec, TlsSpec,
@@ -43,22 +43,6 @@ impl Default for Defaults {
             concurrency: 16,
         }
     }
-}
-
-/// Where a secret's value comes from. The value itself is only read when a plan is built.
-#[derive(Debug, Clone)]
-pub enum SecretSource {
-    Env(String),
-    File(PathBuf),
-}
-
-/// A secret the file refers to outside `[secrets]`: where, and what it is for.
-#[derive(Debug, Clone)]
-pub struct SecretRef {
-    /// The key path, such as `alerts.sink[0].webhook_url`.
-    pub what: String,
-    pub source: SecretSource,
-    pub span: std::ops::Range<usize>,
 }
 
 /// A named secret with the span of its definition, for "variable not set" errors.
@@ -144,49 +128,49 @@ impl Config {
             ));
         }
         let root = Node::parse(source).map_err(|d| fail(vec![d]))?;
-        let mut sink = Sink::default();
+        let mut diags = Diagnostics::default();
         let mut config = Config {
             file: file.to_string(),
             source: source.to_string(),
             ..Config::default()
         };
-        let mut top = Table::of(&root, "", &mut sink);
+        let mut top = Table::of(&root, "", &mut diags);
         if let Some(node) = top.get("alerts") {
-            config.alerts = read_alerts(node, &mut sink);
+            config.alerts = read_alerts(node, &mut diags);
         }
         if let Some(node) = top.get("agent") {
-            config.agent = read_agent(node, &mut sink);
+            config.agent = read_agent(node, &mut diags);
         }
         if let Some(node) = top.get("defaults") {
-            config.defaults = read_defaults(node, &mut sink);
+            config.defaults = read_defaults(node, &mut diags);
         }
-        if let Some(vars) = top.str_map("vars", &mut sink) {
+        if let Some(vars) = top.str_map("vars", &mut diags) {
             config.vars = vars;
         }
         if let Some(node) = top.get("secrets") {
-            config.secrets = read_secrets(node, &mut sink);
+            config.secrets = read_secrets(node, &mut diags);
         }
         if let Some(node) = top.get("env") {
-            let mut envs = Table::of(node, "env", &mut sink);
+            let mut envs = Table::of(node, "env", &mut diags);
             for e in envs.entries() {
-                config.envs.push(read_env(&e.key, &e.node, &mut sink));
+                config.envs.push(read_env(&e.key, &e.node, &mut diags));
             }
         }
         match top.get("check").map(|n| &n.value) {
             Some(Value::Array(items)) => {
                 for (i, item) in items.iter().enumerate() {
-                    if let Some(c) = spec::read_check(item, i, &mut sink) {
+                    if let Some(c) = spec::read_check(item, i, &mut diags) {
                         config.checks.push(c);
                     }
                 }
             }
-            Some(_) => sink.error(0..0, "`check` must be an array of tables: write [[check]]"),
+            Some(_) => diags.error(0..0, "`check` must be an array of tables: write [[check]]"),
             None => {}
         }
-        top.finish(TOP_KEYS, &mut sink);
-        check_unique_names(&config.checks, &mut sink);
-        config.secret_refs = std::mem::take(&mut sink.secret_refs);
-        let mut diagnostics = sink.diagnostics;
+        top.finish(TOP_KEYS, &mut diags);
+        check_unique_names(&config.checks, &mut diags);
+        config.secret_refs = std::mem::take(&mut diags.secret_refs);
+        let mut diagnostics = diags.diagnostics;
         diagnostics.sort_by_key(|d| d.span.start);
         Ok((config, diagnostics))
     }
@@ -227,32 +211,32 @@ impl Config {
     }
 }
 
-fn read_defaults(node: &Node, sink: &mut Sink) -> Defaults {
+fn read_defaults(node: &Node, diags: &mut Diagnostics) -> Defaults {
     let mut d = Defaults::default();
-    let mut t = Table::of(node, "defaults", sink);
-    if let Some(v) = t.duration("timeout", sink) {
+    let mut t = Table::of(node, "defaults", diags);
+    if let Some(v) = t.duration("timeout", diags) {
         d.timeout = v;
     }
-    if let Some(v) = t.str("ca_file", sink) {
+    if let Some(v) = t.str("ca_file", diags) {
         d.ca_file = Some(PathBuf::from(v.value));
         d.ca_file_span = v.span;
     }
-    if let Some(v) = t.int("max_body", 1..(1 << 40), sink) {
+    if let Some(v) = t.int("max_body", 1..(1 << 40), diags) {
         d.max_body = v as u64;
     }
-    if let Some(v) = t.int("concurrency", 1..10_000, sink) {
+    if let Some(v) = t.int("concurrency", 1..10_000, diags) {
         d.concurrency = v as usize;
     }
-    t.finish(&["timeout", "ca_file", "max_body", "concurrency"], sink);
+    t.finish(&["timeout", "ca_file", "max_body", "concurrency"], diags);
     d
 }
 
 /// `{ env = "VAR" }` or `{ file = "/path" }`.
 /// A secret a sink or `[agent]` refers to: read like [`secret_source`], and remembered so
 /// `validate` can read it.
-pub(crate) fn secret_ref(node: &Node, path: &str, sink: &mut Sink) -> Option<SecretSource> {
-    let source = secret_source(node, path, sink)?;
-    sink.secret_refs.push(SecretRef {
+pub(crate) fn secret_ref(node: &Node, path: &str, diags: &mut Diagnostics) -> Option<SecretSource> {
+    let source = secret_source(node, path, diags)?;
+    diags.secret_refs.push(SecretRef {
         what: path.to_string(),
         source: source.clone(),
         span: node.span.clone(),
@@ -260,16 +244,20 @@ pub(crate) fn secret_ref(node: &Node, path: &str, sink: &mut Sink) -> Option<Sec
     Some(source)
 }
 
-pub(crate) fn secret_source(node: &Node, path: &str, sink: &mut Sink) -> Option<SecretSource> {
-    let mut s = Table::of(node, path, sink);
-    let env = s.str("env", sink);
-    let file = s.str("file", sink);
-    s.finish(&["env", "file"], sink);
+pub(crate) fn secret_source(
+    node: &Node,
+    path: &str,
+    diags: &mut Diagnostics,
+) -> Option<SecretSource> {
+    let mut s = Table::of(node, path, diags);
+    let env = s.str("env", diags);
+    let file = s.str("file", diags);
+    s.finish(&["env", "file"], diags);
     match (env, file) {
         (Some(v), None) => Some(SecretSource::Env(v.value)),
         (None, Some(f)) => Some(SecretSource::File(PathBuf::from(f.value))),
         _ => {
-            sink.error(
+            diags.error(
                 node.span.clone(),
                 format!("{path}: write either {{ env = \"VAR\" }} or {{ file = \"/path\" }}"),
             );
@@ -278,26 +266,12 @@ pub(crate) fn secret_source(node: &Node, path: &str, sink: &mut Sink) -> Option<
     }
 }
 
-impl SecretSource {
-    /// Reads the secret's value; `getenv` is passed in so only `main.rs` reads the environment.
-    pub fn read(&self, getenv: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
-        match self {
-            SecretSource::Env(var) => getenv(var)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| format!("environment variable {var} is not set")),
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map(|v| v.trim_end_matches(['\n', '\r']).to_string())
-                .map_err(|e| format!("cannot read \"{}\": {e}", path.display())),
-        }
-    }
-}
-
-fn read_secrets(node: &Node, sink: &mut Sink) -> Vec<Secret> {
+fn read_secrets(node: &Node, diags: &mut Diagnostics) -> Vec<Secret> {
     let mut out = Vec::new();
-    let mut t = Table::of(node, "secrets", sink);
+    let mut t = Table::of(node, "secrets", diags);
     for e in t.entries() {
         let path = format!("secrets.{}", e.key);
-        if let Some(source) = secret_source(&e.node, &path, sink) {
+        if let Some(source) = secret_source(&e.node, &path, diags) {
             out.push(Secret {
                 name: e.key.clone(),
                 source,
@@ -308,30 +282,30 @@ fn read_secrets(node: &Node, sink: &mut Sink) -> Vec<Secret> {
     out
 }
 
-fn read_env(name: &str, node: &Node, sink: &mut Sink) -> EnvSpec {
+fn read_env(name: &str, node: &Node, diags: &mut Diagnostics) -> EnvSpec {
     let path = format!("env.{name}");
     let mut env = EnvSpec {
         name: name.to_string(),
         ..EnvSpec::default()
     };
-    let mut t = Table::of(node, path, sink);
+    let mut t = Table::of(node, path, diags);
     for key in ENV_URL_KEYS {
-        if let Some(v) = t.str(key, sink) {
+        if let Some(v) = t.str(key, diags) {
             env.vars.push((key.to_string(), v));
         }
     }
-    if let Some(vars) = t.str_map("vars", sink) {
+    if let Some(vars) = t.str_map("vars", diags) {
         env.vars.extend(vars);
     }
-    if let Some(map) = t.str_map("resolve", sink) {
+    if let Some(map) = t.str_map("resolve", diags) {
         for (host_port, addr) in map {
             if !host_port.contains(':') {
-                sink.error(
+                diags.error(
                     addr.span.clone(),
                     format!("resolve key \"{host_port}\" must be HOST:PORT"),
                 );
             } else if addr.value.parse::<std::net::IpAddr>().is_err() {
-                sink.error(
+                diags.error(
                     addr.span.clone(),
                     format!("resolve address \"{}\" is not an IP address", addr.value),
                 );
@@ -339,22 +313,22 @@ fn read_env(name: &str, node: &Node, sink: &mut Sink) -> EnvSpec {
             env.resolve.push((host_port, addr));
         }
     }
-    if let Some(labels) = t.str_map("labels", sink) {
+    if let Some(labels) = t.str_map("labels", diags) {
         env.labels = labels.into_iter().map(|(k, v)| (k, v.value)).collect();
     }
     t.finish(
         &[
             "base_url", "web_url", "http_url", "vars", "resolve", "labels",
         ],
-        sink,
+        diags,
     );
     env
 }
 
-fn check_unique_names(checks: &[CheckSpec], sink: &mut Sink) {
+fn check_unique_names(checks: &[CheckSpec], diags: &mut Diagnostics) {
     for (i, c) in checks.iter().enumerate() {
         if checks[..i].iter().any(|p| p.name.value == c.name.value) {
-            sink.error(
+            diags.error(
                 c.name.span.clone(),
                 format!("duplicate check name \"{}\"", c.name.value),
             );

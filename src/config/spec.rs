@@ -7,8 +7,8 @@ use super::kinds::{
     read_cors, read_expect, read_exposure, read_flow, read_headers, read_http, read_latency,
     read_page, read_redirect, read_tls,
 };
-use super::node::{Node, Sink, Spanned, Table};
 use crate::assert::Context;
+use crate::doc::{Diagnostics, Node, Spanned, Table};
 
 /// One `[[check]]` as written, before interpolation.
 #[derive(Debug, Clone)]
@@ -176,53 +176,53 @@ const KINDS: &[&str] = &[
 ];
 const COMMON: &[&str] = &["name", "kind", "timeout", "insecure", "interval", "alert"];
 
-pub(super) fn read_check(node: &Node, index: usize, sink: &mut Sink) -> Option<CheckSpec> {
-    let mut t = Table::of(node, format!("check[{index}]"), sink);
-    let name = t.str("name", sink);
+pub(super) fn read_check(node: &Node, index: usize, diags: &mut Diagnostics) -> Option<CheckSpec> {
+    let mut t = Table::of(node, format!("check[{index}]"), diags);
+    let name = t.str("name", diags);
     if name.is_none() {
-        sink.error(t.span(), format!("{}: missing `name`", t.path()));
+        diags.error(t.span(), format!("{}: missing `name`", t.path()));
     }
     if let Some(n) = &name {
         let path = t.path().to_string();
-        t = Table::of(node, format!("check \"{}\"", n.value), sink);
+        t = Table::of(node, format!("check \"{}\"", n.value), diags);
         t.get("name");
         let _ = path;
     }
-    let timeout = t.duration("timeout", sink);
-    let insecure = t.bool("insecure", sink).unwrap_or(false);
-    let interval = t.duration("interval", sink);
+    let timeout = t.duration("timeout", diags);
+    let insecure = t.bool("insecure", diags).unwrap_or(false);
+    let interval = t.duration("interval", diags);
     let alert = t.get("alert").cloned();
     if let Some(node) = &alert {
-        let mut at = Table::of(node, format!("{}.alert", t.path()), sink);
-        super::read_rule(&mut at, &mut crate::alert::Rule::default(), sink);
+        let mut at = Table::of(node, format!("{}.alert", t.path()), diags);
+        super::read_rule(&mut at, &mut crate::alert::Rule::default(), diags);
         at.finish(
             &["failures", "successes", "repeat", "send_resolved", "window"],
-            sink,
+            diags,
         );
     }
-    let kind = match t.str("kind", sink) {
+    let kind = match t.str("kind", diags) {
         None => {
-            sink.error(
+            diags.error(
                 t.span(),
                 format!("{}: missing `kind` (one of {})", t.path(), KINDS.join(", ")),
             );
             None
         }
         Some(k) => match k.value.as_str() {
-            "http" => Some(read_http(&mut t, sink).map(KindSpec::Http)),
-            "page" => Some(read_page(&mut t, sink).map(KindSpec::Page)),
-            "redirect" => Some(read_redirect(&mut t, sink).map(KindSpec::Redirect)),
-            "tls" => Some(read_tls(&mut t, sink).map(KindSpec::Tls)),
-            "headers" => Some(read_headers(&mut t, sink).map(KindSpec::Headers)),
-            "cors" => Some(read_cors(&mut t, sink).map(KindSpec::Cors)),
-            "exposure" => Some(read_exposure(&mut t, sink).map(KindSpec::Exposure)),
-            "flow" => Some(read_flow(&mut t, sink).map(KindSpec::Flow)),
-            "latency" => Some(read_latency(&mut t, sink).map(KindSpec::Latency)),
+            "http" => Some(read_http(&mut t, diags).map(KindSpec::Http)),
+            "page" => Some(read_page(&mut t, diags).map(KindSpec::Page)),
+            "redirect" => Some(read_redirect(&mut t, diags).map(KindSpec::Redirect)),
+            "tls" => Some(read_tls(&mut t, diags).map(KindSpec::Tls)),
+            "headers" => Some(read_headers(&mut t, diags).map(KindSpec::Headers)),
+            "cors" => Some(read_cors(&mut t, diags).map(KindSpec::Cors)),
+            "exposure" => Some(read_exposure(&mut t, diags).map(KindSpec::Exposure)),
+            "flow" => Some(read_flow(&mut t, diags).map(KindSpec::Flow)),
+            "latency" => Some(read_latency(&mut t, diags).map(KindSpec::Latency)),
             other => {
                 let hint = super::suggest(other, KINDS.iter().copied())
                     .map(|s| format!(", did you mean \"{s}\"?"))
                     .unwrap_or_else(|| format!(" (known kinds: {})", KINDS.join(", ")));
-                sink.error(k.span, format!("unknown check kind \"{other}\"{hint}"));
+                diags.error(k.span, format!("unknown check kind \"{other}\"{hint}"));
                 None
             }
         },
@@ -234,16 +234,16 @@ pub(super) fn read_check(node: &Node, index: usize, sink: &mut Sink) -> Option<C
                 .chain(kind_keys(kind.as_ref()))
                 .copied()
                 .collect();
-            t.finish(&known, sink);
+            t.finish(&known, diags);
         }
         // Without a valid kind, still report typos and bad assertions: any kind's key is accepted.
         None => {
-            read_expect(&mut t, Context::Response, sink);
+            read_expect(&mut t, Context::Response, diags);
             let mut known: Vec<&str> = COMMON.to_vec();
             for k in KINDS {
                 known.extend(kind_keys_by_name(k));
             }
-            t.finish(&known, sink);
+            t.finish(&known, diags);
         }
     }
     Some(CheckSpec {

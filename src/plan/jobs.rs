@@ -8,14 +8,14 @@ use url::Url;
 use super::Diags;
 use super::Job;
 use crate::assert::{Assertion, Context, Scope, interpolate};
+use crate::check::{
+    BodyTemplate, CorsProbe, ExposureProbe, FlowProbe, FlowStep, HeadersProbe, HttpProbe,
+    LatencyProbe, Mode, PageProbe, Probe, RedirectProbe, Status, TlsProbe,
+};
 use crate::config::{
     BodySpec, CheckSpec, Config, Diagnostic, KindSpec, Node, RequestSpec, Spanned, Value,
 };
 use crate::net::Request;
-use crate::probe::{
-    BodyTemplate, CorsProbe, ExposureProbe, FlowProbe, FlowStep, HeadersProbe, HttpProbe,
-    LatencyProbe, Mode, PageProbe, Probe, RedirectProbe, Status, TlsProbe,
-};
 
 /// Renders a template, recording a positioned diagnostic on failure.
 fn try_render(

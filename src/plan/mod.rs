@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::assert::{Redactor, Scope};
+use crate::check::Probe;
 use crate::config::{CheckSpec, Config, ConfigError, Diagnostic, suggest};
 use crate::net::{EngineOptions, Overrides};
-use crate::probe::Probe;
 
 /// One check of the plan.
 #[derive(Debug, Clone)]

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::outcome::Status;
 use crate::outcome::Outcome;
+use crate::outcome::Status;
 
 pub use crate::units::{count, ms};
 pub use json::{outcome_from_json, to_json};
@@ -141,4 +141,3 @@ pub fn notable(report: &Report) -> Vec<(&Outcome, &crate::outcome::Finding)> {
     out.sort_by_key(|(_, f)| std::cmp::Reverse(f.status));
     out
 }
-

@@ -103,8 +103,6 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
-pub use crate::units::suggest;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,7 +111,5 @@ mod tests {
     fn positions_and_suggestions() {
         assert_eq!(line_col("a\nbc\nd", 3), (2, 2));
         assert_eq!(line_col("é=1", 2), (1, 2));
-        assert_eq!(suggest("timout", ["timeout", "url"]), Some("timeout"));
-        assert_eq!(suggest("zzz", ["timeout", "url"]), None);
     }
 }

@@ -6,7 +6,7 @@
 
 use super::origins::{Class, Probe};
 use super::{Results, Seen, Sent};
-use crate::probe::{Finding, Status};
+use crate::check::{Finding, Status};
 
 /// The one misconfiguration behind many allowed origins, if there is one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

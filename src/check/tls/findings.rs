@@ -1,7 +1,7 @@
 //! The `tls.*` findings, each a plain sentence with the expected and actual values.
 
+use crate::check::{Finding, Status, days_until};
 use crate::net::{CertProblem, TlsInfo};
-use crate::probe::{Finding, Status, days_until};
 
 use super::cert::{Cert, rfc3339};
 

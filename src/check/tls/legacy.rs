@@ -2,8 +2,8 @@
 //! server accepts one, the certificate chain it sends in clear is kept, so a server that speaks only
 //! legacy TLS still gets its certificate judged.
 
+use crate::check::{Ctx, Finding, Status};
 use crate::net::legacy::{self, Answer, Version};
-use crate::probe::{Ctx, Finding, Status};
 
 /// What the legacy probes found.
 pub(super) struct Scan {

@@ -1,11 +1,17 @@
-//! A spanned TOML tree and a reader that collects every problem instead of stopping at the first.
+//! A spanned TOML tree and a reader that collects every problem instead of stopping at the first,
+//! with the diagnostics it produces. Configuration reading and every check kind's keys build on it.
+
+mod error;
+
+pub use error::{ConfigError, Diagnostic, line_col};
 
 use std::ops::Range;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use toml::de::{DeTable, DeValue};
 
-use super::error::{Diagnostic, suggest};
+use crate::units::suggest;
 
 /// One TOML value with the byte range it came from, so every later error can point at it.
 #[derive(Debug, Clone)]
@@ -100,14 +106,14 @@ fn convert(value: &DeValue<'_>, span: Range<usize>) -> Node {
 
 /// Collects diagnostics while configuration is read, so all of them are reported at once.
 #[derive(Debug, Default)]
-pub struct Sink {
+pub struct Diagnostics {
     pub diagnostics: Vec<Diagnostic>,
     /// Every secret the file refers to outside `[secrets]` (sinks, `[agent]`), so `validate`
     /// can read them all before the agent needs them.
-    pub secret_refs: Vec<super::SecretRef>,
+    pub secret_refs: Vec<SecretRef>,
 }
 
-impl Sink {
+impl Diagnostics {
     pub fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
         self.diagnostics.push(Diagnostic::new(span, message.into()));
     }
@@ -130,12 +136,12 @@ pub struct Table<'a> {
 
 impl<'a> Table<'a> {
     /// Views `node` as a table; reports a type error and yields an empty view otherwise.
-    pub fn of(node: &'a Node, path: impl Into<String>, sink: &mut Sink) -> Table<'a> {
+    pub fn of(node: &'a Node, path: impl Into<String>, diags: &mut Diagnostics) -> Table<'a> {
         let path = path.into();
         let entries: &[Entry] = match &node.value {
             Value::Table(e) => e,
             _ => {
-                sink.wrong_type(&path, node, "a table");
+                diags.wrong_type(&path, node, "a table");
                 &[]
             }
         };
@@ -171,7 +177,7 @@ impl<'a> Table<'a> {
         Some(&self.entries[i].node)
     }
 
-    pub fn str(&mut self, key: &str, sink: &mut Sink) -> Option<Spanned<String>> {
+    pub fn str(&mut self, key: &str, diags: &mut Diagnostics) -> Option<Spanned<String>> {
         let node = self.get(key)?;
         match &node.value {
             Value::Str(s) => Some(Spanned {
@@ -179,25 +185,25 @@ impl<'a> Table<'a> {
                 value: s.clone(),
             }),
             _ => {
-                sink.wrong_type(&self.key_path(key), node, "a string");
+                diags.wrong_type(&self.key_path(key), node, "a string");
                 None
             }
         }
     }
 
-    pub fn bool(&mut self, key: &str, sink: &mut Sink) -> Option<bool> {
+    pub fn bool(&mut self, key: &str, diags: &mut Diagnostics) -> Option<bool> {
         let node = self.get(key)?;
         match node.value {
             Value::Bool(b) => Some(b),
             _ => {
-                sink.wrong_type(&self.key_path(key), node, "true or false");
+                diags.wrong_type(&self.key_path(key), node, "true or false");
                 None
             }
         }
     }
 
     /// An integer within `range`, reported with its bounds when it is outside them.
-    pub fn int(&mut self, key: &str, range: Range<i64>, sink: &mut Sink) -> Option<i64> {
+    pub fn int(&mut self, key: &str, range: Range<i64>, diags: &mut Diagnostics) -> Option<i64> {
         let node = self.get(key)?;
         match node.value {
             Value::Int(n) if range.contains(&n) => Some(n),
@@ -208,44 +214,44 @@ impl<'a> Table<'a> {
                     range.start,
                     range.end - 1
                 );
-                sink.error(node.span.clone(), msg);
+                diags.error(node.span.clone(), msg);
                 None
             }
             _ => {
-                sink.wrong_type(&self.key_path(key), node, "an integer");
+                diags.wrong_type(&self.key_path(key), node, "an integer");
                 None
             }
         }
     }
 
-    pub fn duration(&mut self, key: &str, sink: &mut Sink) -> Option<Duration> {
-        let s = self.str(key, sink)?;
+    pub fn duration(&mut self, key: &str, diags: &mut Diagnostics) -> Option<Duration> {
+        let s = self.str(key, diags)?;
         match parse_duration(&s.value) {
             Ok(d) => Some(d),
             Err(why) => {
-                sink.error(s.span, format!("{}: {why}", self.key_path(key)));
+                diags.error(s.span, format!("{}: {why}", self.key_path(key)));
                 None
             }
         }
     }
 
     /// A list of strings; a lone string is also accepted as a one-element list.
-    pub fn str_list(&mut self, key: &str, sink: &mut Sink) -> Option<Vec<Spanned<String>>> {
+    pub fn str_list(&mut self, key: &str, diags: &mut Diagnostics) -> Option<Vec<Spanned<String>>> {
         let node = self.get(key)?;
         let path = self.key_path(key);
-        Some(str_list(node, &path, sink))
+        Some(str_list(node, &path, diags))
     }
 
     /// A table of string values, such as `headers` or `labels`.
     pub fn str_map(
         &mut self,
         key: &str,
-        sink: &mut Sink,
+        diags: &mut Diagnostics,
     ) -> Option<Vec<(String, Spanned<String>)>> {
         let node = self.get(key)?;
         let path = self.key_path(key);
         let mut out = Vec::new();
-        let mut t = Table::of(node, path.clone(), sink);
+        let mut t = Table::of(node, path.clone(), diags);
         for e in t.entries {
             match &e.node.value {
                 Value::Str(s) => out.push((
@@ -255,7 +261,7 @@ impl<'a> Table<'a> {
                         value: s.clone(),
                     },
                 )),
-                _ => sink.wrong_type(&format!("{path}.{}", e.key), &e.node, "a string"),
+                _ => diags.wrong_type(&format!("{path}.{}", e.key), &e.node, "a string"),
             }
         }
         t.used.iter_mut().for_each(|u| *u = true);
@@ -269,7 +275,7 @@ impl<'a> Table<'a> {
     }
 
     /// Reports keys that were never read, with a suggestion from `known`.
-    pub fn finish(self, known: &[&str], sink: &mut Sink) {
+    pub fn finish(self, known: &[&str], diags: &mut Diagnostics) {
         for (e, used) in self.entries.iter().zip(&self.used) {
             // A known key left unread belongs to a part that could not be judged (e.g. an unknown kind).
             if *used || known.contains(&e.key.as_str()) {
@@ -281,7 +287,7 @@ impl<'a> Table<'a> {
             } else if !known.is_empty() {
                 msg.push_str(&format!(" (known keys: {})", known.join(", ")));
             }
-            sink.error(e.key_span.clone(), msg);
+            diags.error(e.key_span.clone(), msg);
         }
     }
 
@@ -295,7 +301,7 @@ impl<'a> Table<'a> {
 }
 
 /// Reads a list of strings from `node`, accepting a single string as a list of one.
-pub fn str_list(node: &Node, path: &str, sink: &mut Sink) -> Vec<Spanned<String>> {
+pub fn str_list(node: &Node, path: &str, diags: &mut Diagnostics) -> Vec<Spanned<String>> {
     match &node.value {
         Value::Str(s) => vec![Spanned {
             span: node.span.clone(),
@@ -309,13 +315,13 @@ pub fn str_list(node: &Node, path: &str, sink: &mut Sink) -> Vec<Spanned<String>
                     value: s.clone(),
                 }),
                 _ => {
-                    sink.wrong_type(path, n, "a string");
+                    diags.wrong_type(path, n, "a string");
                     None
                 }
             })
             .collect(),
         _ => {
-            sink.wrong_type(path, node, "a list of strings");
+            diags.wrong_type(path, node, "a list of strings");
             Vec::new()
         }
     }
@@ -329,3 +335,33 @@ pub struct Spanned<T> {
 }
 
 pub use crate::units::parse_duration;
+
+/// Where a secret's value comes from. The value itself is only read when a plan is built.
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    Env(String),
+    File(PathBuf),
+}
+
+impl SecretSource {
+    /// Reads the secret's value; `getenv` is passed in so only `main.rs` reads the environment.
+    pub fn read(&self, getenv: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+        match self {
+            SecretSource::Env(var) => getenv(var)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("environment variable {var} is not set")),
+            SecretSource::File(path) => std::fs::read_to_string(path)
+                .map(|v| v.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| format!("cannot read \"{}\": {e}", path.display())),
+        }
+    }
+}
+
+/// A secret the file refers to outside `[secrets]`: where, and what it is for.
+#[derive(Debug, Clone)]
+pub struct SecretRef {
+    /// The key path, such as `alerts.sink[0].webhook_url`.
+    pub what: String,
+    pub source: SecretSource,
+    pub span: std::ops::Range<usize>,
+}
