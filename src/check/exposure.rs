@@ -1,5 +1,8 @@
 //! `kind = "exposure"`: error responses must leak nothing, and well-known sensitive files must not be served.
 
+use crate::check::build::Build;
+use crate::check::read::required;
+use crate::doc::{Diagnostics, Spanned, Table};
 use std::sync::OnceLock;
 
 use regex::RegexSet;
@@ -254,4 +257,35 @@ mod tests {
         assert!(leaks_in("<h1>Not Found</h1><p>The page does not exist.</p>").is_empty());
         assert!(leaks_in(r#"{"error":"invalid JSON at line 1"}"#).is_empty());
     }
+}
+
+// The `[[check]]` keys of this kind, read and validated with positions.
+
+/// The keys a `kind = "exposure"` check takes besides the common ones.
+pub const KEYS: &[&str] = &["url", "endpoints"];
+
+/// `kind = "exposure"`: error pages and well-known files.
+#[derive(Debug, Clone)]
+pub struct ExposureSpec {
+    pub url: Spanned<String>,
+    pub endpoints: Vec<Spanned<String>>,
+}
+
+pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<ExposureSpec> {
+    let url = required(t, "url", diags);
+    let endpoints = t.str_list("endpoints", diags).unwrap_or_default();
+    Some(ExposureSpec {
+        url: url?,
+        endpoints,
+    })
+}
+
+/// The job of a `kind = "exposure"` check, its strings interpolated.
+pub(crate) fn build(spec: &ExposureSpec, b: &mut Build<'_>) -> Option<ExposureProbe> {
+    let url = b.url(&spec.url)?;
+    let endpoints: Vec<Url> = spec.endpoints.iter().filter_map(|e| b.url(e)).collect();
+    Some(ExposureProbe {
+        request: b.request(url),
+        endpoints,
+    })
 }

@@ -1,6 +1,9 @@
 //! `kind = "flow"`: steps in order, with captures and one cookie jar per run. A failed step stops
 //! the flow; later steps are skipped unless marked `always`.
 
+use crate::check::build::{Build, body_template, check_header, check_url, render, try_render};
+use crate::check::read::{RequestSpec, read_expect, read_request, required};
+use crate::doc::{Diagnostics, Spanned, Table, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
@@ -357,4 +360,208 @@ fn fill_json(v: &serde_json::Value, captures: &Scope) -> Result<serde_json::Valu
         ),
         other => other.clone(),
     })
+}
+
+// The `[[check]]` keys of this kind, read and validated with positions.
+
+/// The keys a `kind = "flow"` check takes besides the common ones.
+pub const KEYS: &[&str] = &["step"];
+
+/// `kind = "flow"`: steps that run in order, sharing captures and a cookie jar.
+#[derive(Debug, Clone)]
+pub struct FlowSpec {
+    pub steps: Vec<StepSpec>,
+}
+
+/// One `[[check.step]]`.
+#[derive(Debug, Clone)]
+pub struct StepSpec {
+    pub name: Spanned<String>,
+    pub request: RequestSpec,
+    pub expect: Vec<Spanned<String>>,
+    /// Variable name → capture query, e.g. `token = 'json $.access_token'`.
+    pub capture: Vec<(String, Spanned<String>)>,
+    pub timeout: Option<Duration>,
+    pub follow_redirects: bool,
+    /// Runs even after an earlier step failed, e.g. a logout or clean-up.
+    pub always: bool,
+}
+
+const STEP_KEYS: &[&str] = &[
+    "name",
+    "method",
+    "url",
+    "headers",
+    "body",
+    "json",
+    "form",
+    "expect",
+    "capture",
+    "timeout",
+    "follow_redirects",
+    "always",
+];
+
+pub(crate) fn read_step(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<StepSpec> {
+    let name = required(t, "name", diags);
+    let bad_name = |n: &&Spanned<String>| {
+        n.value.is_empty()
+            || !n
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    if let Some(n) = name.as_ref().filter(bad_name) {
+        let msg = format!(
+            "step name \"{}\" may only use letters, digits, _ and - (it becomes part of finding ids)",
+            n.value
+        );
+        diags.error(n.span.clone(), msg);
+    }
+    let request = read_request(t, diags);
+    let expect = read_expect(t, Context::Response, diags);
+    let capture = t.str_map("capture", diags).unwrap_or_default();
+    for (var, q) in &capture {
+        if let Err(e) = crate::assert::parse_capture(&q.value) {
+            let at = q.span.start + 1 + e.offset;
+            diags.error(
+                at..q.span.end.saturating_sub(1).max(at + 1),
+                format!("invalid capture \"{var}\": {}", e.message),
+            );
+        }
+    }
+    let timeout = t.duration("timeout", diags);
+    let follow_redirects = t.bool("follow_redirects", diags).unwrap_or(true);
+    let always = t.bool("always", diags).unwrap_or(false);
+    Some(StepSpec {
+        name: name?,
+        request: request?,
+        expect,
+        capture,
+        timeout,
+        follow_redirects,
+        always,
+    })
+}
+
+pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<FlowSpec> {
+    let path = t.path().to_string();
+    let Some(node) = t.get("step") else {
+        diags.error(
+            t.span(),
+            format!("{path}: a flow needs at least one [[check.step]]"),
+        );
+        return None;
+    };
+    let Value::Array(items) = &node.value else {
+        diags.error(
+            node.span.clone(),
+            format!("{path}: write each step as [[check.step]]"),
+        );
+        return None;
+    };
+    let mut steps: Vec<StepSpec> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let mut st = Table::of(item, format!("{path}.step[{i}]"), diags);
+        let step = read_step(&mut st, diags);
+        st.finish(STEP_KEYS, diags);
+        if let Some(step) = step {
+            if steps.iter().any(|s| s.name.value == step.name.value) {
+                diags.error(
+                    step.name.span.clone(),
+                    format!("duplicate step name \"{}\"", step.name.value),
+                );
+            }
+            steps.push(step);
+        }
+    }
+    Some(FlowSpec { steps })
+}
+
+/// The job of a `kind = "flow"` check, its strings interpolated.
+pub(crate) fn build(f: &FlowSpec, b: &mut Build<'_>) -> Option<FlowProbe> {
+    Some(FlowProbe {
+        steps: steps(f, b)?,
+        insecure: b.insecure,
+        max_body: b.max_body,
+    })
+}
+
+/// Renders each step with the variables known now. A capture of an earlier step stands in as
+/// its own `{{ name }}` placeholder, to be filled when the flow runs.
+fn steps(flow: &FlowSpec, b: &mut Build<'_>) -> Option<Vec<FlowStep>> {
+    let mut scope = b.scope.clone();
+    let diags = &mut *b.diags;
+    for st in &flow.steps {
+        for var in st.capture.iter().map(|(v, _)| v) {
+            scope
+                .later
+                .entry(var.clone())
+                .or_insert_with(|| st.name.value.clone());
+        }
+    }
+    let mut steps = Vec::new();
+    let before = diags.errors_so_far();
+    for st in &flow.steps {
+        let req = &st.request;
+        let url = try_render(&scope, &req.url, diags).map(|r| r.text);
+        if let Some(u) = url.as_deref().filter(|u| !u.contains("{{")) {
+            check_url(u, &req.url, diags);
+        }
+        let url = url.unwrap_or_default();
+        let mut secret_headers = Vec::new();
+        let mut headers: Vec<(String, String)> = req
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let rendered = render(&scope, v, diags);
+                // A capture stands in as a placeholder until the flow runs: a secret all the same.
+                if rendered.uses_secret || rendered.text.contains("{{") {
+                    secret_headers.push(k.to_ascii_lowercase());
+                } else {
+                    check_header(k, &rendered.text, v, diags);
+                }
+                (k.clone(), rendered.text)
+            })
+            .collect();
+        let body = body_template(&scope, req.body.as_ref(), &mut headers, diags);
+        let expect: Vec<String> = st
+            .expect
+            .iter()
+            .filter_map(|e| try_render(&scope, e, diags).map(|r| r.text))
+            .collect();
+        let captures = st
+            .capture
+            .iter()
+            .filter_map(|(var, q)| {
+                crate::assert::parse_capture(&q.value)
+                    .ok()
+                    .map(|c| (var.clone(), c))
+            })
+            .collect::<Vec<_>>();
+        for (var, _) in &captures {
+            scope.later.remove(var);
+            scope.set(var, format!("{{{{ {var} }}}}"));
+        }
+        steps.push(FlowStep {
+            name: st.name.value.clone(),
+            method: req.method.parse().unwrap_or(http::Method::GET),
+            url,
+            headers,
+            secret_headers,
+            body,
+            expect,
+            captures,
+            timeout: st.timeout,
+            follow_redirects: st.follow_redirects,
+            always: st.always,
+        });
+    }
+    (diags.errors_so_far() == before).then_some(steps)
+}
+
+/// Each step may have its own timeout; the flow gets their sum.
+pub(crate) fn default_timeout(f: &FlowSpec, base: std::time::Duration) -> std::time::Duration {
+    let steps: std::time::Duration = f.steps.iter().map(|s| s.timeout.unwrap_or(base)).sum();
+    steps.max(base)
 }

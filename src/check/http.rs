@@ -1,6 +1,10 @@
 //! `kind = "http"`: one request (following redirects unless told not to) judged by assertions.
 
 use crate::assert::Assertion;
+use crate::assert::Context;
+use crate::check::build::Build;
+use crate::check::read::{RequestSpec, read_expect, read_request};
+use crate::doc::{Diagnostics, Spanned, Table};
 use crate::net::{MAX_REDIRECTS, Request};
 
 use super::{Ctx, Finding, Probed, Status, body_limit, judge_assertions, subject_of};
@@ -73,4 +77,48 @@ impl HttpProbe {
             redact: Vec::new(),
         }
     }
+}
+
+// The `[[check]]` keys of this kind, read and validated with positions.
+
+/// The keys a `kind = "http"` check takes besides the common ones.
+pub const KEYS: &[&str] = &[
+    "url",
+    "method",
+    "headers",
+    "body",
+    "json",
+    "form",
+    "expect",
+    "follow_redirects",
+];
+
+/// `kind = "http"`: one request and its assertions.
+#[derive(Debug, Clone)]
+pub struct HttpSpec {
+    pub request: RequestSpec,
+    pub expect: Vec<Spanned<String>>,
+    pub follow_redirects: bool,
+}
+
+pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<HttpSpec> {
+    let request = read_request(t, diags);
+    let expect = read_expect(t, Context::Response, diags);
+    let follow_redirects = t.bool("follow_redirects", diags).unwrap_or(true);
+    Some(HttpSpec {
+        request: request?,
+        expect,
+        follow_redirects,
+    })
+}
+
+/// The job of a `kind = "http"` check, its strings interpolated.
+pub(crate) fn build(h: &HttpSpec, b: &mut Build<'_>) -> Option<HttpProbe> {
+    let request = b.request_of(&h.request);
+    let expect = b.expect(&h.expect, Context::Response);
+    Some(HttpProbe {
+        request: request?,
+        expect,
+        follow_redirects: h.follow_redirects,
+    })
 }

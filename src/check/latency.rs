@@ -3,6 +3,10 @@
 //! fixed `rate` and times each from its intended start, so a stalled server cannot hide behind
 //! coordinated omission.
 
+use crate::assert::Context;
+use crate::check::build::Build;
+use crate::check::read::{RequestSpec, read_expect, read_request};
+use crate::doc::{Diagnostics, Spanned, Table, Value};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -559,5 +563,122 @@ mod tests {
     #[test]
     fn the_progress_rate_reads_plainly() {
         assert_eq!(super::rate(1442.4885), "1442 req/s");
+    }
+}
+
+// The `[[check]]` keys of this kind, read and validated with positions.
+
+/// The keys a `kind = "latency"` check takes besides the common ones.
+pub const KEYS: &[&str] = &[
+    "url",
+    "method",
+    "headers",
+    "body",
+    "json",
+    "form",
+    "requests",
+    "concurrency",
+    "rate",
+    "duration",
+    "warmup",
+    "keepalive",
+    "follow_redirects",
+    "expect",
+];
+
+/// `kind = "latency"`: many requests, percentiles from an HDR histogram.
+#[derive(Debug, Clone)]
+pub struct LatencySpec {
+    pub request: RequestSpec,
+    /// Closed loop: this many requests, `concurrency` at a time (all of `duration`, when set).
+    pub requests: Option<u64>,
+    pub concurrency: u64,
+    /// Open loop: requests per second for `duration`, timed from each request's intended start.
+    pub rate: Option<f64>,
+    pub duration: Option<Duration>,
+    /// Requests sent first and not recorded.
+    pub warmup: u64,
+    pub keepalive: bool,
+    /// Time where the URL's redirects lead (true), or fail when it redirects (false).
+    pub follow_redirects: bool,
+    pub expect: Vec<Spanned<String>>,
+}
+
+pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<LatencySpec> {
+    let request = read_request(t, diags);
+    let requests = t.int("requests", 1..100_000_001, diags).map(|n| n as u64);
+    let concurrency = t.int("concurrency", 1..10_001, diags).unwrap_or(4) as u64;
+    let path = t.path().to_string();
+    let rate = t.get("rate").and_then(|n| match n.value {
+        Value::Int(i) if i > 0 => Some(i as f64),
+        Value::Float(f) if f > 0.0 && f.is_finite() => Some(f),
+        _ => {
+            diags.error(
+                n.span.clone(),
+                format!("{path}: rate must be a positive number of requests per second"),
+            );
+            None
+        }
+    });
+    let duration = t.duration("duration", diags);
+    if rate.is_some() && duration.is_none() {
+        diags.error(
+            t.span(),
+            format!("{path}: open-loop mode (`rate`) needs a `duration`"),
+        );
+    }
+    let warmup = t.int("warmup", 0..1_000_001, diags).unwrap_or(0) as u64;
+    let keepalive = t.bool("keepalive", diags).unwrap_or(true);
+    let follow_redirects = t.bool("follow_redirects", diags).unwrap_or(true);
+    let expect = read_expect(t, Context::Latency, diags);
+    Some(LatencySpec {
+        request: request?,
+        requests,
+        concurrency,
+        rate,
+        duration,
+        warmup,
+        keepalive,
+        follow_redirects,
+        expect,
+    })
+}
+
+/// The job of a `kind = "latency"` check, its strings interpolated.
+pub(crate) fn build(l: &LatencySpec, b: &mut Build<'_>) -> Option<LatencyProbe> {
+    let request = b.request_of(&l.request);
+    let expect = b.expect(&l.expect, Context::Latency);
+    let mode = match (l.rate, l.duration) {
+        (Some(rate), Some(duration)) => Mode::Open {
+            rate,
+            duration,
+            concurrency: l.concurrency,
+        },
+        (None, duration) => Mode::Closed {
+            // A timed run goes until its duration is over unless a count is also given.
+            requests: l
+                .requests
+                .unwrap_or(if duration.is_some() { u64::MAX } else { 100 }),
+            concurrency: l.concurrency,
+            duration,
+        },
+        (Some(_), None) => return None,
+    };
+    Some(LatencyProbe {
+        request: request?,
+        mode,
+        warmup: l.warmup,
+        keepalive: l.keepalive,
+        follow_redirects: l.follow_redirects,
+        expect,
+    })
+}
+
+/// A latency run lasts longer than one request: an open loop gets its duration on top of the
+/// default timeout, a closed loop at least a minute.
+pub(crate) fn default_timeout(l: &LatencySpec, base: Duration) -> Duration {
+    match l.duration {
+        Some(d) => d + base,
+        None => base.max(Duration::from_secs(60)),
     }
 }

@@ -1,19 +1,25 @@
-//! Check kinds: one file each, dispatched through [`Probe`]. A probe never returns `Err`:
-//! what it found is a list of [`Finding`]s, and "could not run" is a [`ProbeError`].
+//! Check kinds, one module each: a kind's module reads its `[[check]]` keys (`read`, `KEYS`),
+//! builds its job (`build`) and runs its probe. This file is the registry: [`Kind`] is the one
+//! list of kinds, and [`KindSpec`] and [`Probe`] dispatch to the modules. Adding a kind is one
+//! module and one line in each `match` here. A probe never returns `Err`: what it found is a
+//! list of [`Finding`]s, and "could not run" is a [`ProbeError`].
 
-mod cors;
-mod exposure;
-mod flow;
-mod headers;
-mod http;
-mod latency;
-mod page;
-mod redirect;
-mod tls;
+pub mod build;
+pub mod cors;
+pub mod exposure;
+pub mod flow;
+pub mod headers;
+pub mod http;
+pub mod latency;
+pub mod page;
+pub mod read;
+pub mod redirect;
+pub mod tls;
 
 use tokio::time::Instant;
 
 use crate::assert::{Assertion, Severity, Subject};
+use crate::doc::{Diagnostics, Table};
 use crate::net::{Engine, Overrides};
 pub use crate::outcome::{Finding, ProbeError, Probed, Status};
 
@@ -37,7 +43,142 @@ pub struct Ctx<'a> {
     pub progress: bool,
 }
 
-/// Every check kind this build knows.
+/// Every check kind this build knows, in the order the docs list them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Http,
+    Page,
+    Redirect,
+    Tls,
+    Headers,
+    Cors,
+    Exposure,
+    Flow,
+    Latency,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 9] = [
+        Kind::Http,
+        Kind::Page,
+        Kind::Redirect,
+        Kind::Tls,
+        Kind::Headers,
+        Kind::Cors,
+        Kind::Exposure,
+        Kind::Flow,
+        Kind::Latency,
+    ];
+
+    /// The name written as `kind = "…"`, shown in reports and used as a metric label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Http => "http",
+            Kind::Page => "page",
+            Kind::Redirect => "redirect",
+            Kind::Tls => "tls",
+            Kind::Headers => "headers",
+            Kind::Cors => "cors",
+            Kind::Exposure => "exposure",
+            Kind::Flow => "flow",
+            Kind::Latency => "latency",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The keys its checks take besides the common ones.
+    pub fn keys(self) -> &'static [&'static str] {
+        match self {
+            Kind::Http => http::KEYS,
+            Kind::Page => page::KEYS,
+            Kind::Redirect => redirect::KEYS,
+            Kind::Tls => tls::KEYS,
+            Kind::Headers => headers::KEYS,
+            Kind::Cors => cors::KEYS,
+            Kind::Exposure => exposure::KEYS,
+            Kind::Flow => flow::KEYS,
+            Kind::Latency => latency::KEYS,
+        }
+    }
+}
+
+/// The kind-specific part of a check, as written.
+#[derive(Debug, Clone)]
+pub enum KindSpec {
+    Http(http::HttpSpec),
+    Page(page::PageSpec),
+    Redirect(redirect::RedirectSpec),
+    Tls(tls::TlsSpec),
+    Headers(headers::HeadersSpec),
+    Cors(cors::CorsSpec),
+    Exposure(exposure::ExposureSpec),
+    Flow(flow::FlowSpec),
+    Latency(latency::LatencySpec),
+}
+
+impl KindSpec {
+    /// Reads a check of `kind` from its table; every problem goes to `diags`.
+    pub fn read(kind: Kind, t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<KindSpec> {
+        match kind {
+            Kind::Http => http::read(t, diags).map(KindSpec::Http),
+            Kind::Page => page::read(t, diags).map(KindSpec::Page),
+            Kind::Redirect => redirect::read(t, diags).map(KindSpec::Redirect),
+            Kind::Tls => tls::read(t, diags).map(KindSpec::Tls),
+            Kind::Headers => headers::read(t, diags).map(KindSpec::Headers),
+            Kind::Cors => cors::read(t, diags).map(KindSpec::Cors),
+            Kind::Exposure => exposure::read(t, diags).map(KindSpec::Exposure),
+            Kind::Flow => flow::read(t, diags).map(KindSpec::Flow),
+            Kind::Latency => latency::read(t, diags).map(KindSpec::Latency),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            KindSpec::Http(_) => Kind::Http,
+            KindSpec::Page(_) => Kind::Page,
+            KindSpec::Redirect(_) => Kind::Redirect,
+            KindSpec::Tls(_) => Kind::Tls,
+            KindSpec::Headers(_) => Kind::Headers,
+            KindSpec::Cors(_) => Kind::Cors,
+            KindSpec::Exposure(_) => Kind::Exposure,
+            KindSpec::Flow(_) => Kind::Flow,
+            KindSpec::Latency(_) => Kind::Latency,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// The check's job, its strings interpolated.
+    pub fn build(&self, b: &mut build::Build<'_>) -> Option<Probe> {
+        Some(match self {
+            KindSpec::Http(s) => Probe::Http(http::build(s, b)?),
+            KindSpec::Page(s) => Probe::Page(page::build(s, b)?),
+            KindSpec::Redirect(s) => Probe::Redirect(redirect::build(s, b)?),
+            KindSpec::Tls(s) => Probe::Tls(tls::build(s, b)?),
+            KindSpec::Headers(s) => Probe::Headers(Box::new(headers::build(s, b)?)),
+            KindSpec::Cors(s) => Probe::Cors(cors::build(s, b)?),
+            KindSpec::Exposure(s) => Probe::Exposure(exposure::build(s, b)?),
+            KindSpec::Flow(s) => Probe::Flow(flow::build(s, b)?),
+            KindSpec::Latency(s) => Probe::Latency(latency::build(s, b)?),
+        })
+    }
+
+    /// The timeout a check gets when it sets none: `base`, or what a longer run needs.
+    pub fn default_timeout(&self, base: std::time::Duration) -> std::time::Duration {
+        match self {
+            KindSpec::Latency(l) => latency::default_timeout(l, base),
+            KindSpec::Flow(f) => flow::default_timeout(f, base),
+            _ => base,
+        }
+    }
+}
+
+/// A check's job, ready to run.
 #[derive(Debug, Clone)]
 pub enum Probe {
     Http(HttpProbe),
@@ -52,17 +193,17 @@ pub enum Probe {
 }
 
 impl Probe {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> Kind {
         match self {
-            Probe::Http(_) => "http",
-            Probe::Page(_) => "page",
-            Probe::Redirect(_) => "redirect",
-            Probe::Tls(_) => "tls",
-            Probe::Headers(_) => "headers",
-            Probe::Cors(_) => "cors",
-            Probe::Exposure(_) => "exposure",
-            Probe::Flow(_) => "flow",
-            Probe::Latency(_) => "latency",
+            Probe::Http(_) => Kind::Http,
+            Probe::Page(_) => Kind::Page,
+            Probe::Redirect(_) => Kind::Redirect,
+            Probe::Tls(_) => Kind::Tls,
+            Probe::Headers(_) => Kind::Headers,
+            Probe::Cors(_) => Kind::Cors,
+            Probe::Exposure(_) => Kind::Exposure,
+            Probe::Flow(_) => Kind::Flow,
+            Probe::Latency(_) => Kind::Latency,
         }
     }
 

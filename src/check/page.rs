@@ -1,5 +1,9 @@
 //! `kind = "page"`: the front end answers 200 with HTML, and every same-origin asset it names loads.
 
+use crate::assert::Context;
+use crate::check::build::Build;
+use crate::check::read::{read_expect, required};
+use crate::doc::{Diagnostics, Spanned, Table};
 use std::ops::ControlFlow;
 use std::sync::Mutex;
 
@@ -230,4 +234,39 @@ mod tests {
         let a = same_origin_assets(&many, &base);
         assert_eq!((a.urls.len(), a.skipped), (MAX_ASSETS, 50));
     }
+}
+
+// The `[[check]]` keys of this kind, read and validated with positions.
+
+/// The keys a `kind = "page"` check takes besides the common ones.
+pub const KEYS: &[&str] = &["url", "expect", "assets"];
+
+/// `kind = "page"`: a front-end page and its same-origin assets.
+#[derive(Debug, Clone)]
+pub struct PageSpec {
+    pub url: Spanned<String>,
+    pub expect: Vec<Spanned<String>>,
+    pub assets: bool,
+}
+
+pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<PageSpec> {
+    let url = required(t, "url", diags);
+    let expect = read_expect(t, Context::Response, diags);
+    let assets = t.bool("assets", diags).unwrap_or(true);
+    Some(PageSpec {
+        url: url?,
+        expect,
+        assets,
+    })
+}
+
+/// The job of a `kind = "page"` check, its strings interpolated.
+pub(crate) fn build(p: &PageSpec, b: &mut Build<'_>) -> Option<PageProbe> {
+    let url = b.url(&p.url)?;
+    let expect = b.expect(&p.expect, Context::Response);
+    Some(PageProbe {
+        request: b.request(url),
+        expect,
+        assets: p.assets,
+    })
 }

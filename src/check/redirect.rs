@@ -1,5 +1,8 @@
 //! `kind = "redirect"`: plain HTTP answers 301/308 to HTTPS on the same host, then stays on HTTPS.
 
+use crate::check::build::Build;
+use crate::check::read::required;
+use crate::doc::{Diagnostics, Spanned, Table};
 use url::Url;
 
 use crate::net::{Request, Timings};
@@ -204,4 +207,41 @@ fn final_https(steps: &[Step], end: &End) -> Finding {
         },
     };
     Finding::new("redirect.final_https", status, msg).expect(expected, actual)
+}
+
+// The `[[check]]` keys of this kind, read and validated with positions.
+
+/// The keys a `kind = "redirect"` check takes besides the common ones.
+pub const KEYS: &[&str] = &["url", "max_hops"];
+
+/// `kind = "redirect"`: plain HTTP must send users to HTTPS.
+#[derive(Debug, Clone)]
+pub struct RedirectSpec {
+    pub url: Spanned<String>,
+    pub max_hops: usize,
+}
+
+pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<RedirectSpec> {
+    let url = required(t, "url", diags);
+    let max_hops = t.int("max_hops", 1..21, diags).unwrap_or(3) as usize;
+    Some(RedirectSpec {
+        url: url?,
+        max_hops,
+    })
+}
+
+/// The job of a `kind = "redirect"` check, its strings interpolated.
+pub(crate) fn build(r: &RedirectSpec, b: &mut Build<'_>) -> Option<RedirectProbe> {
+    let url = b.url(&r.url)?;
+    if url.scheme() != "http" {
+        b.error(
+            r.url.span.clone(),
+            format!("a redirect check starts from an http:// URL, not \"{url}\""),
+        );
+        return None;
+    }
+    Some(RedirectProbe {
+        request: b.request(url),
+        max_hops: r.max_hops,
+    })
 }

@@ -2,12 +2,22 @@
 
 mod agent;
 use agent::{read_agent, read_alerts};
-mod kinds;
 mod spec;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::check::KindSpec;
+pub use crate::check::cors::CorsSpec;
+pub use crate::check::exposure::ExposureSpec;
+pub use crate::check::flow::{FlowSpec, StepSpec};
+pub use crate::check::headers::HeadersSpec;
+pub use crate::check::http::HttpSpec;
+pub use crate::check::latency::LatencySpec;
+pub use crate::check::page::PageSpec;
+pub use crate::check::read::{BodySpec, RequestSpec};
+pub use crate::check::redirect::RedirectSpec;
+pub use crate::check::tls::TlsSpec;
 pub use crate::doc::{ConfigError, Diagnostic, line_col};
 pub use crate::doc::{Diagnostics, Node, SecretRef, SecretSource, Spanned, Table, Value};
 pub use crate::units::parse_duration;
@@ -15,10 +25,7 @@ pub use crate::units::suggest;
 pub use agent::{
     AgentSpec, AlertsSpec, Backlog, QuietSpec, SecretOr, SinkKind, SinkSpec, check_rule, read_rule,
 };
-pub use spec::{
-    BodySpec, CheckSpec, CorsSpec, ExposureSpec, FlowSpec, HeadersSpec, HttpSpec, KindSpec,
-    LatencySpec, PageSpec, RedirectSpec, RequestSpec, StepSpec, TlsSpec,
-};
+pub use spec::CheckSpec;
 
 /// Settings every check inherits unless it overrides them.
 #[derive(Debug, Clone)]

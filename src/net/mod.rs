@@ -53,6 +53,9 @@ pub enum NetError {
 }
 
 impl NetError {
+    /// Every word [`NetError::kind`] can return.
+    pub const KINDS: [&'static str; 6] = ["setup", "dns", "connect", "tls", "timeout", "protocol"];
+
     pub fn kind(&self) -> &'static str {
         match self {
             NetError::Setup(_) => "setup",

@@ -20,7 +20,7 @@ pub struct Job {
 
 impl Job {
     pub fn kind(&self) -> &'static str {
-        self.probe.kind()
+        self.probe.kind().name()
     }
 }
 
@@ -39,25 +39,6 @@ pub struct Plan {
     pub progress: bool,
     /// Configuration problems that do not stop a run, each as `file:line:col: warning: …`.
     pub warnings: Vec<String>,
-}
-
-/// What building a plan found: errors stop it, warnings are shown, and values learnt on the way
-/// (passwords in URLs) are hidden like secrets.
-#[derive(Debug, Default)]
-pub(crate) struct Diags {
-    pub errors: Vec<Diagnostic>,
-    pub warnings: Vec<Diagnostic>,
-    pub learnt: Vec<String>,
-}
-
-impl Diags {
-    pub fn push(&mut self, d: Diagnostic) {
-        self.errors.push(d);
-    }
-
-    pub fn len(&self) -> usize {
-        self.errors.len()
-    }
 }
 
 /// Reads an environment variable by name.
@@ -315,5 +296,6 @@ fn read_secrets(
 
 mod jobs;
 
-pub use jobs::split_host_port;
-use jobs::{build_job, render};
+pub use crate::check::build::split_host_port;
+use crate::check::build::{Diags, render};
+use jobs::build_job;

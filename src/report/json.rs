@@ -53,10 +53,6 @@ fn timings(t: &Timings) -> Value {
     })
 }
 
-const KINDS: &[&str] = &[
-    "http", "page", "redirect", "tls", "headers", "cors", "exposure", "flow", "latency",
-];
-
 fn status_of(v: &Value) -> Option<crate::outcome::Status> {
     use crate::outcome::Status;
     Some(match v.as_str()? {
@@ -75,12 +71,9 @@ fn duration_ms(v: &Value) -> std::time::Duration {
 /// Reads one check of a JSON report back, as `check --remote` does with an agent's answer.
 pub fn outcome_from_json(v: &Value) -> Option<Outcome> {
     use crate::outcome::{Finding, ProbeError};
-    let kind = KINDS
-        .iter()
-        .find(|k| Some(**k) == v["kind"].as_str())
-        .copied()?;
+    let kind = crate::check::Kind::from_name(v["kind"].as_str()?)?.name();
     let error = v["error"].as_object().map(|e| ProbeError {
-        kind: ["setup", "dns", "connect", "tls", "timeout", "protocol"]
+        kind: crate::net::NetError::KINDS
             .into_iter()
             .find(|k| Some(*k) == e.get("kind").and_then(Value::as_str))
             .unwrap_or("protocol"),

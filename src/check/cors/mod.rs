@@ -5,6 +5,9 @@
 mod judge;
 mod origins;
 
+use crate::check::build::Build;
+use crate::check::read::{read_method, required};
+use crate::doc::{Diagnostics, Spanned, Table};
 use std::sync::Mutex;
 
 use crate::net::{NetError, Pool, Request, Response};
@@ -200,4 +203,61 @@ fn seen(r: &Response, sent: Sent, request: String) -> Seen {
                 .any(|t| t.trim().eq_ignore_ascii_case("origin") || t.trim() == "*")
         }),
     }
+}
+
+// The `[[check]]` keys of this kind, read and validated with positions.
+
+/// The keys a `kind = "cors"` check takes besides the common ones.
+pub const KEYS: &[&str] = &["url", "allowed", "method"];
+
+/// `kind = "cors"`: allowed origins and the misconfiguration classes.
+#[derive(Debug, Clone)]
+pub struct CorsSpec {
+    pub url: Spanned<String>,
+    /// Each entry may hold several origins separated by spaces (the checklist fills one from flags).
+    pub allowed: Vec<Spanned<String>>,
+    pub method: String,
+}
+
+pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<CorsSpec> {
+    let url = required(t, "url", diags);
+    let allowed = t.str_list("allowed", diags).unwrap_or_default();
+    let method = read_method(t, diags);
+    Some(CorsSpec {
+        url: url?,
+        allowed,
+        method,
+    })
+}
+
+/// The job of a `kind = "cors"` check, its strings interpolated.
+pub(crate) fn build(spec: &CorsSpec, b: &mut Build<'_>) -> Option<CorsProbe> {
+    let url = b.url(&spec.url)?;
+    let allowed = origins(&spec.allowed, b);
+    let method = spec.method.parse().unwrap_or(http::Method::GET);
+    Some(CorsProbe {
+        request: b.request(url),
+        allowed,
+        method,
+    })
+}
+
+/// Allowed CORS origins: each entry may hold several, separated by spaces; each must be a bare origin.
+fn origins(entries: &[Spanned<String>], b: &mut Build<'_>) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in entries {
+        let text = b.text(e);
+        for o in text.split_whitespace() {
+            match url::Url::parse(o) {
+                Ok(u) if u.origin().ascii_serialization() == o.trim_end_matches('/') => {
+                    out.push(u.origin().ascii_serialization())
+                }
+                _ => b.error(
+                    e.span.clone(),
+                    format!("\"{o}\" is not an origin such as https://app.example.com"),
+                ),
+            }
+        }
+    }
+    out
 }

@@ -8,6 +8,9 @@
 
 mod rules;
 
+use crate::check::build::Build;
+use crate::check::read::{RequestSpec, read_request, required};
+use crate::doc::{Diagnostics, Spanned, Table};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -257,4 +260,61 @@ fn details(g: &grade::Grade, final_url: &Url) -> BTreeMap<String, serde_json::Va
     );
     details.insert("final_url".into(), final_url.as_str().into());
     details
+}
+
+// The `[[check]]` keys of this kind, read and validated with positions.
+
+/// The keys a `kind = "headers"` check takes besides the common ones.
+pub const KEYS: &[&str] = &["url", "min_grade", "http_url", "login"];
+
+/// `kind = "headers"`: security headers and an Observatory-style grade.
+#[derive(Debug, Clone)]
+pub struct HeadersSpec {
+    pub url: Spanned<String>,
+    pub min_grade: String,
+    pub http_url: Option<Spanned<String>>,
+    pub login: Option<RequestSpec>,
+}
+
+pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<HeadersSpec> {
+    let url = required(t, "url", diags);
+    let min_grade = match t.str("min_grade", diags) {
+        Some(g) if crate::security::grade::LETTERS.contains(&g.value.as_str()) => g.value,
+        Some(g) => {
+            let msg = format!(
+                "min_grade \"{}\" is not a grade, use one of {}",
+                g.value,
+                crate::security::grade::LETTERS.join(" ")
+            );
+            diags.error(g.span, msg);
+            "B".into()
+        }
+        None => "B".into(),
+    };
+    let http_url = t.str("http_url", diags);
+    let login = t.get("login").and_then(|node| {
+        let mut lt = Table::of(node, format!("{}.login", t.path()), diags);
+        let r = read_request(&mut lt, diags);
+        lt.finish(&["url", "method", "headers", "body", "json", "form"], diags);
+        r
+    });
+    Some(HeadersSpec {
+        url: url?,
+        min_grade,
+        http_url,
+        login,
+    })
+}
+
+/// The job of a `kind = "headers"` check, its strings interpolated.
+pub(crate) fn build(spec: &HeadersSpec, b: &mut Build<'_>) -> Option<HeadersProbe> {
+    let url = b.url(&spec.url);
+    let http_url = spec.http_url.as_ref().map(|u| b.url(u));
+    let login = spec.login.as_ref().map(|l| b.request_of(l));
+    Some(HeadersProbe {
+        request: b.request(url?),
+        min_grade: spec.min_grade.clone(),
+        login: login.map(|l| l.ok_or(())).transpose().ok()?,
+        http_url: http_url.map(|u| u.ok_or(())).transpose().ok()?,
+    })
 }

@@ -5,6 +5,9 @@ mod cert;
 mod findings;
 mod legacy;
 
+use crate::check::build::{Build, split_host_port};
+use crate::check::read::required;
+use crate::doc::{Diagnostics, Spanned, Table};
 use std::collections::BTreeMap;
 
 use crate::net::{NetError, TlsInfo};
@@ -124,4 +127,108 @@ fn details(info: &TlsInfo, certs: &[Cert]) -> BTreeMap<String, serde_json::Value
         details.insert("chain_not_after".into(), rfc3339(min).into());
     }
     details
+}
+
+// The `[[check]]` keys of this kind, read and validated with positions.
+
+/// The keys a `kind = "tls"` check takes besides the common ones.
+pub const KEYS: &[&str] = &[
+    "host",
+    "server_name",
+    "warn_days",
+    "fail_days",
+    "min_version",
+    "legacy",
+];
+
+/// `kind = "tls"`: the certificate and protocol of one endpoint.
+#[derive(Debug, Clone)]
+pub struct TlsSpec {
+    pub host: Spanned<String>,
+    pub server_name: Option<Spanned<String>>,
+    pub warn_days: i64,
+    pub fail_days: i64,
+    /// "1.2" or "1.3".
+    pub min_version: String,
+    /// Whether accepting TLS 1.0/1.1 fails or warns.
+    pub legacy_warn: bool,
+}
+
+pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<TlsSpec> {
+    let host = required(t, "host", diags);
+    let server_name = t.str("server_name", diags);
+    let warn_days = t.int("warn_days", 0..3651, diags).unwrap_or(30);
+    let fail_days = t.int("fail_days", 0..3651, diags).unwrap_or(7);
+    if fail_days > warn_days {
+        diags.error(
+            t.span(),
+            format!(
+                "{}: fail_days ({fail_days}) is larger than warn_days ({warn_days})",
+                t.path()
+            ),
+        );
+    }
+    let min_version = match t.str("min_version", diags) {
+        Some(v) if v.value == "1.2" || v.value == "1.3" => v.value,
+        Some(v) => {
+            diags.error(
+                v.span,
+                format!(
+                    "min_version \"{}\" is not supported, use \"1.2\" or \"1.3\"",
+                    v.value
+                ),
+            );
+            "1.2".into()
+        }
+        None => "1.2".into(),
+    };
+    let legacy_warn = match t.str("legacy", diags) {
+        Some(v) if v.value == "warn" => true,
+        Some(v) if v.value == "fail" => false,
+        Some(v) => {
+            diags.error(
+                v.span,
+                format!("legacy \"{}\" must be \"fail\" or \"warn\"", v.value),
+            );
+            false
+        }
+        None => false,
+    };
+    Some(TlsSpec {
+        host: host?,
+        server_name,
+        warn_days,
+        fail_days,
+        min_version,
+        legacy_warn,
+    })
+}
+
+/// The job of a `kind = "tls"` check, its strings interpolated.
+pub(crate) fn build(t: &TlsSpec, b: &mut Build<'_>) -> Option<TlsProbe> {
+    let host = b.text(&t.host);
+    let Some((name, port)) = split_host_port(&host) else {
+        b.error(
+            t.host.span.clone(),
+            format!("host \"{host}\" must be HOST or HOST:PORT"),
+        );
+        return None;
+    };
+    let server_name = t
+        .server_name
+        .as_ref()
+        .map_or_else(|| name.clone(), |s| b.text(s));
+    Some(TlsProbe {
+        host: name,
+        port,
+        server_name,
+        warn_days: t.warn_days,
+        fail_days: t.fail_days,
+        min_version: t.min_version.clone(),
+        legacy_status: if t.legacy_warn {
+            Status::Warn
+        } else {
+            Status::Fail
+        },
+    })
 }
