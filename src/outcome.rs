@@ -57,7 +57,12 @@ impl Finding {
         Finding::new(id, if ok { Status::Pass } else { bad }, message)
     }
 
-    pub fn expect(mut self, expected: impl Into<String>, actual: impl Into<String>) -> Finding {
+    /// The finding with what was expected and what was found, for reports and alerts.
+    pub fn with_values(
+        mut self,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> Finding {
         self.expected = Some(expected.into());
         self.actual = Some(actual.into());
         self

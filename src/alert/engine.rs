@@ -347,7 +347,7 @@ mod tests {
                 Status::Fail
             };
             o.findings =
-                vec![Finding::new("http.status", fs, "status 503").expect("== 200", "503")];
+                vec![Finding::new("http.status", fs, "status 503").with_values("== 200", "503")];
         }
         o
     }

@@ -148,7 +148,7 @@ impl ExposureProbe {
                     Status::Pass,
                     format!("{path} could not be fetched ({})", e.kind()),
                 )
-                .expect("not served", e.kind()),
+                .with_values("not served", e.kind()),
             });
         }
         Probed {
@@ -204,7 +204,7 @@ fn leak_finding(id: &str, what: &str, responses: &[(u16, String)]) -> Finding {
     } else {
         format!("{what}: {}", found.join(", "))
     };
-    Finding::judge(id, found.is_empty(), Status::Fail, msg).expect(
+    Finding::judge(id, found.is_empty(), Status::Fail, msg).with_values(
         "no stack trace, debug page or SQL error",
         if found.is_empty() {
             "none".into()
@@ -224,7 +224,7 @@ fn file_finding(id: &str, path: &str, signature: &str, r: &Response) -> Finding 
         format!("{path} is not served ({})", r.status)
     };
     Finding::judge(id, !served, Status::Fail, msg)
-        .expect("not served", format!("{} {} bytes", r.status, r.body.len()))
+        .with_values("not served", format!("{} {} bytes", r.status, r.body.len()))
 }
 
 #[cfg(test)]

@@ -161,7 +161,7 @@ impl FlowProbe {
             status: "fail",
             findings: vec![
                 Finding::new(format!("flow.{}.{id}", step.name), Status::Fail, msg)
-                    .expect("the step runs", actual),
+                    .with_values("the step runs", actual),
             ],
             http_status: None,
             timings: None,
@@ -212,7 +212,7 @@ impl FlowProbe {
                         Status::Fail,
                         format!("capture \"{var}\" found nothing in the response"),
                     )
-                    .expect(format!("a value for {var}"), "nothing"),
+                    .with_values(format!("a value for {var}"), "nothing"),
                 ),
             }
         }
@@ -306,7 +306,7 @@ impl FlowProbe {
                     Status::Fail,
                     format!("status {}", resp.status),
                 )
-                .expect("< 400", resp.status.to_string()),
+                .with_values("< 400", resp.status.to_string()),
             ];
         }
         step.expect
@@ -321,7 +321,7 @@ impl FlowProbe {
                     });
                 match parsed {
                     Err(why) => Finding::new(id, Status::Fail, format!("{text}: {why}"))
-                        .expect(text.clone(), "not evaluated"),
+                        .with_values(text.clone(), "not evaluated"),
                     Ok(a) => {
                         let v = subject.check(&a);
                         let status = match (v.passed, a.severity) {
@@ -334,7 +334,7 @@ impl FlowProbe {
                         } else {
                             format!("{} (was {})", a.text, v.actual)
                         };
-                        Finding::new(id, status, msg).expect(a.expected_text(), v.actual)
+                        Finding::new(id, status, msg).with_values(a.expected_text(), v.actual)
                     }
                 }
             })

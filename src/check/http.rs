@@ -54,7 +54,7 @@ impl HttpProbe {
                     Status::Fail,
                     format!("status {}", resp.status),
                 )
-                .expect("2xx", resp.status.to_string()),
+                .with_values("2xx", resp.status.to_string()),
             );
         }
         findings.extend(body_limit(resp, self.request.max_body));

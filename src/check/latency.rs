@@ -197,7 +197,7 @@ impl LatencyProbe {
                                 self.request.url, r.status
                             ),
                         )
-                        .expect(
+                        .with_values(
                             "a URL that answers without redirecting",
                             format!("{} to {location}", r.status),
                         ),
@@ -243,7 +243,7 @@ impl LatencyProbe {
                 self.request.url, first.status, request.url, request.url
             ),
         )
-        .expect("the final URL", request.url.to_string());
+        .with_values("the final URL", request.url.to_string());
         Target::Redirected(Box::new(request), finding)
     }
 
@@ -431,7 +431,7 @@ fn judge(a: &Assertion, stats: &Stats, id: String) -> Finding {
     } else {
         format!("{} (was {shown})", a.text)
     };
-    Finding::new(id, status, msg).expect(a.expected_text(), shown)
+    Finding::new(id, status, msg).with_values(a.expected_text(), shown)
 }
 
 fn summary(s: &Stats) -> serde_json::Value {

@@ -252,7 +252,7 @@ pub fn judge_assertions(
             } else {
                 format!("{} (was {})", a.text, verdict.actual)
             };
-            Finding::new(id, status, message).expect(a.expected_text(), verdict.actual)
+            Finding::new(id, status, message).with_values(a.expected_text(), verdict.actual)
         })
         .collect()
 }
@@ -301,6 +301,6 @@ pub fn body_limit(resp: &crate::net::Response, cap: u64) -> Option<Finding> {
             Status::Fail,
             format!("body is larger than the {cap}-byte limit; reading stopped"),
         )
-        .expect(format!("≤ {cap} bytes"), format!("> {cap} bytes"))
+        .with_values(format!("≤ {cap} bytes"), format!("> {cap} bytes"))
     })
 }

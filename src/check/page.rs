@@ -46,7 +46,7 @@ impl PageProbe {
                 Status::Fail,
                 format!("status {}", resp.status),
             )
-            .expect("200", resp.status.to_string()),
+            .with_values("200", resp.status.to_string()),
         ];
         let ctype = resp
             .headers
@@ -64,7 +64,7 @@ impl PageProbe {
                 Status::Fail,
                 format!("content type \"{ctype}\""),
             )
-            .expect(
+            .with_values(
                 "text/html",
                 if ctype.is_empty() { "(missing)" } else { ctype },
             ),
@@ -143,7 +143,7 @@ impl PageProbe {
             )
         };
         Finding::judge("page.assets", broken.is_empty(), Status::Fail, message)
-            .expect("every asset 2xx", actual)
+            .with_values("every asset 2xx", actual)
     }
 }
 

@@ -106,20 +106,20 @@ impl RedirectProbe {
                 Status::Fail,
                 format!("redirect loop back to {back}"),
             )
-            .expect(expected, format!("loop after {redirects} redirects")),
+            .with_values(expected, format!("loop after {redirects} redirects")),
             End::TooMany => Finding::new(
                 "redirect.hops",
                 Status::Fail,
                 format!("more than {} redirects", self.max_hops),
             )
-            .expect(expected, format!("> {}", self.max_hops)),
+            .with_values(expected, format!("> {}", self.max_hops)),
             _ => Finding::judge(
                 "redirect.hops",
                 redirects <= self.max_hops,
                 Status::Fail,
                 format!("{redirects} redirects"),
             )
-            .expect(expected, redirects.to_string()),
+            .with_values(expected, redirects.to_string()),
         }
     }
 }
@@ -135,7 +135,7 @@ fn first_hop(start: &Url, first: &Step) -> Finding {
                 first.status
             ),
         )
-        .expect(expected, format!("{} (no redirect)", first.status)),
+        .with_values(expected, format!("{} (no redirect)", first.status)),
         Some(loc) => {
             let ok = loc.scheme() == "https" && loc.host_str() == start.host_str();
             let msg = if ok {
@@ -146,7 +146,7 @@ fn first_hop(start: &Url, first: &Step) -> Finding {
                 format!("{start} redirects to another host: {loc}")
             };
             Finding::judge("redirect.https", ok, Status::Fail, msg)
-                .expect(expected, format!("{} to {loc}", first.status))
+                .with_values(expected, format!("{} to {loc}", first.status))
         }
     }
 }
@@ -166,7 +166,8 @@ fn permanent(first: &Step) -> Finding {
         ),
         s => (Status::Fail, format!("no redirect (status {s})")),
     };
-    Finding::new("redirect.permanent", status, msg).expect("301 or 308", first.status.to_string())
+    Finding::new("redirect.permanent", status, msg)
+        .with_values("301 or 308", first.status.to_string())
 }
 
 fn final_https(steps: &[Step], end: &End) -> Finding {
@@ -206,7 +207,7 @@ fn final_https(steps: &[Step], end: &End) -> Finding {
             None => (Status::Fail, "no response".to_string(), "none".to_string()),
         },
     };
-    Finding::new("redirect.final_https", status, msg).expect(expected, actual)
+    Finding::new("redirect.final_https", status, msg).with_values(expected, actual)
 }
 
 // The `[[check]]` keys of this kind, read and validated with positions.

@@ -98,7 +98,7 @@ fn allowed_finding(allowed: &[String], method: &http::Method, results: &Results)
             Status::Pass,
             "no allowed origins are configured",
         )
-        .expect(expected, "none configured");
+        .with_values(expected, "none configured");
     }
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
@@ -151,7 +151,7 @@ fn allowed_finding(allowed: &[String], method: &http::Method, results: &Results)
         Status::Warn => format!("allowed origins work, but: {detail}"),
         _ => format!("an allowed origin does not work: {detail}"),
     };
-    Finding::new("cors.allowed", status, msg).expect(expected, detail)
+    Finding::new("cors.allowed", status, msg).with_values(expected, detail)
 }
 
 /// How bad one allowing response is for an origin of `class`.
@@ -199,7 +199,7 @@ fn forbidden_finding(class: Class, group: &[&(Probe, Vec<Seen>)], root: Root) ->
             Status::Pass,
             format!("{what} is not allowed ({} origins tried)", origins.len()),
         )
-        .expect(expected, "no Access-Control-Allow-Origin for them");
+        .with_values(expected, "no Access-Control-Allow-Origin for them");
     }
     let shared = class != Class::Reflect && root != Root::None;
     let msg = match (class, root) {
@@ -234,7 +234,7 @@ fn forbidden_finding(class: Class, group: &[&(Probe, Vec<Seen>)], root: Root) ->
     } else {
         evidence.join("; ")
     };
-    Finding::new(class.id(), worst, msg).expect(expected, actual)
+    Finding::new(class.id(), worst, msg).with_values(expected, actual)
 }
 
 fn wildcard_credentials(results: &Results) -> Finding {
@@ -252,13 +252,13 @@ fn wildcard_credentials(results: &Results) -> Finding {
                 s.evidence()
             ),
         )
-        .expect(expected, s.evidence()),
+        .with_values(expected, s.evidence()),
         None => Finding::new(
             "cors.wildcard_credentials",
             Status::Pass,
             "no wildcard origin with credentials",
         )
-        .expect(expected, "none"),
+        .with_values(expected, "none"),
     }
 }
 

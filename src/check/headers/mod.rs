@@ -115,7 +115,7 @@ impl HeadersProbe {
             Status::Fail,
             format!("Observatory grade {} (score {}){why}", g.letter, g.score),
         )
-        .expect(
+        .with_values(
             format!("{} or better", self.min_grade),
             format!("{} ({})", g.letter, g.score),
         )
@@ -165,7 +165,7 @@ impl HeadersProbe {
                             "the login request failed, so its cookies could not be judged: {e}"
                         ),
                     )
-                    .expect("a login response", e.kind()),
+                    .with_values("a login response", e.kind()),
                 ),
             ),
         }

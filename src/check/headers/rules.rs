@@ -80,7 +80,7 @@ fn hsts_finding(h: &http::HeaderMap, https: bool) -> Finding {
             ),
         },
     };
-    Finding::new("headers.hsts", status, msg).expect(expected, shown(&vals))
+    Finding::new("headers.hsts", status, msg).with_values(expected, shown(&vals))
 }
 
 fn frame_finding(h: &http::HeaderMap) -> Finding {
@@ -129,7 +129,7 @@ fn frame_finding(h: &http::HeaderMap) -> Finding {
         ),
     };
     Finding::new("headers.frame", status, msg)
-        .expect("X-Frame-Options: DENY or frame-ancestors 'none'", actual)
+        .with_values("X-Frame-Options: DENY or frame-ancestors 'none'", actual)
 }
 
 fn nosniff_finding(h: &http::HeaderMap) -> Finding {
@@ -140,7 +140,7 @@ fn nosniff_finding(h: &http::HeaderMap) -> Finding {
     } else {
         format!("X-Content-Type-Options is {}", shown(&vals))
     };
-    Finding::judge("headers.nosniff", ok, Status::Fail, msg).expect("nosniff", shown(&vals))
+    Finding::judge("headers.nosniff", ok, Status::Fail, msg).with_values("nosniff", shown(&vals))
 }
 
 fn csp_finding(h: &http::HeaderMap, meta: &[&str], https: bool) -> Finding {
@@ -154,7 +154,7 @@ fn csp_finding(h: &http::HeaderMap, meta: &[&str], https: bool) -> Finding {
         } else {
             "Content-Security-Policy is missing"
         };
-        return Finding::new("headers.csp", Status::Fail, msg).expect(
+        return Finding::new("headers.csp", Status::Fail, msg).with_values(
             expected,
             if report_only {
                 "report-only"
@@ -172,7 +172,7 @@ fn csp_finding(h: &http::HeaderMap, meta: &[&str], https: bool) -> Finding {
                 Status::Fail,
                 format!("the policy does not parse: {why}"),
             )
-            .expect(expected, actual);
+            .with_values(expected, actual);
         }
     };
     let script = p.script_src();
@@ -209,7 +209,7 @@ fn csp_finding(h: &http::HeaderMap, meta: &[&str], https: bool) -> Finding {
             "an enforced policy without unsafe script sources".to_string(),
         )
     };
-    Finding::new("headers.csp", status, msg).expect(expected, actual)
+    Finding::new("headers.csp", status, msg).with_values(expected, actual)
 }
 
 fn referrer_finding(h: &http::HeaderMap, meta: Option<&str>) -> Finding {
@@ -237,7 +237,7 @@ fn referrer_finding(h: &http::HeaderMap, meta: Option<&str>) -> Finding {
             raw.join(", "),
         ),
     };
-    Finding::new("headers.referrer", status, msg).expect(expected, actual)
+    Finding::new("headers.referrer", status, msg).with_values(expected, actual)
 }
 
 fn permissions_finding(h: &http::HeaderMap) -> Finding {
@@ -262,7 +262,8 @@ fn permissions_finding(h: &http::HeaderMap) -> Finding {
             ),
         },
     };
-    Finding::new("headers.permissions", status, msg).expect("a policy that parses", shown(&vals))
+    Finding::new("headers.permissions", status, msg)
+        .with_values("a policy that parses", shown(&vals))
 }
 
 fn cookies_finding(set_cookies: &[String]) -> Finding {
@@ -299,7 +300,7 @@ fn cookies_finding(set_cookies: &[String]) -> Finding {
         ),
         (false, false) => problems.join("; "),
     };
-    Finding::judge("headers.cookies", problems.is_empty(), Status::Fail, msg).expect(
+    Finding::judge("headers.cookies", problems.is_empty(), Status::Fail, msg).with_values(
         "Secure on every cookie, HttpOnly on sessions, valid SameSite",
         actual,
     )
@@ -331,7 +332,7 @@ fn leak_finding(h: &http::HeaderMap) -> Finding {
     } else {
         format!("exposes {}", leaks.join(", "))
     };
-    Finding::judge("headers.leak", leaks.is_empty(), Status::Warn, msg).expect(
+    Finding::judge("headers.leak", leaks.is_empty(), Status::Warn, msg).with_values(
         "no version in Server, no X-Powered-By",
         if leaks.is_empty() {
             "none".into()

@@ -55,7 +55,8 @@ pub(super) fn trust(info: &TlsInfo, certs: &[Cert]) -> Finding {
     } else {
         format!("untrusted: {actual}")
     };
-    Finding::judge("tls.trust", ok, Status::Fail, msg).expect("a chain to a trusted root", actual)
+    Finding::judge("tls.trust", ok, Status::Fail, msg)
+        .with_values("a chain to a trusted root", actual)
 }
 
 pub(super) fn hostname(info: &TlsInfo, name: &str, leaf: &Cert) -> Finding {
@@ -70,7 +71,7 @@ pub(super) fn hostname(info: &TlsInfo, name: &str, leaf: &Cert) -> Finding {
     } else {
         format!("the certificate is not valid for {name} (it covers {sans})")
     };
-    Finding::judge("tls.hostname", ok, Status::Fail, msg).expect(name.to_string(), sans)
+    Finding::judge("tls.hostname", ok, Status::Fail, msg).with_values(name.to_string(), sans)
 }
 
 /// Days left before `cert` expires, judged by the thresholds; a certificate not valid yet fails.
@@ -90,7 +91,7 @@ pub(super) fn expiry(id: &str, what: &str, cert: &Cert, days: &Days) -> Finding 
                 starts_in.ceil()
             ),
         )
-        .expect(
+        .with_values(
             expected,
             format!("not valid for {} more days", starts_in.ceil()),
         );
@@ -111,7 +112,7 @@ pub(super) fn expiry(id: &str, what: &str, cert: &Cert, days: &Days) -> Finding 
     } else {
         format!("{what} expires in {} days ({when})", left.floor())
     };
-    Finding::new(id, status, msg).expect(expected, format!("{} days", left.trunc()))
+    Finding::new(id, status, msg).with_values(expected, format!("{} days", left.trunc()))
 }
 
 pub(super) fn chain_expiry(intermediates: &[Cert], days: &Days) -> Finding {
@@ -127,7 +128,7 @@ pub(super) fn chain_expiry(intermediates: &[Cert], days: &Days) -> Finding {
             Status::Pass,
             "no intermediate certificates presented",
         )
-        .expect("intermediates valid", "none presented"),
+        .with_values("intermediates valid", "none presented"),
     }
 }
 
@@ -144,7 +145,7 @@ pub(super) fn version(info: &TlsInfo, min_version: &str, legacy_only: bool) -> F
         format!("negotiated {}", info.version)
     };
     Finding::judge("tls.version", ok, Status::Fail, msg)
-        .expect(format!("≥ {want}"), info.version.clone())
+        .with_values(format!("≥ {want}"), info.version.clone())
 }
 
 pub(super) fn key(leaf: &Cert) -> Finding {
@@ -154,7 +155,7 @@ pub(super) fn key(leaf: &Cert) -> Finding {
         Status::Fail,
         format!("leaf key: {}", leaf.key),
     )
-    .expect(
+    .with_values(
         "RSA ≥ 2048 bits, EC P-256/P-384/P-521 or Ed25519",
         leaf.key.clone(),
     )
@@ -167,7 +168,7 @@ pub(super) fn tls13(info: &TlsInfo) -> Finding {
     } else {
         format!("TLS 1.3 is not offered (negotiated {})", info.version)
     };
-    Finding::judge("tls.tls13", ok, Status::Warn, msg).expect("TLSv1.3", info.version.clone())
+    Finding::judge("tls.tls13", ok, Status::Warn, msg).with_values("TLSv1.3", info.version.clone())
 }
 
 pub(super) fn ocsp_stapling(info: &TlsInfo, leaf: &Cert) -> Finding {
@@ -195,7 +196,7 @@ pub(super) fn ocsp_stapling(info: &TlsInfo, leaf: &Cert) -> Finding {
             "no responder".to_string(),
         ),
     };
-    Finding::new("tls.ocsp_stapling", status, msg).expect(expected, actual)
+    Finding::new("tls.ocsp_stapling", status, msg).with_values(expected, actual)
 }
 
 /// Each certificate should be followed by its issuer, and the root should not be sent.
@@ -224,5 +225,5 @@ pub(super) fn chain_order(certs: &[Cert]) -> Finding {
         ),
     };
     let actual: Vec<&str> = certs.iter().map(|c| c.subject.as_str()).collect();
-    Finding::new("tls.chain_order", status, msg).expect(expected, actual.join(" → "))
+    Finding::new("tls.chain_order", status, msg).with_values(expected, actual.join(" → "))
 }

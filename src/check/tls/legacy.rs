@@ -27,7 +27,7 @@ pub(super) async fn scan(probe: &super::TlsProbe, ctx: &Ctx<'_>) -> Scan {
                     Status::Fail,
                     format!("cannot reach the server: {e}"),
                 )
-                .expect(expected, e.kind()),
+                .with_values(expected, e.kind()),
                 best: None,
             };
         }
@@ -75,7 +75,7 @@ pub(super) async fn scan(probe: &super::TlsProbe, ctx: &Ctx<'_>) -> Scan {
         msg = format!("{msg}; {}", notes.join("; "));
     }
     Scan {
-        finding: Finding::new("tls.legacy", status, msg).expect(expected, actual),
+        finding: Finding::new("tls.legacy", status, msg).with_values(expected, actual),
         best,
     }
 }
