@@ -2,14 +2,27 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the TOML file, validated with positions for every problem.
-//! - [`plan`]: a config turned into runnable checks for one environment, secrets resolved.
+//! From the bottom up; a module only uses the ones above it in this list.
+//!
+//! - [`units`]: durations, "did you mean", milliseconds, counts in words, RFC 3339 times.
+//! - [`html`]: the streaming tag scanner behind page assets and SRI.
+//! - [`crypto`]: the TLS crypto provider and HMAC, behind one switch (aws-lc or ring).
+//! - [`security`]: the CSP, HSTS, cookie and Permissions-Policy parsers, and the grade.
 //! - [`assert`]: the assertion language, interpolation and redaction.
 //! - [`net`]: the one HTTP/TLS engine, with per-phase timings and hard limits.
-//! - [`probe`]: one file per check kind; results are data, never `Err`.
+//! - [`outcome`]: what a check produced: statuses, findings, errors, outcomes and attempts.
+//! - [`doc`]: the spanned TOML tree and its diagnostics, with positions for every problem.
+//! - [`check`]: one module per check kind (its keys, its job, its probe) and the kind registry.
+//! - [`alert`]: the alert state machine and the durable outbox.
+//! - [`config`]: the whole file: defaults, environments, secrets, checks, agent and alerts.
+//! - [`checklist`]: the built-in checklist and the starter config `init` writes.
+//! - [`plan`]: a config turned into runnable jobs for one environment, secrets resolved.
 //! - [`runner`]: runs a plan's checks concurrently, with `--wait` retries.
 //! - [`report`]: text, JSON, JUnit and Markdown, each written to any `Write`.
-//! - [`cli`]: the command line; `main.rs` only maps its result to an exit code.
+//! - [`metrics`]: the Prometheus registry the agent serves.
+//! - [`sink`]: email, Slack, webhook and Alertmanager, plus the sign-off.
+//! - [`agent`]: the scheduler, the HTTP server, the status page and alert delivery.
+//! - [`cli`]: the commands; `main.rs` only maps argv and the environment to them.
 
 pub mod agent;
 pub mod alert;
