@@ -13,8 +13,12 @@ use crate::plan::{self, PlanError, PlanOptions};
 use crate::report::{Format, Report};
 use crate::runner;
 
-mod daemon;
-use daemon::{agent, healthcheck, notify_test, remote, retry_dead_letters, sign_off};
+mod agent;
+mod notify;
+mod remote;
+use agent::{agent, healthcheck};
+use notify::{notify_test, retry_dead_letters, sign_off};
+use remote::remote;
 
 /// Exit code: every check passed (warnings allowed unless --strict).
 pub const EXIT_PASS: i32 = 0;
