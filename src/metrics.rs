@@ -36,13 +36,8 @@ fn escape(v: &str) -> String {
 }
 
 /// Latency quantiles exported from a latency run, with the keys they come from.
-const QUANTILES: [(&str, &str); 5] = [
-    ("0.5", "p50_ms"),
-    ("0.9", "p90_ms"),
-    ("0.95", "p95_ms"),
-    ("0.99", "p99_ms"),
-    ("0.999", "p99_9_ms"),
-];
+/// The quantile labels of `shipwatch_latency_seconds`, in the order the values are kept.
+const QUANTILES: [&str; 5] = ["0.5", "0.9", "0.95", "0.99", "0.999"];
 const PHASES: &[&str] = &["dns", "connect", "tls", "ttfb", "transfer"];
 const STATUSES: &[Status] = &[Status::Pass, Status::Warn, Status::Fail, Status::Error];
 
@@ -248,10 +243,11 @@ impl Metrics {
                 .get_or_create(&l(&[("check", c), ("env", e)]))
                 .observe(t.total.as_secs_f64());
         }
-        if let Some(lat) = o.details.get("latency") {
-            let quantiles = QUANTILES.map(|(_, key)| lat[key].as_f64().unwrap_or(0.0) / 1000.0);
-            let count = lat["requests"].as_f64().unwrap_or(0.0);
-            let sum = lat["mean_ms"].as_f64().unwrap_or(0.0) / 1000.0 * count;
+        if let Some(lat) = o.details.latency() {
+            let quantiles =
+                [lat.p50_ms, lat.p90_ms, lat.p95_ms, lat.p99_ms, lat.p99_9_ms].map(|v| v / 1000.0);
+            let count = lat.requests as f64;
+            let sum = lat.mean_ms / 1000.0 * count;
             if let Ok(mut m) = self.latency.lock() {
                 m.insert(
                     (c.to_string(), e.to_string()),
@@ -264,29 +260,21 @@ impl Metrics {
             }
         }
         let ce = l(&[("check", c), ("env", e)]);
-        if let Some(ts) = o
-            .details
-            .get("not_after")
-            .and_then(|v| v.as_str())
-            .and_then(unix)
-        {
-            self.cert_expiry.get_or_create(&ce).set(ts);
-        }
-        if let Some(ts) = o
-            .details
-            .get("chain_not_after")
-            .and_then(|v| v.as_str())
-            .and_then(unix)
-        {
-            self.chain_expiry.get_or_create(&ce).set(ts);
-        }
-        if let Some(v) = o.details.get("version").and_then(|v| v.as_str()) {
+        if let Some(tls) = o.details.tls() {
+            self.cert_expiry
+                .get_or_create(&ce)
+                .set(tls.not_after as f64);
+            if let Some(ts) = tls.chain_not_after {
+                self.chain_expiry.get_or_create(&ce).set(ts as f64);
+            }
             self.tls_version
-                .get_or_create(&l(&[("check", c), ("env", e), ("version", v)]))
+                .get_or_create(&l(&[("check", c), ("env", e), ("version", &tls.version)]))
                 .set(1.0);
         }
-        if let Some(s) = o.details.get("score").and_then(|v| v.as_f64()) {
-            self.security_score.get_or_create(&ce).set(s);
+        if let Some(h) = o.details.headers() {
+            self.security_score
+                .get_or_create(&ce)
+                .set(f64::from(h.score));
         }
     }
 
@@ -372,7 +360,7 @@ impl Metrics {
         );
         for ((check, env), s) in m.iter() {
             let base = format!("check=\"{}\",env=\"{}\"", escape(check), escape(env));
-            for ((q, _), v) in QUANTILES.iter().zip(s.quantiles) {
+            for (q, v) in QUANTILES.iter().zip(s.quantiles) {
                 out.push_str(&format!(
                     "shipwatch_latency_seconds{{{base},quantile=\"{q}\"}} {v}\n"
                 ));
@@ -424,12 +412,6 @@ pub fn to_prometheus_text(openmetrics: &str) -> String {
     }
     out.push_str(&openmetrics[pos..]);
     out
-}
-
-fn unix(rfc3339: &str) -> Option<f64> {
-    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(|t| t.unix_timestamp() as f64)
 }
 
 #[cfg(test)]

@@ -145,7 +145,7 @@ async fn run_flow(s: &Service, toml: &str, password: &str) -> Outcome {
 }
 
 fn step_statuses(o: &Outcome) -> Vec<String> {
-    o.details["steps"]
+    o.details.json()["steps"]
         .as_array()
         .unwrap()
         .iter()
@@ -177,7 +177,7 @@ async fn bearer_token_flow_passes() {
         ]
     );
     assert_eq!(s.logouts.load(Ordering::SeqCst), 1);
-    assert!(o.details["steps"][1]["ttfb_ms"].as_f64().is_some());
+    assert!(o.details.json()["steps"][1]["ttfb_ms"].as_f64().is_some());
 }
 
 #[tokio::test]

@@ -266,5 +266,5 @@ async fn latency_with_large_bodies_reads_them_all() {
     );
     let o = run_toml(&toml, None).await.remove(0);
     assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
-    assert_eq!(o.details["latency"]["errors"], 0);
+    assert_eq!(o.details.json()["latency"]["errors"], 0);
 }

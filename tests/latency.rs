@@ -20,7 +20,7 @@ async fn latency(server: &Server, body: &str) -> Outcome {
 }
 
 fn ms(o: &Outcome, key: &str) -> f64 {
-    o.details["latency"][key]
+    o.details.json()["latency"][key]
         .as_f64()
         .unwrap_or_else(|| panic!("no {key} in {:?}", o.details))
 }
@@ -39,7 +39,7 @@ async fn fixed_delay_gives_p50_within_two_ms() {
         (p50 - 20.0).abs() <= 2.0,
         "p50 {p50} ms is not within 2 ms of 20 ms"
     );
-    assert_eq!(o.details["latency"]["requests"], 100);
+    assert_eq!(o.details.json()["latency"]["requests"], 100);
     assert!(
         ms(&o, "throughput_rps") > 100.0,
         "4 connections at 20 ms each should pass 100 req/s"
@@ -47,7 +47,7 @@ async fn fixed_delay_gives_p50_within_two_ms() {
     let ids: Vec<&str> = o.findings.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(ids, ["latency.p50", "latency.p99", "latency.errors"]);
     assert!(
-        !o.details["latency"]["histogram"]
+        !o.details.json()["latency"]["histogram"]
             .as_array()
             .unwrap()
             .is_empty()
@@ -94,7 +94,7 @@ async fn open_loop_sees_a_stall_that_closed_loop_hides() {
         open_p99 >= 400.0,
         "open-loop p99 {open_p99} ms should show the 500 ms stall"
     );
-    assert_eq!(open.details["latency"]["requests"], 400);
+    assert_eq!(open.details.json()["latency"]["requests"], 400);
 }
 
 #[tokio::test]
@@ -121,7 +121,7 @@ async fn warmup_is_sent_but_not_recorded_and_keepalive_off_opens_connections() {
     assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
     // 20 timed, 5 warm-up, and the untimed one that checks the URL does not redirect.
     assert_eq!(s.hits.load(std::sync::atomic::Ordering::SeqCst), 26);
-    assert_eq!(o.details["latency"]["requests"], 20);
+    assert_eq!(o.details.json()["latency"]["requests"], 20);
     let o = latency(&s, "requests = 20\nconcurrency = 2\nkeepalive = false").await;
     assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
 }
@@ -152,7 +152,7 @@ async fn a_timed_closed_loop_runs_for_its_duration() {
         took >= Duration::from_millis(400) && took < Duration::from_millis(1500),
         "took {took:?}"
     );
-    let n = o.details["latency"]["requests"].as_u64().unwrap();
+    let n = o.details.json()["latency"]["requests"].as_u64().unwrap();
     // Two connections at about 5 ms a request for 400 ms: roughly 160 requests.
     assert!((60..=200).contains(&n), "{n} requests");
     assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
@@ -220,7 +220,7 @@ async fn a_redirecting_url_times_the_final_endpoint_or_fails_saying_where_it_lea
     );
     let o = run_toml(&toml, None).await.remove(0);
     assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
-    let p50 = o.details["latency"]["p50_ms"].as_f64().unwrap();
+    let p50 = o.details.json()["latency"]["p50_ms"].as_f64().unwrap();
     assert!(
         p50 >= 19.0,
         "the endpoint's 20 ms were timed, not the redirect: p50 {p50}"

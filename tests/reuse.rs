@@ -48,8 +48,8 @@ async fn latency_against_connection_close_has_no_errors() {
     );
     let o = run_toml(&toml, None).await.remove(0);
     assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
-    assert_eq!(o.details["latency"]["errors"], 0);
-    assert_eq!(o.details["latency"]["requests"], 300);
+    assert_eq!(o.details.json()["latency"]["errors"], 0);
+    assert_eq!(o.details.json()["latency"]["requests"], 300);
 }
 
 #[tokio::test]
@@ -61,10 +61,10 @@ async fn latency_against_a_silent_closer_reconnects_instead_of_failing() {
     );
     let o = run_toml(&toml, None).await.remove(0);
     assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
-    assert_eq!(o.details["latency"]["errors"], 0);
+    assert_eq!(o.details.json()["latency"]["errors"], 0);
     // Each request needed its own connection; the ones found closed are reported.
     assert!(conns.load(Ordering::SeqCst) >= 200);
-    assert!(o.details["latency"]["reconnects"].as_u64().is_some());
+    assert!(o.details.json()["latency"]["reconnects"].as_u64().is_some());
 }
 
 /// Answers the first request of each connection as if it stayed open, then answers the second
@@ -102,8 +102,13 @@ async fn latency_against_a_server_that_resets_reused_connections_reconnects() {
     );
     let o = run_toml(&toml, None).await.remove(0);
     assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
-    assert_eq!(o.details["latency"]["errors"], 0);
-    assert!(o.details["latency"]["reconnects"].as_u64().unwrap_or(0) >= 40);
+    assert_eq!(o.details.json()["latency"]["errors"], 0);
+    assert!(
+        o.details.json()["latency"]["reconnects"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 40
+    );
 }
 
 #[tokio::test]

@@ -56,7 +56,7 @@ async fn hardened_site_passes_every_rule_with_an_a_plus() {
         assert_eq!(finding(&o, id).status, Status::Pass, "{id}");
     }
     assert_finding(&o, "headers.grade", Status::Pass, "A+ (135)");
-    assert_eq!(o.details["grade"], "A+");
+    assert_eq!(o.details.json()["grade"], "A+");
 }
 
 #[tokio::test]
@@ -442,7 +442,7 @@ async fn debug_pages_and_sql_errors_fail() {
 
 /// The grade's modifier results, by test name.
 fn modifiers(o: &Outcome) -> std::collections::BTreeMap<String, String> {
-    o.details["modifiers"]
+    o.details.json()["modifiers"]
         .as_array()
         .expect("modifiers")
         .iter()

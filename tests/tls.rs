@@ -70,10 +70,15 @@ async fn good_chain_with_intermediate_passes_everything() {
     assert_finding(&o, "tls.chain_expiry", Status::Pass, "intermediate");
     assert_finding(&o, "tls.version", Status::Pass, "TLSv1.3");
     assert_finding(&o, "tls.key", Status::Pass, "EC P-256");
-    assert_eq!(o.details["subject"], "CN=localhost");
-    assert_eq!(o.details["issuer"], "CN=shipwatch test intermediate");
-    assert_eq!(o.details["sans"], serde_json::json!(["localhost"]));
-    assert!(o.details["not_after"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(o.details.json()["subject"], "CN=localhost");
+    assert_eq!(o.details.json()["issuer"], "CN=shipwatch test intermediate");
+    assert_eq!(o.details.json()["sans"], serde_json::json!(["localhost"]));
+    assert!(
+        o.details.json()["not_after"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
 }
 
 #[tokio::test]

@@ -424,7 +424,7 @@ impl Agent {
         };
         if let Some(o) = latest.remove(key) {
             let findings: Vec<String> = o.findings.iter().map(|f| f.id.clone()).collect();
-            let version = o.details.get("version").and_then(|v| v.as_str());
+            let version = o.details.tls().map(|t| t.version.as_str());
             self.state
                 .metrics
                 .forget(&key.check, &key.env, o.kind, &findings, version);

@@ -61,8 +61,12 @@ pub fn render(state: &State) -> String {
                     esc(f.actual.as_deref().unwrap_or("-"))
                 );
             }
-            if let Some(d) = o.details.get("days_left").and_then(|d| d.as_i64()) {
-                let _ = write!(details, "<small>certificate: {d} days left</small>");
+            if let Some(tls) = o.details.tls() {
+                let _ = write!(
+                    details,
+                    "<small>certificate: {} days left</small>",
+                    tls.days_left
+                );
             }
             let _ = write!(
                 html,

@@ -4,11 +4,10 @@
 use crate::check::build::{Build, body_template, check_header, check_url, render, try_render};
 use crate::check::read::{RequestSpec, read_expect, read_request, required};
 use crate::doc::{Diagnostics, Spanned, Table, Value};
-use std::collections::BTreeMap;
+use crate::outcome::{Details, FlowDetails, StepDetail, StepRun as RunDetail};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use serde_json::json;
 use tokio::time::Instant;
 use url::Url;
 
@@ -122,7 +121,11 @@ impl FlowProbe {
         let mut total = Timings::default();
         for step in &self.steps {
             if failed && !step.always {
-                steps.push(json!({"name": step.name, "status": "skipped"}));
+                steps.push(StepDetail {
+                    name: step.name.clone(),
+                    status: "skipped".into(),
+                    run: None,
+                });
                 continue;
             }
             let run = self.run_step(ctx, step, &mut state).await;
@@ -131,18 +134,19 @@ impl FlowProbe {
                 total.total += t.total;
                 total.ttfb += t.ttfb;
             }
-            steps.push(json!({
-                "name": step.name,
-                "status": run.status,
-                "method": step.method.as_str(),
-                "http_status": run.http_status,
-                "duration_ms": crate::units::ms(run.duration),
-                "ttfb_ms": run.timings.map(|t| crate::units::ms(t.ttfb)),
-            }));
+            steps.push(StepDetail {
+                name: step.name.clone(),
+                status: run.status.to_string(),
+                run: Some(RunDetail {
+                    method: step.method.to_string(),
+                    http_status: run.http_status,
+                    duration_ms: crate::units::ms(run.duration),
+                    ttfb_ms: run.timings.map(|t| crate::units::ms(t.ttfb)),
+                }),
+            });
             findings.extend(run.findings);
         }
-        let mut details = BTreeMap::new();
-        details.insert("steps".into(), steps.into());
+        let details = Details::Flow(FlowDetails { steps });
         Probed {
             findings,
             timings: Some(total),

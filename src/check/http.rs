@@ -58,17 +58,21 @@ impl HttpProbe {
             );
         }
         findings.extend(body_limit(resp, self.request.max_body));
-        let mut details = std::collections::BTreeMap::new();
-        details.insert("final_url".into(), resp.url.as_str().into());
-        details.insert("http_version".into(), format!("{:?}", resp.version).into());
-        if !ex.hops.is_empty() {
-            let hops: Vec<serde_json::Value> = ex
-                .hops
-                .iter()
-                .map(|h| serde_json::json!({"url": h.url.as_str(), "status": h.status, "location": h.location, "total_ms": crate::units::ms(h.timings.total)}))
-                .collect();
-            details.insert("redirects".into(), hops.into());
-        }
+        let redirects = ex
+            .hops
+            .iter()
+            .map(|h| crate::outcome::Hop {
+                url: h.url.to_string(),
+                status: h.status,
+                location: h.location.clone(),
+                total_ms: Some(crate::units::ms(h.timings.total)),
+            })
+            .collect();
+        let details = crate::outcome::Details::Http(crate::outcome::HttpDetails {
+            final_url: resp.url.to_string(),
+            http_version: format!("{:?}", resp.version),
+            redirects,
+        });
         Probed {
             findings,
             timings: Some(resp.timings),

@@ -7,12 +7,12 @@ use crate::assert::Context;
 use crate::check::build::Build;
 use crate::check::read::{RequestSpec, read_expect, read_request};
 use crate::doc::{Diagnostics, Spanned, Table, Value};
+use crate::outcome::{Bucket, Details, LatencyDetails, LatencySummary};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
-use serde_json::json;
 use tokio::sync::{Barrier, OnceCell};
 use tokio::time::Instant;
 
@@ -385,8 +385,9 @@ impl LatencyProbe {
             let id = if *n == 1 { base } else { format!("{base}.{n}") };
             findings.push(judge(a, stats, id));
         }
-        let mut details = std::collections::BTreeMap::new();
-        details.insert("latency".into(), summary(stats));
+        let details = Details::Latency(LatencyDetails {
+            latency: summary(stats),
+        });
         Probed {
             findings,
             timings: None,
@@ -434,23 +435,30 @@ fn judge(a: &Assertion, stats: &Stats, id: String) -> Finding {
     Finding::new(id, status, msg).with_values(a.expected_text(), shown)
 }
 
-fn summary(s: &Stats) -> serde_json::Value {
+fn summary(s: &Stats) -> LatencySummary {
     let r = |v: f64| (v * 1000.0).round() / 1000.0;
-    json!({
-        "requests": s.attempts,
-        "errors": s.errors,
-        "reconnects": s.reconnects,
-        "error_rate": r(s.error_rate()),
-        "throughput_rps": r(s.throughput()),
-        "p50_ms": r(s.quantile_ms(50.0)),
-        "p90_ms": r(s.quantile_ms(90.0)),
-        "p95_ms": r(s.quantile_ms(95.0)),
-        "p99_ms": r(s.quantile_ms(99.0)),
-        "p99_9_ms": r(s.quantile_ms(99.9)),
-        "max_ms": r(s.max_ms()),
-        "mean_ms": r(s.mean_ms()),
-        "histogram": s.buckets().iter().map(|(le, c)| json!({"le_ms": r(*le), "count": c})).collect::<Vec<_>>(),
-    })
+    LatencySummary {
+        requests: s.attempts,
+        errors: s.errors,
+        reconnects: s.reconnects,
+        error_rate: r(s.error_rate()),
+        throughput_rps: r(s.throughput()),
+        p50_ms: r(s.quantile_ms(50.0)),
+        p90_ms: r(s.quantile_ms(90.0)),
+        p95_ms: r(s.quantile_ms(95.0)),
+        p99_ms: r(s.quantile_ms(99.0)),
+        p99_9_ms: r(s.quantile_ms(99.9)),
+        max_ms: r(s.max_ms()),
+        mean_ms: r(s.mean_ms()),
+        histogram: s
+            .buckets()
+            .iter()
+            .map(|(le, c)| Bucket {
+                le_ms: r(*le),
+                count: *c,
+            })
+            .collect(),
+    }
 }
 
 /// A request rate as people read it: "1442 req/s".

@@ -43,52 +43,9 @@ pub struct Ctx<'a> {
     pub progress: bool,
 }
 
-/// Every check kind this build knows, in the order the docs list them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
-    Http,
-    Page,
-    Redirect,
-    Tls,
-    Headers,
-    Cors,
-    Exposure,
-    Flow,
-    Latency,
-}
+pub use crate::outcome::Kind;
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
-        Kind::Http,
-        Kind::Page,
-        Kind::Redirect,
-        Kind::Tls,
-        Kind::Headers,
-        Kind::Cors,
-        Kind::Exposure,
-        Kind::Flow,
-        Kind::Latency,
-    ];
-
-    /// The name written as `kind = "…"`, shown in reports and used as a metric label.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Http => "http",
-            Kind::Page => "page",
-            Kind::Redirect => "redirect",
-            Kind::Tls => "tls",
-            Kind::Headers => "headers",
-            Kind::Cors => "cors",
-            Kind::Exposure => "exposure",
-            Kind::Flow => "flow",
-            Kind::Latency => "latency",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.name() == name)
-    }
-
     /// The keys its checks take besides the common ones.
     pub fn keys(self) -> &'static [&'static str] {
         match self {

@@ -43,12 +43,16 @@ impl RedirectProbe {
         findings.push(permanent(&steps[0]));
         findings.push(final_https(&steps, &end));
         findings.push(self.hops(&steps, &end));
-        let chain: Vec<serde_json::Value> = steps
+        let hops = steps
             .iter()
-            .map(|s| serde_json::json!({"url": s.url.as_str(), "status": s.status, "location": s.location.as_ref().map(Url::as_str)}))
+            .map(|s| crate::outcome::Hop {
+                url: s.url.to_string(),
+                status: s.status,
+                location: s.location.as_ref().map(Url::to_string),
+                total_ms: None,
+            })
             .collect();
-        let mut details = std::collections::BTreeMap::new();
-        details.insert("hops".into(), chain.into());
+        let details = crate::outcome::Details::Redirect(crate::outcome::RedirectDetails { hops });
         Probed {
             findings,
             timings: Some(timings),

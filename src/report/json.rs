@@ -71,7 +71,8 @@ fn duration_ms(v: &Value) -> std::time::Duration {
 /// Reads one check of a JSON report back, as `check --remote` does with an agent's answer.
 pub fn outcome_from_json(v: &Value) -> Option<Outcome> {
     use crate::outcome::{Finding, ProbeError};
-    let kind = crate::check::Kind::from_name(v["kind"].as_str()?)?.name();
+    let known = crate::outcome::Kind::from_name(v["kind"].as_str()?)?;
+    let kind = known.name();
     let error = v["error"].as_object().map(|e| ProbeError {
         kind: crate::net::NetError::KINDS
             .into_iter()
@@ -105,10 +106,7 @@ pub fn outcome_from_json(v: &Value) -> Option<Outcome> {
         transfer: duration_ms(&t["transfer_ms"]),
         total: duration_ms(&t["total_ms"]),
     });
-    let details = v["details"]
-        .as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
+    let details = crate::outcome::Details::from_json(known, &v["details"]);
     Some(Outcome {
         name: v["name"].as_str()?.to_string(),
         kind,

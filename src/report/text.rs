@@ -135,14 +135,14 @@ fn note(c: &crate::outcome::Outcome) -> String {
         return format!("  {}: {}", e.kind, e.message);
     }
     let mut parts = Vec::new();
-    if let (Some(v), Some(d)) = (c.details.get("version"), c.details.get("days_left")) {
+    if let Some(tls) = c.details.tls() {
         parts.push(format!(
-            "{}, certificate expires in {d} days",
-            v.as_str().unwrap_or("")
+            "{}, certificate expires in {} days",
+            tls.version, tls.days_left
         ));
     }
-    if let (Some(g), Some(s)) = (c.details.get("grade"), c.details.get("score")) {
-        parts.push(format!("grade {} (score {s})", g.as_str().unwrap_or("?")));
+    if let Some(h) = c.details.headers() {
+        parts.push(format!("grade {} (score {})", h.grade, h.score));
     }
     if c.attempts.len() > 1 {
         parts.push(format!("after {} attempts", c.attempts.len()));
@@ -156,79 +156,65 @@ fn note(c: &crate::outcome::Outcome) -> String {
 
 /// A flow's steps as a short tree under its line.
 fn write_steps(c: &crate::outcome::Outcome, p: &Paint, w: &mut dyn Write) -> io::Result<()> {
-    let Some(steps) = c.details.get("steps").and_then(|s| s.as_array()) else {
+    let Some(flow) = c.details.flow() else {
         return Ok(());
     };
-    for (i, s) in steps.iter().enumerate() {
-        let branch = if i + 1 == steps.len() {
+    for (i, s) in flow.steps.iter().enumerate() {
+        let branch = if i + 1 == flow.steps.len() {
             "└─"
         } else {
             "├─"
         };
-        let name = s["name"].as_str().unwrap_or("?");
-        let (mark, rest) = match s["status"].as_str() {
-            Some("skipped") => ("○".to_string(), "skipped".to_string()),
-            status => {
-                let st = if status == Some("pass") {
+        let (mark, rest) = match &s.run {
+            None => ("○".to_string(), "skipped".to_string()),
+            Some(run) => {
+                let st = if s.status == "pass" {
                     Status::Pass
                 } else {
                     Status::Fail
                 };
-                let http = s["http_status"]
-                    .as_u64()
+                let http = run
+                    .http_status
                     .map_or("no response".to_string(), |h| h.to_string());
-                let ms = s["duration_ms"].as_f64().unwrap_or(0.0);
                 (
                     p.mark(st),
-                    format!("{} {http} {ms:.1}ms", s["method"].as_str().unwrap_or("")),
+                    format!("{} {http} {:.1}ms", run.method, run.duration_ms),
                 )
             }
         };
-        writeln!(w, "      {branch} {mark} {name}  {rest}")?;
+        writeln!(w, "      {branch} {mark} {}  {rest}", s.name)?;
     }
     Ok(())
 }
 
 /// A latency run's percentiles and a small histogram.
 fn write_latency(c: &crate::outcome::Outcome, w: &mut dyn Write) -> io::Result<()> {
-    let Some(l) = c.details.get("latency") else {
+    let Some(l) = c.details.latency() else {
         return Ok(());
     };
-    let f = |k: &str| l[k].as_f64().unwrap_or(0.0);
     writeln!(
         w,
         "      p50 {:.1}ms  p90 {:.1}ms  p95 {:.1}ms  p99 {:.1}ms  p99.9 {:.1}ms  max {:.1}ms  mean {:.1}ms",
-        f("p50_ms"),
-        f("p90_ms"),
-        f("p95_ms"),
-        f("p99_ms"),
-        f("p99_9_ms"),
-        f("max_ms"),
-        f("mean_ms")
+        l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p99_9_ms, l.max_ms, l.mean_ms
     )?;
     writeln!(
         w,
         "      {}, {} ({:.2}%), {:.1} req/s",
-        super::count(l["requests"].as_u64().unwrap_or(0), "request"),
-        super::count(l["errors"].as_u64().unwrap_or(0), "error"),
-        f("error_rate") * 100.0,
-        f("throughput_rps")
+        super::count(l.requests, "request"),
+        super::count(l.errors, "error"),
+        l.error_rate * 100.0,
+        l.throughput_rps
     )?;
-    let buckets = l["histogram"].as_array().cloned().unwrap_or_default();
-    let most = buckets
+    let most = l
+        .histogram
         .iter()
-        .filter_map(|b| b["count"].as_u64())
+        .map(|b| b.count)
         .max()
         .unwrap_or(0)
         .max(1);
-    for b in &buckets {
-        let n = b["count"].as_u64().unwrap_or(0);
-        let bar = "█".repeat((n * 30).div_ceil(most) as usize);
-        writeln!(
-            w,
-            "      ≤{:>9.1}ms {bar} {n}",
-            b["le_ms"].as_f64().unwrap_or(0.0)
-        )?;
+    for b in &l.histogram {
+        let bar = "█".repeat((b.count * 30).div_ceil(most) as usize);
+        writeln!(w, "      ≤{:>9.1}ms {bar} {}", b.le_ms, b.count)?;
     }
     Ok(())
 }

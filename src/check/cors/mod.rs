@@ -117,8 +117,9 @@ impl CorsProbe {
                 Err(e) => return Probed::failed(e),
             }
         }
-        let mut details = std::collections::BTreeMap::new();
-        details.insert("origins_probed".into(), probes.len().into());
+        let details = crate::outcome::Details::Cors(crate::outcome::CorsDetails {
+            origins_probed: probes.len(),
+        });
         Probed {
             findings: judge::findings(&self.allowed, &self.method, &results),
             timings: None,

@@ -11,7 +11,6 @@ mod rules;
 use crate::check::build::Build;
 use crate::check::read::{RequestSpec, read_request, required};
 use crate::doc::{Diagnostics, Spanned, Table};
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -250,16 +249,22 @@ fn is_html(h: &http::HeaderMap) -> bool {
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"))
 }
 
-fn details(g: &grade::Grade, final_url: &Url) -> BTreeMap<String, serde_json::Value> {
-    let mut details = BTreeMap::new();
-    details.insert("score".into(), g.score.into());
-    details.insert("grade".into(), g.letter.into());
-    details.insert(
-        "modifiers".into(),
-        serde_json::to_value(&g.modifiers).unwrap_or_default(),
-    );
-    details.insert("final_url".into(), final_url.as_str().into());
-    details
+fn details(g: &grade::Grade, final_url: &Url) -> crate::outcome::Details {
+    let modifiers = g
+        .modifiers
+        .iter()
+        .map(|m| crate::outcome::Modifier {
+            test: m.test.to_string(),
+            result: m.result.to_string(),
+            modifier: m.modifier,
+        })
+        .collect();
+    crate::outcome::Details::Headers(crate::outcome::HeadersDetails {
+        final_url: final_url.to_string(),
+        grade: g.letter.to_string(),
+        modifiers,
+        score: g.score,
+    })
 }
 
 // The `[[check]]` keys of this kind, read and validated with positions.

@@ -8,12 +8,11 @@ mod legacy;
 use crate::check::build::{Build, split_host_port};
 use crate::check::read::required;
 use crate::doc::{Diagnostics, Spanned, Table};
-use std::collections::BTreeMap;
 
 use crate::net::{NetError, TlsInfo};
 
 use super::{Ctx, Probed, Status, days_until};
-use cert::{Cert, rfc3339};
+use cert::Cert;
 use findings::Days;
 
 /// One endpoint's TLS set-up and the thresholds it is judged by.
@@ -110,23 +109,18 @@ impl TlsProbe {
     }
 }
 
-fn details(info: &TlsInfo, certs: &[Cert]) -> BTreeMap<String, serde_json::Value> {
+fn details(info: &TlsInfo, certs: &[Cert]) -> crate::outcome::Details {
     let leaf = &certs[0];
-    let mut details = BTreeMap::new();
-    details.insert("subject".into(), leaf.subject.clone().into());
-    details.insert("issuer".into(), leaf.issuer.clone().into());
-    details.insert("sans".into(), leaf.sans.clone().into());
-    details.insert("not_after".into(), rfc3339(leaf.not_after).into());
-    details.insert(
-        "days_left".into(),
-        (days_until(leaf.not_after).floor() as i64).into(),
-    );
-    details.insert("version".into(), info.version.clone().into());
-    details.insert("cipher".into(), info.cipher.clone().into());
-    if let Some(min) = certs[1..].iter().map(|c| c.not_after).min() {
-        details.insert("chain_not_after".into(), rfc3339(min).into());
-    }
-    details
+    crate::outcome::Details::Tls(crate::outcome::TlsDetails {
+        chain_not_after: certs[1..].iter().map(|c| c.not_after).min(),
+        cipher: info.cipher.clone(),
+        days_left: days_until(leaf.not_after).floor() as i64,
+        issuer: leaf.issuer.clone(),
+        not_after: leaf.not_after,
+        sans: leaf.sans.clone(),
+        subject: leaf.subject.clone(),
+        version: info.version.clone(),
+    })
 }
 
 // The `[[check]]` keys of this kind, read and validated with positions.

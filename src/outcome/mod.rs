@@ -2,13 +2,63 @@
 //! reaching into the others: [`Status`], [`Finding`], [`ProbeError`], [`Probed`] (a probe's
 //! result) and [`Outcome`] (a check's result, with its attempts).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
 
+mod details;
+
+pub use details::*;
+
 use crate::assert::Redactor;
 use crate::net::{NetError, Timings};
+
+/// Every check kind this build knows, in the order the docs list them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Http,
+    Page,
+    Redirect,
+    Tls,
+    Headers,
+    Cors,
+    Exposure,
+    Flow,
+    Latency,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 9] = [
+        Kind::Http,
+        Kind::Page,
+        Kind::Redirect,
+        Kind::Tls,
+        Kind::Headers,
+        Kind::Cors,
+        Kind::Exposure,
+        Kind::Flow,
+        Kind::Latency,
+    ];
+
+    /// The name written as `kind = "…"`, shown in reports and used as a metric label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Http => "http",
+            Kind::Page => "page",
+            Kind::Redirect => "redirect",
+            Kind::Tls => "tls",
+            Kind::Headers => "headers",
+            Kind::Cors => "cors",
+            Kind::Exposure => "exposure",
+            Kind::Flow => "flow",
+            Kind::Latency => "latency",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
 
 /// The status of a finding or a check. `Error` only applies to checks: it means "could not run".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Hash)]
@@ -92,7 +142,7 @@ pub struct Probed {
     pub timings: Option<Timings>,
     pub error: Option<ProbeError>,
     /// Facts worth showing that are not judgements, such as a certificate's subject.
-    pub details: BTreeMap<String, serde_json::Value>,
+    pub details: Details,
     /// Values learnt during the run (a flow's captures) that must be hidden like secrets.
     pub redact: Vec<String>,
 }
@@ -127,7 +177,7 @@ pub struct Outcome {
     pub error: Option<ProbeError>,
     pub timings: Option<Timings>,
     pub findings: Vec<Finding>,
-    pub details: BTreeMap<String, serde_json::Value>,
+    pub details: Details,
     /// Every attempt including the last; one entry unless `--wait` retried.
     pub attempts: Vec<Attempt>,
 }
@@ -175,7 +225,7 @@ impl Outcome {
             error: Some(error),
             timings: None,
             findings: Vec::new(),
-            details: BTreeMap::new(),
+            details: Details::None,
             attempts: Vec::new(),
         }
     }
@@ -213,19 +263,9 @@ impl Outcome {
                 .chain(f.actual.iter_mut())
                 .for_each(|s| r.scrub(s));
         }
-        self.details.values_mut().for_each(|v| scrub_json(v, r));
+        self.details.redact(r);
         for a in &mut self.attempts {
             r.scrub(&mut a.summary);
         }
-    }
-}
-
-/// Redacts every string inside a JSON value.
-fn scrub_json(v: &mut serde_json::Value, r: &Redactor) {
-    match v {
-        serde_json::Value::String(s) => r.scrub(s),
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|i| scrub_json(i, r)),
-        serde_json::Value::Object(map) => map.values_mut().for_each(|i| scrub_json(i, r)),
-        _ => {}
     }
 }
