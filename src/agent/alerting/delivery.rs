@@ -105,6 +105,21 @@ impl Jitter {
     }
 }
 
+/// One sink's delivery state: where each waiting notification stands, and the sink's own waits.
+struct Courier {
+    alerting: Arc<Alerting>,
+    sink: Sink,
+    engine: crate::net::Engine,
+    metrics: Arc<Metrics>,
+    tracks: BTreeMap<u64, Track>,
+    /// No message goes before this: the receiver's `Retry-After`.
+    paused_until: Instant,
+    /// New notifications wait until the batch window that the first of them opened closes, so
+    /// checks failing seconds apart after one bad deploy still make one message.
+    window_closes: Instant,
+    jitter: Jitter,
+}
+
 impl Alerting {
     /// Delivers one sink's backlog for ever. Entries leave the outbox only once accepted or
     /// buried in the dead-letter folder.
@@ -114,147 +129,187 @@ impl Alerting {
         engine: crate::net::Engine,
         metrics: Arc<Metrics>,
     ) {
-        let mut tracks: BTreeMap<u64, Track> = BTreeMap::new();
-        let mut paused_until = Instant::now();
-        // New notifications wait until the batch window that the first of them opened closes,
-        // so checks failing seconds apart after one bad deploy still make one message.
-        let mut window_closes = Instant::now();
-        let mut jitter = Jitter::new(&sink.name);
-        let count = |outcome: &str, n: usize| {
-            metrics
-                .notifications
-                .get_or_create(&vec![
-                    ("sink".to_string(), sink.name.clone()),
-                    ("outcome".to_string(), outcome.to_string()),
-                ])
-                .inc_by(n as u64);
+        let now = Instant::now();
+        let mut courier = Courier {
+            jitter: Jitter::new(&sink.name),
+            alerting: self,
+            sink,
+            engine,
+            metrics,
+            tracks: BTreeMap::new(),
+            paused_until: now,
+            window_closes: now,
         };
         loop {
-            self.prune(&metrics);
-            let backlog = self.backlog(&sink.name);
-            let now = Instant::now();
-            let present: BTreeSet<u64> = backlog.iter().map(|e| e.seq).collect();
-            tracks.retain(|seq, _| present.contains(seq));
-            for e in &backlog {
-                if tracks.contains_key(&e.seq) {
-                    continue;
-                }
-                if window_closes <= now {
-                    window_closes = now + self.batch_window();
-                }
-                tracks.insert(
-                    e.seq,
-                    Track {
-                        due: window_closes,
-                        backoff: FIRST_BACKOFF,
-                        limit: usize::MAX,
-                    },
-                );
+            courier.round().await;
+        }
+    }
+}
+
+impl Courier {
+    /// Sends the next message, or waits for one to be due.
+    async fn round(&mut self) {
+        self.alerting.prune(&self.metrics);
+        let backlog = self.alerting.backlog(&self.sink.name);
+        let now = Instant::now();
+        self.track(&backlog, now);
+        let status_url = self.alerting.status_url();
+        let batch = if now < self.paused_until {
+            Vec::new()
+        } else {
+            self.next_message(&backlog, now, &status_url)
+        };
+        if batch.is_empty() {
+            self.alerting.flush(&self.metrics);
+            tokio::time::sleep(self.idle(now)).await;
+            return;
+        }
+        let notes: Vec<Notification> = batch.iter().map(|e| e.notification.clone()).collect();
+        match self.sink.notify(&self.engine, &notes, &status_url).await {
+            Ok(()) => self.sent(&batch),
+            Err(Failure::Transient { why, retry_after }) => self.retry(&batch, &why, retry_after),
+            Err(Failure::Rejected { why, split: true }) if batch.len() > 1 => {
+                self.split(&batch, &why)
             }
-            let status_url = self.status_url();
-            // The message's size, estimated as its frame plus each notification's own share.
-            let overhead = sink.size(&[], &status_url);
-            let mut used = overhead;
-            let mut fits = |so_far: &[Notification], next: &Notification| {
-                let own = sink
-                    .size(std::slice::from_ref(next), &status_url)
-                    .saturating_sub(overhead)
-                    + 1;
-                if so_far.is_empty() {
-                    used = overhead;
-                }
-                let fit = used + own <= sink.max_bytes;
-                if fit || so_far.is_empty() {
-                    used += own;
-                }
-                fit
-            };
-            let batch: Vec<Entry> = if now < paused_until {
-                Vec::new()
-            } else {
-                cut(&backlog, &tracks, now, sink.max_batch, &mut fits)
-                    .into_iter()
-                    .cloned()
-                    .collect()
-            };
-            if batch.is_empty() {
-                self.flush(&metrics);
-                let next_due = tracks.values().map(|t| t.due).min().unwrap_or(now + IDLE);
-                let wake = next_due
-                    .max(paused_until)
-                    .saturating_duration_since(now)
-                    .clamp(Duration::from_millis(10), IDLE);
-                tokio::time::sleep(wake).await;
+            Err(Failure::Rejected { why, .. }) => self.reject(&batch, &why),
+        }
+    }
+
+    /// Forgets what left the outbox and starts tracking what is new.
+    fn track(&mut self, backlog: &[Entry], now: Instant) {
+        let present: BTreeSet<u64> = backlog.iter().map(|e| e.seq).collect();
+        self.tracks.retain(|seq, _| present.contains(seq));
+        for e in backlog {
+            if self.tracks.contains_key(&e.seq) {
                 continue;
             }
-            let seqs: Vec<u64> = batch.iter().map(|e| e.seq).collect();
-            let notes: Vec<Notification> = batch.iter().map(|e| e.notification.clone()).collect();
-            match sink.notify(&engine, &notes, &status_url).await {
-                Ok(()) => {
-                    self.delivered(&seqs, &metrics);
-                    count("sent", seqs.len());
-                    // The receiver is back: what waits on our own backoff goes now.
-                    let now = Instant::now();
-                    for t in tracks.values_mut() {
-                        t.due = t.due.min(now);
-                        t.backoff = FIRST_BACKOFF;
+            if self.window_closes <= now {
+                self.window_closes = now + self.alerting.batch_window();
+            }
+            let track = Track {
+                due: self.window_closes,
+                backoff: FIRST_BACKOFF,
+                limit: usize::MAX,
+            };
+            self.tracks.insert(e.seq, track);
+        }
+    }
+
+    /// The next message within the sink's bounds; its size is estimated as its frame plus each
+    /// notification's own share.
+    fn next_message(&self, backlog: &[Entry], now: Instant, status_url: &str) -> Vec<Entry> {
+        let sink = &self.sink;
+        let overhead = sink.size(&[], status_url);
+        let mut used = overhead;
+        let mut fits = |so_far: &[Notification], next: &Notification| {
+            let own = sink
+                .size(std::slice::from_ref(next), status_url)
+                .saturating_sub(overhead)
+                + 1;
+            if so_far.is_empty() {
+                used = overhead;
+            }
+            let fit = used + own <= sink.max_bytes;
+            if fit || so_far.is_empty() {
+                used += own;
+            }
+            fit
+        };
+        cut(backlog, &self.tracks, now, sink.max_batch, &mut fits)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    /// How long to sleep when nothing is due.
+    fn idle(&self, now: Instant) -> Duration {
+        let next_due = self.tracks.values().map(|t| t.due).min().unwrap_or(now + IDLE);
+        next_due
+            .max(self.paused_until)
+            .saturating_duration_since(now)
+            .clamp(Duration::from_millis(10), IDLE)
+    }
+
+    fn count(&self, outcome: &str, n: usize) {
+        self.metrics
+            .notifications
+            .get_or_create(&vec![
+                ("sink".to_string(), self.sink.name.clone()),
+                ("outcome".to_string(), outcome.to_string()),
+            ])
+            .inc_by(n as u64);
+    }
+
+    /// Accepted: the receiver is back, so what waits on our own backoff goes now.
+    fn sent(&mut self, batch: &[Entry]) {
+        let seqs: Vec<u64> = batch.iter().map(|e| e.seq).collect();
+        self.alerting.delivered(&seqs, &self.metrics);
+        self.count("sent", seqs.len());
+        let now = Instant::now();
+        for t in self.tracks.values_mut() {
+            t.due = t.due.min(now);
+            t.backoff = FIRST_BACKOFF;
+        }
+    }
+
+    /// Worth another try: after the receiver's `Retry-After` (for the whole sink), or after
+    /// each notification's own backoff.
+    fn retry(&mut self, batch: &[Entry], why: &str, retry_after: Option<Duration>) {
+        self.count("failed", 1);
+        let now = Instant::now();
+        let wait = match retry_after {
+            Some(wait) => {
+                self.paused_until = now + wait;
+                wait
+            }
+            None => {
+                let mut longest = Duration::ZERO;
+                for e in batch {
+                    if let Some(t) = self.tracks.get_mut(&e.seq) {
+                        let wait = self.jitter.spread(t.backoff);
+                        longest = longest.max(wait);
+                        t.due = now + wait;
+                        t.backoff = (t.backoff * 2).min(MAX_BACKOFF);
                     }
                 }
-                Err(Failure::Transient { why, retry_after }) => {
-                    count("failed", 1);
-                    let now = Instant::now();
-                    let wait = match retry_after {
-                        Some(wait) => {
-                            paused_until = now + wait;
-                            wait
-                        }
-                        None => {
-                            let mut longest = Duration::ZERO;
-                            for s in &seqs {
-                                if let Some(t) = tracks.get_mut(s) {
-                                    let wait = jitter.spread(t.backoff);
-                                    longest = longest.max(wait);
-                                    t.due = now + wait;
-                                    t.backoff = (t.backoff * 2).min(MAX_BACKOFF);
-                                }
-                            }
-                            longest
-                        }
-                    };
-                    tracing::warn!(
-                        sink = %sink.name,
-                        notifications = seqs.len(),
-                        "delivery failed, retrying in {:.1} s: {why}",
-                        wait.as_secs_f64()
-                    );
+                longest
+            }
+        };
+        tracing::warn!(
+            sink = %self.sink.name,
+            notifications = batch.len(),
+            "delivery failed, retrying in {:.1} s: {why}",
+            wait.as_secs_f64()
+        );
+    }
+
+    /// Refused as a whole: its notifications go in messages of at most half its size.
+    fn split(&mut self, batch: &[Entry], why: &str) {
+        self.count("failed", 1);
+        tracing::warn!(
+            sink = %self.sink.name,
+            notifications = batch.len(),
+            "the receiver refused a message of {} notifications; sending them in halves: {why}",
+            batch.len()
+        );
+        let (first, second) = batch.split_at(batch.len() / 2);
+        for half in [first, second] {
+            for e in half {
+                if let Some(t) = self.tracks.get_mut(&e.seq) {
+                    t.limit = half.len();
                 }
-                Err(Failure::Rejected { why, split: true }) if seqs.len() > 1 => {
-                    count("failed", 1);
-                    tracing::warn!(
-                        sink = %sink.name,
-                        notifications = seqs.len(),
-                        "the receiver refused a message of {} notifications; sending them in halves: {why}",
-                        seqs.len()
-                    );
-                    let (first, second) = seqs.split_at(seqs.len() / 2);
-                    for (half, size) in [(first, first.len()), (second, second.len())] {
-                        for s in half {
-                            if let Some(t) = tracks.get_mut(s) {
-                                t.limit = size;
-                            }
-                        }
-                    }
-                }
-                Err(Failure::Rejected { why, .. }) => {
-                    count("rejected", seqs.len());
-                    if !self.bury(&batch, &why, &metrics) {
-                        let later = Instant::now() + BURY_RETRY;
-                        for s in &seqs {
-                            if let Some(t) = tracks.get_mut(s) {
-                                t.due = later;
-                            }
-                        }
-                    }
+            }
+        }
+    }
+
+    /// Refused for good: to the dead-letter folder, or, when that cannot be written, later.
+    fn reject(&mut self, batch: &[Entry], why: &str) {
+        self.count("rejected", batch.len());
+        if !self.alerting.bury(batch, why, &self.metrics) {
+            let later = Instant::now() + BURY_RETRY;
+            for e in batch {
+                if let Some(t) = self.tracks.get_mut(&e.seq) {
+                    t.due = later;
                 }
             }
         }
