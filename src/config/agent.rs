@@ -235,95 +235,118 @@ pub(super) fn read_agent(node: &Node, diags: &mut Diagnostics) -> AgentSpec {
     a
 }
 
+const ALERTS_KEYS: &[&str] = &[
+    "failures",
+    "successes",
+    "repeat",
+    "send_resolved",
+    "window",
+    "sink",
+    "quiet",
+    "outbox_max",
+    "outbox_max_age",
+    "batch_window",
+];
+
 pub(super) fn read_alerts(node: &Node, diags: &mut Diagnostics) -> AlertsSpec {
     let mut a = AlertsSpec::default();
     let mut t = Table::of(node, "alerts", diags);
-    if let Some(d) = t.duration("batch_window", diags) {
-        if d > Duration::from_secs(300) {
-            if let Some(n) = t.get("batch_window") {
-                diags.error(
-                    n.span.clone(),
-                    "batch_window must be at most 5m, or alerts wait too long to go out",
-                );
-            }
-        } else {
-            a.batch_window = d;
-        }
+    let at_most_5m = |d: Duration| d <= Duration::from_secs(300);
+    let why = "batch_window must be at most 5m, or alerts wait too long to go out";
+    if let Some(d) = bounded(&mut t, "batch_window", at_most_5m, why, diags) {
+        a.batch_window = d;
     }
     read_rule(&mut t, &mut a.rule, diags);
-    if let Some(Value::Array(items)) = t.get("sink").map(|n| &n.value) {
-        for (i, item) in items.iter().enumerate() {
-            if let Some(s) = read_sink(item, i, diags) {
-                if a.sinks.iter().any(|o| o.name == s.name) {
-                    diags.error(
-                        item.span.clone(),
-                        format!("duplicate sink name \"{}\"; give each a `name`", s.name),
-                    );
-                }
-                a.sinks.push(s);
-            }
-        }
-    }
+    a.sinks = read_sinks(&mut t, diags);
     if let Some(Value::Array(items)) = t.get("quiet").map(|n| &n.value) {
         for (i, item) in items.iter().enumerate() {
-            let mut q = Table::of(item, format!("alerts.quiet[{i}]"), diags);
-            let time = |q: &mut Table<'_>, key: &str, diags: &mut Diagnostics| {
-                let v = q.str(key, diags)?;
-                match time::OffsetDateTime::parse(
-                    &v.value,
-                    &time::format_description::well_known::Rfc3339,
-                ) {
-                    Ok(t) => Some(t.unix_timestamp()),
-                    Err(_) => {
-                        diags.error(v.span, format!("alerts.quiet: \"{}\" is not an RFC 3339 time such as 2026-11-23T02:00:00Z", v.value));
-                        None
-                    }
-                }
-            };
-            let (start, end) = (time(&mut q, "start", diags), time(&mut q, "end", diags));
-            let checks = q
-                .str_list("checks", diags)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|c| c.value)
-                .collect();
-            q.finish(&["start", "end", "checks"], diags);
-            if let (Some(start), Some(end)) = (start, end) {
-                a.quiet.push(QuietSpec { start, end, checks });
-            }
+            a.quiet.extend(read_quiet(item, i, diags));
         }
     }
     if let Some(n) = t.int("outbox_max", 100..10_000_001, diags) {
         a.backlog.max = n as usize;
     }
-    if let Some(d) = t.duration("outbox_max_age", diags) {
-        if d < Duration::from_secs(60) {
-            if let Some(n) = t.get("outbox_max_age") {
-                diags.error(
-                    n.span.clone(),
-                    "outbox_max_age must be at least 1m, or notifications expire before a receiver can come back",
-                );
-            }
-        } else {
-            a.backlog.max_age = d;
-        }
+    let at_least_1m = |d: Duration| d >= Duration::from_secs(60);
+    let why = "outbox_max_age must be at least 1m, or notifications expire before a receiver can come back";
+    if let Some(d) = bounded(&mut t, "outbox_max_age", at_least_1m, why, diags) {
+        a.backlog.max_age = d;
     }
-    t.finish(
-        &[
-            "failures",
-            "successes",
-            "repeat",
-            "send_resolved",
-            "window",
-            "sink",
-            "quiet",
-            "outbox_max",
-            "outbox_max_age",
-            "batch_window",
-        ],
-        diags,
-    );
+    t.finish(ALERTS_KEYS, diags);
     a
+}
+
+/// A duration that must satisfy `ok`; otherwise `why` points at it.
+fn bounded(
+    t: &mut Table<'_>,
+    key: &str,
+    ok: impl Fn(Duration) -> bool,
+    why: &str,
+    diags: &mut Diagnostics,
+) -> Option<Duration> {
+    let d = t.duration(key, diags)?;
+    if ok(d) {
+        return Some(d);
+    }
+    if let Some(n) = t.get(key) {
+        diags.error(n.span.clone(), why);
+    }
+    None
+}
+
+fn read_sinks(t: &mut Table<'_>, diags: &mut Diagnostics) -> Vec<SinkSpec> {
+    let mut sinks: Vec<SinkSpec> = Vec::new();
+    let Some(Value::Array(items)) = t.get("sink").map(|n| &n.value) else {
+        return sinks;
+    };
+    for (i, item) in items.iter().enumerate() {
+        let Some(s) = read_sink(item, i, diags) else {
+            continue;
+        };
+        if sinks.iter().any(|o| o.name == s.name) {
+            diags.error(
+                item.span.clone(),
+                format!("duplicate sink name \"{}\"; give each a `name`", s.name),
+            );
+        }
+        sinks.push(s);
+    }
+    sinks
+}
+
+/// One `[[alerts.quiet]]`: a window given as two RFC 3339 times, for some or all checks.
+fn read_quiet(item: &Node, i: usize, diags: &mut Diagnostics) -> Option<QuietSpec> {
+    let mut q = Table::of(item, format!("alerts.quiet[{i}]"), diags);
+    let time = |q: &mut Table<'_>, key: &str, diags: &mut Diagnostics| {
+        let v = q.str(key, diags)?;
+        let parsed =
+            time::OffsetDateTime::parse(&v.value, &time::format_description::well_known::Rfc3339);
+        match parsed {
+            Ok(t) => Some(t.unix_timestamp()),
+            Err(_) => {
+                diags.error(
+                    v.span,
+                    format!(
+                        "alerts.quiet: \"{}\" is not an RFC 3339 time such as 2026-11-23T02:00:00Z",
+                        v.value
+                    ),
+                );
+                None
+            }
+        }
+    };
+    let (start, end) = (time(&mut q, "start", diags), time(&mut q, "end", diags));
+    let checks = q
+        .str_list("checks", diags)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.value)
+        .collect();
+    q.finish(&["start", "end", "checks"], diags);
+    Some(QuietSpec {
+        start: start?,
+        end: end?,
+        checks,
+    })
 }
 
 /// The rule keys, shared by `[alerts]` and a check's `alert = { ... }` override.
@@ -358,51 +381,28 @@ pub fn read_rule(t: &mut Table<'_>, rule: &mut crate::alert::Rule, diags: &mut D
     }
 }
 
+const SINK_KEYS: &[&str] = &[
+    "kind",
+    "name",
+    "url",
+    "webhook_url",
+    "smtp_url",
+    "hmac_secret",
+    "headers",
+    "min_severity",
+    "timeout",
+    "max_batch",
+    "max_bytes",
+    "username",
+    "password",
+    "from",
+    "to",
+];
+
 fn read_sink(node: &Node, i: usize, diags: &mut Diagnostics) -> Option<SinkSpec> {
     let mut t = Table::of(node, format!("alerts.sink[{i}]"), diags);
-    let kind = t.str("kind", diags);
-    let kind = match kind.as_ref().map(|k| k.value.as_str()) {
-        Some("webhook") => Some(SinkKind::Webhook),
-        Some("slack") => Some(SinkKind::Slack),
-        Some("alertmanager") => Some(SinkKind::Alertmanager),
-        Some("email") => Some(SinkKind::Email),
-        Some(other) => {
-            let k = kind.clone()?;
-            let hint = suggest(other, ["webhook", "slack", "alertmanager", "email"])
-                .map(|s| format!(", did you mean \"{s}\"?"))
-                .unwrap_or_default();
-            diags.error(k.span, format!("unknown sink kind \"{other}\"{hint}"));
-            None
-        }
-        None => {
-            diags.error(
-                node.span.clone(),
-                format!("alerts.sink[{i}]: missing `kind`"),
-            );
-            None
-        }
-    };
-    let url_key = match kind {
-        Some(SinkKind::Slack) => "webhook_url",
-        Some(SinkKind::Email) => "smtp_url",
-        _ => "url",
-    };
-    let url = match t.get(url_key) {
-        Some(Node {
-            value: Value::Str(s),
-            ..
-        }) => Some(SecretOr::Plain(s.clone())),
-        Some(n) => {
-            secret_ref(n, &format!("alerts.sink[{i}].{url_key}"), diags).map(SecretOr::Secret)
-        }
-        None => {
-            diags.error(
-                node.span.clone(),
-                format!("alerts.sink[{i}]: missing `{url_key}`"),
-            );
-            None
-        }
-    };
+    let kind = read_sink_kind(&mut t, node, i, diags);
+    let url = read_sink_url(&mut t, kind, node, i, diags);
     let hmac_secret = t
         .get("hmac_secret")
         .and_then(|n| secret_ref(n, &format!("alerts.sink[{i}].hmac_secret"), diags));
@@ -412,21 +412,7 @@ fn read_sink(node: &Node, i: usize, diags: &mut Diagnostics) -> Option<SinkSpec>
         .into_iter()
         .map(|(k, v)| (k, v.value))
         .collect();
-    let min_severity = match t.str("min_severity", diags) {
-        Some(s) if s.value == "critical" => crate::alert::Severity::Critical,
-        Some(s) if s.value == "warning" => crate::alert::Severity::Warning,
-        Some(s) => {
-            diags.error(
-                s.span,
-                format!(
-                    "min_severity \"{}\" must be \"warning\" or \"critical\"",
-                    s.value
-                ),
-            );
-            crate::alert::Severity::Warning
-        }
-        None => crate::alert::Severity::Warning,
-    };
+    let min_severity = read_min_severity(&mut t, diags);
     let timeout = t
         .duration("timeout", diags)
         .unwrap_or(Duration::from_secs(10));
@@ -435,11 +421,122 @@ fn read_sink(node: &Node, i: usize, diags: &mut Diagnostics) -> Option<SinkSpec>
         .int("max_bytes", 1024..(64 << 20) + 1, diags)
         .map(|n| n as usize);
     let name = t.str("name", diags).map(|n| n.value);
+    let mail = read_mail(&mut t, kind, node, i, diags);
+    t.finish(SINK_KEYS, diags);
+    let kind = kind?;
+    Some(SinkSpec {
+        name: name.unwrap_or_else(|| format!("{kind:?}").to_ascii_lowercase()),
+        kind,
+        url: url?,
+        hmac_secret,
+        headers,
+        min_severity,
+        timeout,
+        max_batch: max_batch.unwrap_or_else(|| kind.default_max_batch()),
+        max_bytes: max_bytes.unwrap_or_else(|| kind.default_max_bytes()),
+        username: mail.username,
+        password: mail.password,
+        from: mail.from,
+        to: mail.to,
+    })
+}
+
+fn read_sink_kind(
+    t: &mut Table<'_>,
+    node: &Node,
+    i: usize,
+    diags: &mut Diagnostics,
+) -> Option<SinkKind> {
+    const KINDS: [(&str, SinkKind); 4] = [
+        ("webhook", SinkKind::Webhook),
+        ("slack", SinkKind::Slack),
+        ("alertmanager", SinkKind::Alertmanager),
+        ("email", SinkKind::Email),
+    ];
+    let Some(k) = t.str("kind", diags) else {
+        diags.error(
+            node.span.clone(),
+            format!("alerts.sink[{i}]: missing `kind`"),
+        );
+        return None;
+    };
+    if let Some((_, kind)) = KINDS.iter().find(|(n, _)| *n == k.value) {
+        return Some(*kind);
+    }
+    let hint = suggest(&k.value, KINDS.iter().map(|(n, _)| *n))
+        .map(|s| format!(", did you mean \"{s}\"?"))
+        .unwrap_or_default();
+    diags.error(k.span, format!("unknown sink kind \"{}\"{hint}", k.value));
+    None
+}
+
+/// The receiver's address (`url`, Slack's `webhook_url`, email's `smtp_url`), which may be a
+/// secret.
+fn read_sink_url(
+    t: &mut Table<'_>,
+    kind: Option<SinkKind>,
+    node: &Node,
+    i: usize,
+    diags: &mut Diagnostics,
+) -> Option<SecretOr> {
+    let key = match kind {
+        Some(SinkKind::Slack) => "webhook_url",
+        Some(SinkKind::Email) => "smtp_url",
+        _ => "url",
+    };
+    match t.get(key) {
+        Some(Node {
+            value: Value::Str(s),
+            ..
+        }) => Some(SecretOr::Plain(s.clone())),
+        Some(n) => secret_ref(n, &format!("alerts.sink[{i}].{key}"), diags).map(SecretOr::Secret),
+        None => {
+            diags.error(
+                node.span.clone(),
+                format!("alerts.sink[{i}]: missing `{key}`"),
+            );
+            None
+        }
+    }
+}
+
+fn read_min_severity(t: &mut Table<'_>, diags: &mut Diagnostics) -> crate::alert::Severity {
+    use crate::alert::Severity;
+    match t.str("min_severity", diags) {
+        Some(s) if s.value == "critical" => Severity::Critical,
+        Some(s) if s.value == "warning" => Severity::Warning,
+        Some(s) => {
+            let msg = format!(
+                "min_severity \"{}\" must be \"warning\" or \"critical\"",
+                s.value
+            );
+            diags.error(s.span, msg);
+            Severity::Warning
+        }
+        None => Severity::Warning,
+    }
+}
+
+/// An email sink's login, sender and recipients.
+struct MailKeys {
+    username: Option<String>,
+    password: Option<SecretSource>,
+    from: Option<String>,
+    to: Vec<String>,
+}
+
+fn read_mail(
+    t: &mut Table<'_>,
+    kind: Option<SinkKind>,
+    node: &Node,
+    i: usize,
+    diags: &mut Diagnostics,
+) -> MailKeys {
     let username = t.str("username", diags).map(|n| n.value);
     let password = t
         .get("password")
         .and_then(|n| secret_ref(n, &format!("alerts.sink[{i}].password"), diags));
-    let from = t.str("from", diags);
+    let from = t.str("from", diags).map(|f| f.value);
     let to: Vec<String> = t
         .str_list("to", diags)
         .unwrap_or_default()
@@ -452,43 +549,12 @@ fn read_sink(node: &Node, i: usize, diags: &mut Diagnostics) -> Option<SinkSpec>
             format!("alerts.sink[{i}]: an email sink needs `from` and `to`"),
         );
     }
-    t.finish(
-        &[
-            "kind",
-            "name",
-            "url",
-            "webhook_url",
-            "smtp_url",
-            "hmac_secret",
-            "headers",
-            "min_severity",
-            "timeout",
-            "max_batch",
-            "max_bytes",
-            "username",
-            "password",
-            "from",
-            "to",
-        ],
-        diags,
-    );
-    let kind = kind?;
-    let name = name.unwrap_or_else(|| format!("{kind:?}").to_ascii_lowercase());
-    Some(SinkSpec {
-        name,
-        kind,
-        url: url?,
-        hmac_secret,
-        headers,
-        min_severity,
-        timeout,
-        max_batch: max_batch.unwrap_or_else(|| kind.default_max_batch()),
-        max_bytes: max_bytes.unwrap_or_else(|| kind.default_max_bytes()),
+    MailKeys {
         username,
         password,
-        from: from.map(|f| f.value),
+        from,
         to,
-    })
+    }
 }
 
 /// A check's own alert rule: `[alerts]`'s rule with the check's `alert = { ... }` keys on top.

@@ -223,7 +223,12 @@ impl Courier {
 
     /// How long to sleep when nothing is due.
     fn idle(&self, now: Instant) -> Duration {
-        let next_due = self.tracks.values().map(|t| t.due).min().unwrap_or(now + IDLE);
+        let next_due = self
+            .tracks
+            .values()
+            .map(|t| t.due)
+            .min()
+            .unwrap_or(now + IDLE);
         next_due
             .max(self.paused_until)
             .saturating_duration_since(now)
