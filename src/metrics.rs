@@ -105,87 +105,9 @@ impl Metrics {
             reload_timestamp: Gauge::default(),
             registry: Registry::default(),
         };
-        r.register(
-            "check_success",
-            "1 when the last run passed or warned, 0 when it failed or errored",
-            m.check_success.clone(),
-        );
-        r.register(
-            "check_duration_seconds",
-            "Duration of the last run",
-            m.check_duration.clone(),
-        );
-        r.register("check_runs", "Runs of each check by status", m.runs.clone());
-        r.register(
-            "finding_status",
-            "Last status of each finding: 0 pass, 1 warn, 2 fail",
-            m.finding_status.clone(),
-        );
-        r.register(
-            "http_phase_seconds",
-            "Phases of the last request: dns, connect, tls, ttfb, transfer",
-            m.http_phase.clone(),
-        );
-        r.register(
-            "request_duration_seconds",
-            "Duration of each check's main request",
-            m.request_duration.clone(),
-        );
-        r.register(
-            "tls_cert_expiry_timestamp_seconds",
-            "Leaf certificate notAfter",
-            m.cert_expiry.clone(),
-        );
-        r.register(
-            "tls_chain_expiry_timestamp_seconds",
-            "Earliest notAfter among the presented intermediates",
-            m.chain_expiry.clone(),
-        );
-        r.register(
-            "tls_version_info",
-            "Negotiated TLS version",
-            m.tls_version.clone(),
-        );
-        r.register(
-            "security_score",
-            "Observatory-style security header score",
-            m.security_score.clone(),
-        );
-        r.register(
-            "alert_firing",
-            "1 while the check's alert fires",
-            m.alert_firing.clone(),
-        );
-        r.register(
-            "notifications",
-            "Notifications by sink and outcome",
-            m.notifications.clone(),
-        );
-        r.register(
-            "notification_queue_depth",
-            "Notifications waiting in the outbox",
-            m.queue_depth.clone(),
-        );
-        r.register(
-            "outbox_write_errors",
-            "Writes of notifications or alert state to state_dir that failed (they are kept in memory and written again)",
-            m.outbox_write_errors.clone(),
-        );
-        let build: Family<Labels, Gauge> = Family::default();
-        build
-            .get_or_create(&l(&[("version", env!("CARGO_PKG_VERSION"))]))
-            .set(1);
-        r.register("build_info", "The running shipwatch version", build);
-        r.register(
-            "config_last_reload_success",
-            "1 when the last configuration load succeeded",
-            m.reload_success.clone(),
-        );
-        r.register(
-            "config_last_reload_timestamp_seconds",
-            "When the configuration was last loaded",
-            m.reload_timestamp.clone(),
-        );
+        register_checks(&mut r, &m);
+        register_tls_and_security(&mut r, &m);
+        register_alerts_and_agent(&mut r, &m);
         Metrics { registry: r, ..m }
     }
 
@@ -412,6 +334,99 @@ pub fn to_prometheus_text(openmetrics: &str) -> String {
     }
     out.push_str(&openmetrics[pos..]);
     out
+}
+
+/// The families about checks: results, findings and timings.
+fn register_checks(r: &mut Registry, m: &Metrics) {
+    r.register(
+        "check_success",
+        "1 when the last run passed or warned, 0 when it failed or errored",
+        m.check_success.clone(),
+    );
+    r.register(
+        "check_duration_seconds",
+        "Duration of the last run",
+        m.check_duration.clone(),
+    );
+    r.register("check_runs", "Runs of each check by status", m.runs.clone());
+    r.register(
+        "finding_status",
+        "Last status of each finding: 0 pass, 1 warn, 2 fail",
+        m.finding_status.clone(),
+    );
+    r.register(
+        "http_phase_seconds",
+        "Phases of the last request: dns, connect, tls, ttfb, transfer",
+        m.http_phase.clone(),
+    );
+    r.register(
+        "request_duration_seconds",
+        "Duration of each check's main request",
+        m.request_duration.clone(),
+    );
+}
+
+/// The families about certificates and headers.
+fn register_tls_and_security(r: &mut Registry, m: &Metrics) {
+    r.register(
+        "tls_cert_expiry_timestamp_seconds",
+        "Leaf certificate notAfter",
+        m.cert_expiry.clone(),
+    );
+    r.register(
+        "tls_chain_expiry_timestamp_seconds",
+        "Earliest notAfter among the presented intermediates",
+        m.chain_expiry.clone(),
+    );
+    r.register(
+        "tls_version_info",
+        "Negotiated TLS version",
+        m.tls_version.clone(),
+    );
+    r.register(
+        "security_score",
+        "Observatory-style security header score",
+        m.security_score.clone(),
+    );
+}
+
+/// The families about alerts, notifications and the agent itself.
+fn register_alerts_and_agent(r: &mut Registry, m: &Metrics) {
+    r.register(
+        "alert_firing",
+        "1 while the check's alert fires",
+        m.alert_firing.clone(),
+    );
+    r.register(
+        "notifications",
+        "Notifications by sink and outcome",
+        m.notifications.clone(),
+    );
+    r.register(
+        "notification_queue_depth",
+        "Notifications waiting in the outbox",
+        m.queue_depth.clone(),
+    );
+    r.register(
+        "outbox_write_errors",
+        "Writes of notifications or alert state to state_dir that failed (they are kept in memory and written again)",
+        m.outbox_write_errors.clone(),
+    );
+    let build: Family<Labels, Gauge> = Family::default();
+    build
+        .get_or_create(&l(&[("version", env!("CARGO_PKG_VERSION"))]))
+        .set(1);
+    r.register("build_info", "The running shipwatch version", build);
+    r.register(
+        "config_last_reload_success",
+        "1 when the last configuration load succeeded",
+        m.reload_success.clone(),
+    );
+    r.register(
+        "config_last_reload_timestamp_seconds",
+        "When the configuration was last loaded",
+        m.reload_timestamp.clone(),
+    );
 }
 
 #[cfg(test)]
