@@ -268,8 +268,9 @@ impl LatencyProbe {
         probed
     }
 
-    async fn run_against(&self, ctx: &Ctx<'_>, request: Request) -> Probed {
-        let (total, concurrency, interval, until) = match self.mode {
+    /// How many requests, over how many connections, paced how, for how long.
+    fn pacing(&self) -> (u64, u64, Option<Duration>, Option<Duration>) {
+        match self.mode {
             Mode::Closed {
                 requests,
                 concurrency,
@@ -285,7 +286,11 @@ impl LatencyProbe {
                 Some(Duration::from_secs_f64(1.0 / rate)),
                 None,
             ),
-        };
+        }
+    }
+
+    async fn run_against(&self, ctx: &Ctx<'_>, request: Request) -> Probed {
+        let (total, concurrency, interval, until) = self.pacing();
         let workers = concurrency.clamp(1, total.max(1).saturating_add(self.warmup)) as usize;
         let empty = match histogram() {
             Ok(h) => h,
@@ -309,25 +314,35 @@ impl LatencyProbe {
             start: OnceCell::new(),
             barrier: Barrier::new(workers),
             done: AtomicU64::new(0),
-            empty: empty.clone(),
+            empty,
         });
-        let bar = ctx
-            .progress
-            .then(|| progress_bar((total != u64::MAX).then_some(total)));
+        let merged = self.run_workers(ctx, &shared, workers).await;
+        let started = shared.start.get().copied().unwrap_or_else(Instant::now);
+        // Requests never sent before the deadline count as errors: a run cut short must not look
+        // clean. A timed run has no fixed count, so nothing is owed when its time is up.
+        let unsent = if until.is_some() {
+            0
+        } else {
+            total.saturating_sub(merged.attempts)
+        };
+        self.report(&Stats {
+            count: merged.hist.len(),
+            errors: merged.errors + unsent,
+            attempts: merged.attempts + unsent,
+            reconnects: merged.reconnects,
+            elapsed: started.elapsed(),
+            hist: merged.hist,
+        })
+    }
+
+    /// Runs the workers to the end, with a progress bar on a terminal, and merges their tallies.
+    async fn run_workers(&self, ctx: &Ctx<'_>, shared: &Arc<Shared>, workers: usize) -> Tally {
+        let progress = ctx.progress.then(|| Progress::start(shared));
         let handles: Vec<_> = (0..workers)
             .map(|_| tokio::spawn(worker(shared.clone(), self.keepalive)))
             .collect();
-        let ticker = bar.clone().map(|b| {
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                loop {
-                    b.set_position(shared.done.load(Ordering::Relaxed));
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            })
-        });
         let mut merged = Tally {
-            hist: empty,
+            hist: shared.empty.clone(),
             errors: 0,
             attempts: 0,
             reconnects: 0,
@@ -340,29 +355,10 @@ impl LatencyProbe {
                 merged.reconnects += t.reconnects;
             }
         }
-        if let Some(t) = ticker {
-            t.abort();
+        if let Some(p) = progress {
+            p.finish();
         }
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
-        let started = shared.start.get().copied().unwrap_or_else(Instant::now);
-        // Requests never sent before the deadline count as errors: a run cut short must not look
-        // clean. A timed run has no fixed count, so nothing is owed when its time is up.
-        let unsent = if until.is_some() {
-            0
-        } else {
-            total.saturating_sub(merged.attempts)
-        };
-        let stats = Stats {
-            count: merged.hist.len(),
-            errors: merged.errors + unsent,
-            attempts: merged.attempts + unsent,
-            reconnects: merged.reconnects,
-            elapsed: started.elapsed(),
-            hist: merged.hist,
-        };
-        self.report(&stats)
+        merged
     }
 
     fn report(&self, stats: &Stats) -> Probed {
@@ -458,6 +454,32 @@ fn summary(s: &Stats) -> LatencySummary {
                 count: *c,
             })
             .collect(),
+    }
+}
+
+/// A progress bar on a terminal, moved along by a ticker task.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Progress {
+    fn start(shared: &Arc<Shared>) -> Progress {
+        let total = shared.total;
+        let bar = progress_bar((total != u64::MAX).then_some(total));
+        let (b, shared) = (bar.clone(), shared.clone());
+        let ticker = tokio::spawn(async move {
+            loop {
+                b.set_position(shared.done.load(Ordering::Relaxed));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Progress { bar, ticker }
+    }
+
+    fn finish(self) {
+        self.ticker.abort();
+        self.bar.finish_and_clear();
     }
 }
 
