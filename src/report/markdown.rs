@@ -45,6 +45,12 @@ pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
         r.started_rfc3339()
     )?;
     writeln!(w)?;
+    checks_table(r, w)?;
+    attempts_table(r, w)?;
+    findings_table(r, w)
+}
+
+fn checks_table(r: &Report, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "| | Check | Kind | Status | Time |")?;
     writeln!(w, "|---|---|---|---|---:|")?;
     for c in &r.checks {
@@ -62,6 +68,11 @@ pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
             ms(c.duration)
         )?;
     }
+    Ok(())
+}
+
+/// Every `--wait` attempt of the checks that needed more than one.
+fn attempts_table(r: &Report, w: &mut dyn Write) -> io::Result<()> {
     let retried: Vec<_> = r.checks.iter().filter(|c| c.attempts.len() > 1).collect();
     if !retried.is_empty() {
         writeln!(w)?;
@@ -82,6 +93,11 @@ pub fn write(r: &Report, w: &mut dyn Write) -> io::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// The failures and warnings, with expected vs actual.
+fn findings_table(r: &Report, w: &mut dyn Write) -> io::Result<()> {
     let bad = notable(r);
     if !bad.is_empty() {
         writeln!(w)?;

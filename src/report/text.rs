@@ -59,6 +59,25 @@ pub fn write(r: &Report, color: bool, w: &mut dyn Write) -> io::Result<()> {
         ))
     )?;
     writeln!(w)?;
+    write_table(r, &p, w)?;
+    write_notable(r, &p, w)?;
+    let s = r.summary();
+    writeln!(w)?;
+    writeln!(
+        w,
+        "Sign-off: {} · {}: {} pass, {} warn, {} fail, {} error in {:.1}ms",
+        p.bold(&r.status().as_str().to_uppercase()),
+        super::count(r.checks.len() as u64, "check"),
+        s.pass,
+        s.warn,
+        s.fail,
+        s.error,
+        ms(r.duration)
+    )
+}
+
+/// One line per check, with a flow's steps, a latency run's figures and `--wait` attempts under it.
+fn write_table(r: &Report, p: &Paint, w: &mut dyn Write) -> io::Result<()> {
     let name_w = r
         .checks
         .iter()
@@ -82,7 +101,7 @@ pub fn write(r: &Report, color: bool, w: &mut dyn Write) -> io::Result<()> {
             ms(c.duration),
             note(c)
         )?;
-        write_steps(c, &p, w)?;
+        write_steps(c, p, w)?;
         write_latency(c, w)?;
         for a in c.attempts.iter().filter(|_| c.attempts.len() > 1) {
             writeln!(
@@ -95,38 +114,32 @@ pub fn write(r: &Report, color: bool, w: &mut dyn Write) -> io::Result<()> {
             )?;
         }
     }
+    Ok(())
+}
+
+/// The failures and warnings, worst first, with expected vs actual.
+fn write_notable(r: &Report, p: &Paint, w: &mut dyn Write) -> io::Result<()> {
     let bad = notable(r);
-    if !bad.is_empty() {
-        writeln!(w)?;
-        writeln!(w, "{}", p.bold("Findings to look at:"))?;
-        for (c, f) in bad {
-            writeln!(
-                w,
-                "  {} {} {}: {}",
-                p.status(f.status),
-                r.label(c),
-                f.id,
-                f.message
-            )?;
-            if let (Some(e), Some(a)) = (&f.expected, &f.actual) {
-                writeln!(w, "          expected: {e}")?;
-                writeln!(w, "          actual:   {a}")?;
-            }
+    if bad.is_empty() {
+        return Ok(());
+    }
+    writeln!(w)?;
+    writeln!(w, "{}", p.bold("Findings to look at:"))?;
+    for (c, f) in bad {
+        writeln!(
+            w,
+            "  {} {} {}: {}",
+            p.status(f.status),
+            r.label(c),
+            f.id,
+            f.message
+        )?;
+        if let (Some(e), Some(a)) = (&f.expected, &f.actual) {
+            writeln!(w, "          expected: {e}")?;
+            writeln!(w, "          actual:   {a}")?;
         }
     }
-    let s = r.summary();
-    writeln!(w)?;
-    writeln!(
-        w,
-        "Sign-off: {} · {}: {} pass, {} warn, {} fail, {} error in {:.1}ms",
-        p.bold(&r.status().as_str().to_uppercase()),
-        super::count(r.checks.len() as u64, "check"),
-        s.pass,
-        s.warn,
-        s.fail,
-        s.error,
-        ms(r.duration)
-    )
+    Ok(())
 }
 
 /// A short note after a check's line: why it could not run, or the fact a reader wants at a glance.
