@@ -257,61 +257,21 @@ fn init(url: Option<String>, output: &Path, force: bool, io: &mut Io<'_>) -> i32
 
 /// Loads the config (or the checklist) and builds the plan; every failure here is exit code 2.
 fn plan_for(args: &CheckArgs, io: &mut Io<'_>) -> Result<plan::Plan, String> {
-    let target = args
-        .url
-        .as_deref()
-        .map(|u| Url::parse(u).map_err(|e| format!("invalid URL \"{u}\": {e}")))
-        .transpose()?;
-    if let Some(t) = target
-        .as_ref()
-        .filter(|t| t.scheme() != "http" && t.scheme() != "https")
-    {
-        return Err(format!("URL \"{t}\" must be http:// or https://"));
-    }
+    let target = target_of(args)?;
     let config_path = args
         .config
         .clone()
         .or_else(|| target.is_none().then(|| PathBuf::from(DEFAULT_CONFIG)));
-    let tuned: Vec<&str> = [
-        ("--health-path", args.health_path.is_some()),
-        ("--allow-origin", !args.allow_origin.is_empty()),
-        ("--http-url", args.http_url.is_some()),
-    ]
-    .iter()
-    .filter(|(_, set)| *set)
-    .map(|(flag, _)| *flag)
-    .collect();
-    if let (Some(path), false) = (&config_path, tuned.is_empty()) {
-        return Err(format!(
-            "{} tune the built-in checklist (`shipwatch check URL` without a config file); with {} set health_path, allowed_origins and http_url in the file's [env] section instead",
-            tuned.join(", "),
-            path.display()
-        ));
-    }
     let (config, vars) = match (&config_path, &target) {
-        (Some(path), t) => {
-            let config = Config::load(path).map_err(|e| e.to_string())?;
-            let vars = t
-                .iter()
-                .map(|u| {
-                    (
-                        "base_url".to_string(),
-                        u.as_str().trim_end_matches('/').to_string(),
-                    )
-                })
-                .collect();
-            (config, vars)
-        }
+        (Some(path), t) => config_and_vars(path, t.as_ref(), args)?,
         (None, Some(t)) => {
             let tuning = Tuning {
                 health_path: args.health_path.clone(),
                 http_url: args.http_url.clone(),
                 allow_origins: args.allow_origin.clone(),
             };
-            (
-                checklist::config().map_err(|e| e.to_string())?,
-                checklist::vars(t, &tuning)?,
-            )
+            let config = checklist::config().map_err(|e| e.to_string())?;
+            (config, checklist::vars(t, &tuning)?)
         }
         (None, None) => unreachable!("a config path is chosen when there is no URL"),
     };
@@ -340,6 +300,57 @@ fn plan_for(args: &CheckArgs, io: &mut Io<'_>) -> Result<plan::Plan, String> {
         );
     }
     Ok(plan)
+}
+
+/// The URL given on the command line, which must be http(s).
+fn target_of(args: &CheckArgs) -> Result<Option<Url>, String> {
+    let target = args
+        .url
+        .as_deref()
+        .map(|u| Url::parse(u).map_err(|e| format!("invalid URL \"{u}\": {e}")))
+        .transpose()?;
+    match target {
+        Some(t) if t.scheme() != "http" && t.scheme() != "https" => {
+            Err(format!("URL \"{t}\" must be http:// or https://"))
+        }
+        t => Ok(t),
+    }
+}
+
+/// A config file and the variables the command line sets (`check URL -c FILE` sets
+/// `base_url`). The checklist's tuning flags are refused here: they would be ignored.
+fn config_and_vars(
+    path: &Path,
+    target: Option<&Url>,
+    args: &CheckArgs,
+) -> Result<(Config, Vec<(String, String)>), String> {
+    let tuned: Vec<&str> = [
+        ("--health-path", args.health_path.is_some()),
+        ("--allow-origin", !args.allow_origin.is_empty()),
+        ("--http-url", args.http_url.is_some()),
+    ]
+    .iter()
+    .filter(|(_, set)| *set)
+    .map(|(flag, _)| *flag)
+    .collect();
+    if !tuned.is_empty() {
+        return Err(format!(
+            "{} tune the built-in checklist (`shipwatch check URL` without a config file); with {} set health_path, allowed_origins and http_url in the file's [env] section instead",
+            tuned.join(", "),
+            path.display()
+        ));
+    }
+    let config = Config::load(path).map_err(|e| e.to_string())?;
+    let vars = target
+        .map(|u| {
+            (
+                "base_url".to_string(),
+                u.as_str().trim_end_matches('/').to_string(),
+            )
+        })
+        .into_iter()
+        .collect();
+    Ok((config, vars))
 }
 
 async fn check(args: CheckArgs, io: &mut Io<'_>) -> i32 {
