@@ -103,25 +103,11 @@ pub fn parse(list: &[String]) -> Result<Parsed, ()> {
                 });
             }
             let slot = map.iter().position(|(d, _)| *d == directive);
-            let mut combined = match slot {
+            let earlier = match slot {
                 Some(i) if index > 0 => std::mem::take(&mut map[i].1),
                 _ => Vec::new(),
             };
-            combined.extend(values);
-            combined.sort_by(|a, b| collate(&a.text, &b.text));
-            for i in 1..combined.len() {
-                let (prev, cur) = (combined[i - 1].clone(), &mut combined[i]);
-                if cur.policy == prev.policy && cur.text.starts_with(&prev.text) {
-                    cur.keep = false;
-                }
-                if cur.policy != prev.policy && path_part_match(&prev.text, &cur.text)? {
-                    cur.keep = true;
-                }
-            }
-            combined.retain(|s| s.keep);
-            if index == 0 && list.len() > 1 {
-                combined.iter_mut().for_each(|s| s.keep = false);
-            }
+            let combined = intersect(earlier, values, index == 0 && list.len() > 1)?;
             match slot {
                 Some(i) => map[i].1 = combined,
                 None => map.push((directive, combined)),
@@ -143,6 +129,33 @@ pub fn parse(list: &[String]) -> Result<Parsed, ()> {
         directives,
         repeated_report,
     })
+}
+
+/// A directive's sources so far combined with the next policy's, in the scanner's collation
+/// order: what a later policy also allows is kept. `first_of_many` marks the first policy's
+/// sources as needing confirmation by a later one.
+fn intersect(
+    earlier: Vec<Source>,
+    values: Vec<Source>,
+    first_of_many: bool,
+) -> Result<Vec<Source>, ()> {
+    let mut combined = earlier;
+    combined.extend(values);
+    combined.sort_by(|a, b| collate(&a.text, &b.text));
+    for i in 1..combined.len() {
+        let (prev, cur) = (combined[i - 1].clone(), &mut combined[i]);
+        if cur.policy == prev.policy && cur.text.starts_with(&prev.text) {
+            cur.keep = false;
+        }
+        if cur.policy != prev.policy && path_part_match(&prev.text, &cur.text)? {
+            cur.keep = true;
+        }
+    }
+    combined.retain(|s| s.keep);
+    if first_of_many {
+        combined.iter_mut().for_each(|s| s.keep = false);
+    }
+    Ok(combined)
 }
 
 /// The order of `Intl.Collator("en")` for the characters a lower-cased source holds: punctuation
@@ -257,11 +270,39 @@ fn classify(csp: &mut Parsed, https: bool) -> &'static str {
         slot(csp, "style-src"),
     );
     let (object_own, mut script_own, mut style_own) = (star(), star(), star());
+    let invalid = drop_overridden(csp, script_at, style_at, &mut script_own, &mut style_own);
+    let object = sources(csp, object_at, &object_own);
+    let script = sources(csp, script_at, &script_own);
+    let style = sources(csp, style_at, &style_own);
+    let result = invalid.unwrap_or_else(|| verdict(csp, object, script, style, https));
+    let passing = matches!(
+        result,
+        "csp-implemented-with-no-unsafe"
+            | "csp-implemented-with-no-unsafe-default-src-none"
+            | "csp-implemented-with-unsafe-inline-in-style-src-only"
+            | "csp-implemented-with-insecure-scheme-in-passive-content-only"
+    );
+    if passing && csp.repeated_report {
+        return "csp-implemented-but-duplicate-directives";
+    }
+    result
+}
+
+/// What browsers ignore once a nonce or hash is present: `'unsafe-inline'`, and with
+/// `'strict-dynamic'` the host and scheme sources too. `'strict-dynamic'` without a nonce or hash
+/// makes the policy invalid, which is returned.
+fn drop_overridden(
+    csp: &mut Parsed,
+    script_at: Option<usize>,
+    style_at: Option<usize>,
+    script_own: &mut BTreeSet<String>,
+    style_own: &mut BTreeSet<String>,
+) -> Option<&'static str> {
     let has_nonce = |s: &BTreeSet<String>| {
         s.iter()
             .any(|x| NONCES_HASHES.iter().any(|n| x.starts_with(n)))
     };
-    for (at, own) in [(script_at, &mut script_own), (style_at, &mut style_own)] {
+    for (at, own) in [(script_at, &mut *script_own), (style_at, &mut *style_own)] {
         let list = match at {
             Some(i) => &mut csp.directives[i].1,
             None => own,
@@ -270,30 +311,30 @@ fn classify(csp: &mut Parsed, https: bool) -> &'static str {
             list.remove("'unsafe-inline'");
         }
     }
-    let mut result: Option<&'static str> = None;
-    let mut set = |r: &'static str| {
-        result.get_or_insert(r);
+    let script = match script_at {
+        Some(i) => &mut csp.directives[i].1,
+        None => script_own,
     };
-    {
-        let script = match script_at {
-            Some(i) => &mut csp.directives[i].1,
-            None => &mut script_own,
-        };
-        if script.contains("'strict-dynamic'") {
-            if has_nonce(script) {
-                script.retain(|s| {
-                    !(BROAD.iter().any(|b| s.starts_with(b))
-                        || s == "'self'"
-                        || s == "'unsafe-inline'")
-                });
-            } else {
-                set("csp-header-invalid");
-            }
-        }
+    if !script.contains("'strict-dynamic'") {
+        return None;
     }
-    let object = sources(csp, object_at, &object_own);
-    let script = sources(csp, script_at, &script_own);
-    let style = sources(csp, style_at, &style_own);
+    if !has_nonce(script) {
+        return Some("csp-header-invalid");
+    }
+    script.retain(|s| {
+        !(BROAD.iter().any(|b| s.starts_with(b)) || s == "'self'" || s == "'unsafe-inline'")
+    });
+    None
+}
+
+/// The first of the scanner's verdicts that applies, from worst to best.
+fn verdict(
+    csp: &Parsed,
+    object: &BTreeSet<String>,
+    script: &BTreeSet<String>,
+    style: &BTreeSet<String>,
+    https: bool,
+) -> &'static str {
     let mut active: Vec<&String> = csp
         .directives
         .iter()
@@ -310,40 +351,23 @@ fn classify(csp: &mut Parsed, https: bool) -> &'static str {
     let broad_or_inline = |s: &&String| broad(s) || UNSAFE_INLINE.contains(&s.as_str());
     let insecure = |s: &&String| s.starts_with("http:") || s.starts_with("ftp:");
     if script.iter().any(|s| broad_or_inline(&s)) || object.iter().any(|s| broad(&s)) {
-        set("csp-implemented-with-unsafe-inline");
-    }
-    if https && active.iter().any(insecure) {
-        set("csp-implemented-with-insecure-scheme");
-    }
-    if script.contains("'unsafe-eval'") || style.contains("'unsafe-eval'") {
-        set("csp-implemented-with-unsafe-eval");
-    }
-    if https && passive.iter().any(insecure) {
-        set("csp-implemented-with-insecure-scheme-in-passive-content-only");
-    }
-    if style.iter().any(|s| broad_or_inline(&s)) {
-        set("csp-implemented-with-unsafe-inline-in-style-src-only");
-    }
-    let none_only = csp
+        "csp-implemented-with-unsafe-inline"
+    } else if https && active.iter().any(insecure) {
+        "csp-implemented-with-insecure-scheme"
+    } else if script.contains("'unsafe-eval'") || style.contains("'unsafe-eval'") {
+        "csp-implemented-with-unsafe-eval"
+    } else if https && passive.iter().any(insecure) {
+        "csp-implemented-with-insecure-scheme-in-passive-content-only"
+    } else if style.iter().any(|s| broad_or_inline(&s)) {
+        "csp-implemented-with-unsafe-inline-in-style-src-only"
+    } else if csp
         .get("default-src")
-        .is_some_and(|d| d.len() == 1 && d.contains("'none'"));
-    set(if none_only {
+        .is_some_and(|d| d.len() == 1 && d.contains("'none'"))
+    {
         "csp-implemented-with-no-unsafe-default-src-none"
     } else {
         "csp-implemented-with-no-unsafe"
-    });
-    let result = result.unwrap_or("csp-implemented-with-no-unsafe");
-    let passing = matches!(
-        result,
-        "csp-implemented-with-no-unsafe"
-            | "csp-implemented-with-no-unsafe-default-src-none"
-            | "csp-implemented-with-unsafe-inline-in-style-src-only"
-            | "csp-implemented-with-insecure-scheme-in-passive-content-only"
-    );
-    if passing && csp.repeated_report {
-        return "csp-implemented-but-duplicate-directives";
     }
-    result
 }
 
 fn star() -> BTreeSet<String> {
