@@ -42,18 +42,10 @@ pub fn vars(target: &Url, tuning: &Tuning) -> Result<Vec<(String, String)>, Stri
     } else {
         format!("/{health}")
     };
-    for o in &tuning.allow_origins {
-        let u = Url::parse(o).map_err(|_| {
-            format!(
-                "invalid --allow-origin \"{o}\", expected an origin such as https://app.example.com"
-            )
-        })?;
-        if u.origin().ascii_serialization() != o.trim_end_matches('/') {
-            return Err(format!(
-                "--allow-origin \"{o}\" is not a bare origin (scheme://host[:port])"
-            ));
-        }
-    }
+    tuning
+        .allow_origins
+        .iter()
+        .try_for_each(|o| bare_origin(o))?;
     Ok(vec![
         ("base_url".into(), base),
         ("health_path".into(), health),
@@ -61,6 +53,21 @@ pub fn vars(target: &Url, tuning: &Tuning) -> Result<Vec<(String, String)>, Stri
         ("tls_host".into(), format!("{}:{port}", bracket(host))),
         ("allowed_origins".into(), tuning.allow_origins.join(" ")),
     ])
+}
+
+/// `--allow-origin` takes origins only: scheme, host and port.
+fn bare_origin(o: &str) -> Result<(), String> {
+    let u = Url::parse(o).map_err(|_| {
+        format!(
+            "invalid --allow-origin \"{o}\", expected an origin such as https://app.example.com"
+        )
+    })?;
+    if u.origin().ascii_serialization() != o.trim_end_matches('/') {
+        return Err(format!(
+            "--allow-origin \"{o}\" is not a bare origin (scheme://host[:port])"
+        ));
+    }
+    Ok(())
 }
 
 fn bracket(host: &str) -> String {

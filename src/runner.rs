@@ -87,6 +87,16 @@ async fn run_some(plan: &Plan, engine: &Engine, which: &[usize]) -> Vec<Outcome>
 
 /// Runs the plan, then re-runs failing checks every `every` until they pass or `wait` is over.
 /// `on_attempt` sees each outcome as it arrives, so progress can be shown.
+/// Records the outcome as attempt `n`, timed from `started`.
+fn stamp(o: &mut Outcome, n: u32, started: Instant) {
+    o.attempts.push(Attempt {
+        number: n,
+        status: o.status,
+        at_s: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        summary: o.summary(),
+    });
+}
+
 pub async fn run_until_pass(
     plan: &Plan,
     engine: &Engine,
@@ -95,14 +105,7 @@ pub async fn run_until_pass(
     mut on_attempt: impl FnMut(&Outcome),
 ) -> Vec<Outcome> {
     let started = Instant::now();
-    let stamp = |o: &mut Outcome, n: u32| {
-        o.attempts.push(Attempt {
-            number: n,
-            status: o.status,
-            at_s: (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-            summary: o.summary(),
-        });
-    };
+    let stamp = |o: &mut Outcome, n: u32| stamp(o, n, started);
     let mut outcomes = run_once(plan, engine).await;
     for o in &mut outcomes {
         stamp(o, 1);

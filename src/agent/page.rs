@@ -89,13 +89,29 @@ pub fn render(state: &State) -> String {
 /// Notifications that did not reach their receiver: refused for good (the dead-letter folder),
 /// or dropped by the outbox's limits. Nothing is lost silently.
 fn undelivered(state: &State, html: &mut String) {
-    const SHOWN: usize = 20;
     let dead = state.alerting.dead_letters();
     let dropped = state.alerting.dropped();
     if dead.is_empty() && dropped.latest.is_empty() {
         return;
     }
     html.push_str("<h2>Undelivered notifications</h2>");
+    dead_letters(&dead, html);
+    if !dropped.latest.is_empty() {
+        let _ = write!(
+            html,
+            "<p class=fail>{} dropped for age and {} for the outbox bound since the agent started:</p><ul>",
+            dropped.expired, dropped.overflowed
+        );
+        for line in dropped.latest.iter().rev() {
+            let _ = write!(html, "<li>{}</li>", esc(line));
+        }
+        html.push_str("</ul>");
+    }
+}
+
+/// The latest dead letters, newest first, with the receiver's answer.
+fn dead_letters(dead: &[crate::alert::outbox::DeadLetter], html: &mut String) {
+    const SHOWN: usize = 20;
     if !dead.is_empty() {
         let _ = write!(
             html,
@@ -117,16 +133,5 @@ fn undelivered(state: &State, html: &mut String) {
             );
         }
         html.push_str("</table>");
-    }
-    if !dropped.latest.is_empty() {
-        let _ = write!(
-            html,
-            "<p class=fail>{} dropped for age and {} for the outbox bound since the agent started:</p><ul>",
-            dropped.expired, dropped.overflowed
-        );
-        for line in dropped.latest.iter().rev() {
-            let _ = write!(html, "<li>{}</li>", esc(line));
-        }
-        html.push_str("</ul>");
     }
 }

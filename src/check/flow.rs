@@ -406,6 +406,19 @@ const STEP_KEYS: &[&str] = &[
     "always",
 ];
 
+/// Each capture query parses, or is an error pointing at its column.
+fn check_captures(capture: &[(String, Spanned<String>)], diags: &mut Diagnostics) {
+    for (var, q) in capture {
+        if let Err(e) = crate::assert::parse_capture(&q.value) {
+            let at = q.span.start + 1 + e.offset;
+            diags.error(
+                at..q.span.end.saturating_sub(1).max(at + 1),
+                format!("invalid capture \"{var}\": {}", e.message),
+            );
+        }
+    }
+}
+
 pub(crate) fn read_step(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<StepSpec> {
     let name = required(t, "name", diags);
     let bad_name = |n: &&Spanned<String>| {
@@ -425,15 +438,7 @@ pub(crate) fn read_step(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<St
     let request = read_request(t, diags);
     let expect = read_expect(t, Context::Response, diags);
     let capture = t.str_map("capture", diags).unwrap_or_default();
-    for (var, q) in &capture {
-        if let Err(e) = crate::assert::parse_capture(&q.value) {
-            let at = q.span.start + 1 + e.offset;
-            diags.error(
-                at..q.span.end.saturating_sub(1).max(at + 1),
-                format!("invalid capture \"{var}\": {}", e.message),
-            );
-        }
-    }
+    check_captures(&capture, diags);
     let timeout = t.duration("timeout", diags);
     let follow_redirects = t.bool("follow_redirects", diags).unwrap_or(true);
     let always = t.bool("always", diags).unwrap_or(false);

@@ -291,15 +291,20 @@ fn plan_for(args: &CheckArgs, io: &mut Io<'_>) -> Result<plan::Plan, String> {
         let _ = writeln!(io.err, "{w}");
     }
     if config_path.is_none() && target.as_ref().is_some_and(|t| t.scheme() == "http") {
-        plan.jobs
-            .retain(|j| !checklist::HTTPS_ONLY.contains(&j.name.as_str()));
-        let _ = writeln!(
-            io.err,
-            "note: {} is plain HTTP; the redirect and TLS checks are skipped",
-            args.url.as_deref().unwrap_or("")
-        );
+        skip_https_checks(&mut plan, args, io);
     }
     Ok(plan)
+}
+
+/// The checklist against a plain-HTTP site: the redirect and TLS checks cannot apply.
+fn skip_https_checks(plan: &mut plan::Plan, args: &CheckArgs, io: &mut Io<'_>) {
+    plan.jobs
+        .retain(|j| !checklist::HTTPS_ONLY.contains(&j.name.as_str()));
+    let _ = writeln!(
+        io.err,
+        "note: {} is plain HTTP; the redirect and TLS checks are skipped",
+        args.url.as_deref().unwrap_or("")
+    );
 }
 
 /// The URL given on the command line, which must be http(s).

@@ -133,16 +133,8 @@ pub(super) async fn retry_dead_letters(path: &Path, only: Option<&str>, io: &mut
             }
         };
         let line = resend(&file, letter, &sinks, &engine, &status_url).await;
-        match line {
-            Ok(l) => {
-                sent += 1;
-                let _ = writeln!(io.out, "{l}");
-            }
-            Err(l) => {
-                kept += 1;
-                let _ = writeln!(io.out, "{l}");
-            }
-        }
+        *if line.is_ok() { &mut sent } else { &mut kept } += 1;
+        let _ = writeln!(io.out, "{}", line.unwrap_or_else(|l| l));
     }
     let _ = writeln!(
         io.out,

@@ -406,12 +406,7 @@ fn read_sink(node: &Node, i: usize, diags: &mut Diagnostics) -> Option<SinkSpec>
     let hmac_secret = t
         .get("hmac_secret")
         .and_then(|n| secret_ref(n, &format!("alerts.sink[{i}].hmac_secret"), diags));
-    let headers = t
-        .str_map("headers", diags)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.value))
-        .collect();
+    let headers = plain_map(&mut t, "headers", diags);
     let min_severity = read_min_severity(&mut t, diags);
     let timeout = t
         .duration("timeout", diags)
@@ -439,6 +434,15 @@ fn read_sink(node: &Node, i: usize, diags: &mut Diagnostics) -> Option<SinkSpec>
         from: mail.from,
         to: mail.to,
     })
+}
+
+/// A table of strings, without their positions.
+fn plain_map(t: &mut Table<'_>, key: &str, diags: &mut Diagnostics) -> Vec<(String, String)> {
+    t.str_map(key, diags)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.value))
+        .collect()
 }
 
 fn read_sink_kind(

@@ -247,6 +247,11 @@ impl Sink {
                 alertmanager::payload(batch, status_url),
             ),
         };
+        self.post(url, body)
+    }
+
+    /// A JSON POST of `body` to `url` with the sink's headers, signed when it has a secret.
+    pub fn post(&self, url: String, body: Vec<u8>) -> Delivery {
         let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
         headers.extend(self.headers.iter().cloned());
         if let Some(secret) = &self.hmac_secret {

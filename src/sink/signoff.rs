@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Delivery, Sink, email};
+use super::{Sink, email};
 use crate::config::SinkKind;
 use crate::net::Engine;
 use crate::outcome::Status;
@@ -77,21 +77,7 @@ impl Sink {
     /// Sends the sign-off; Ok(false) when this kind of sink does not take sign-offs.
     pub async fn sign_off(&self, engine: &Engine, r: &Report) -> Result<bool, super::Failure> {
         if let Some(mail) = &self.mail {
-            let failing = failing(r);
-            let mut text = format!("{}\n\n", headline(r));
-            for f in &failing {
-                text.push_str(&format!(
-                    "- {} {}: expected {}, got {}\n",
-                    f["check"].as_str().unwrap_or(""),
-                    f["id"].as_str().unwrap_or(""),
-                    f["expected"].as_str().unwrap_or("-"),
-                    f["actual"].as_str().unwrap_or("-")
-                ));
-            }
-            let html = format!(
-                "<html><body><pre>{}</pre></body></html>",
-                text.replace('&', "&amp;").replace('<', "&lt;")
-            );
+            let (text, html) = mail_body(r);
             return email::send(mail, headline(r), text, html, self.timeout)
                 .await
                 .map(|_| true);
@@ -99,23 +85,27 @@ impl Sink {
         let Some(body) = signoff_payload(self, r) else {
             return Ok(false);
         };
-        let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
-        headers.extend(self.headers.iter().cloned());
-        if let Some(secret) = &self.hmac_secret {
-            headers.push((
-                "X-Shipwatch-Signature".into(),
-                format!("sha256={}", super::signature(secret, &body)),
-            ));
-        }
-        self.send(
-            engine,
-            &Delivery {
-                url: self.url.clone(),
-                headers,
-                body,
-            },
-        )
-        .await
-        .map(|_| true)
+        self.send(engine, &self.post(self.url.clone(), body))
+            .await
+            .map(|_| true)
     }
+}
+
+/// The sign-off as mail: the headline, then each failing finding with expected vs actual.
+fn mail_body(r: &Report) -> (String, String) {
+    let mut text = format!("{}\n\n", headline(r));
+    for f in &failing(r) {
+        text.push_str(&format!(
+            "- {} {}: expected {}, got {}\n",
+            f["check"].as_str().unwrap_or(""),
+            f["id"].as_str().unwrap_or(""),
+            f["expected"].as_str().unwrap_or("-"),
+            f["actual"].as_str().unwrap_or("-")
+        ));
+    }
+    let html = format!(
+        "<html><body><pre>{}</pre></body></html>",
+        text.replace('&', "&amp;").replace('<', "&lt;")
+    );
+    (text, html)
 }

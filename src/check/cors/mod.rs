@@ -136,6 +136,18 @@ impl CorsProbe {
         pool: &mut Pool,
         origin: &str,
     ) -> Result<Vec<Seen>, NetError> {
+        let mut out = Vec::new();
+        for (sent, req, request) in self.requests(origin) {
+            let resp = pool
+                .send(ctx.engine, &req, ctx.overrides, ctx.deadline)
+                .await?;
+            out.push(seen(&resp, sent, request));
+        }
+        Ok(out)
+    }
+
+    /// What is sent for one origin: a preflight, a simple GET, and the configured method.
+    fn requests(&self, origin: &str) -> Vec<(Sent, Request, String)> {
         let path = self.request.url.path();
         let mut preflight = self.base(http::Method::OPTIONS, origin);
         preflight.headers.push((
@@ -162,14 +174,7 @@ impl CorsProbe {
                 format!("{} {path} with Origin: {origin}", self.method),
             ));
         }
-        let mut out = Vec::with_capacity(sends.len());
-        for (sent, req, request) in sends {
-            let resp = pool
-                .send(ctx.engine, &req, ctx.overrides, ctx.deadline)
-                .await?;
-            out.push(seen(&resp, sent, request));
-        }
-        Ok(out)
+        sends
     }
 
     fn base(&self, method: http::Method, origin: &str) -> Request {

@@ -327,14 +327,12 @@ fn drop_overridden(
     None
 }
 
-/// The first of the scanner's verdicts that applies, from worst to best.
-fn verdict(
-    csp: &Parsed,
-    object: &BTreeSet<String>,
-    script: &BTreeSet<String>,
-    style: &BTreeSet<String>,
-    https: bool,
-) -> &'static str {
+/// The sources of active content (scripts and everything else but images and media) and of
+/// passive content (images and media).
+fn content<'a>(
+    csp: &'a Parsed,
+    script: &'a BTreeSet<String>,
+) -> (Vec<&'a String>, Vec<&'a String>) {
     let mut active: Vec<&String> = csp
         .directives
         .iter()
@@ -347,6 +345,18 @@ fn verdict(
         .filter_map(|d| csp.get(d).or_else(|| csp.get("default-src")))
         .flatten()
         .collect();
+    (active, passive)
+}
+
+/// The first of the scanner's verdicts that applies, from worst to best.
+fn verdict(
+    csp: &Parsed,
+    object: &BTreeSet<String>,
+    script: &BTreeSet<String>,
+    style: &BTreeSet<String>,
+    https: bool,
+) -> &'static str {
+    let (active, passive) = content(csp, script);
     let broad = |s: &&String| BROAD.contains(&s.as_str());
     let broad_or_inline = |s: &&String| broad(s) || UNSAFE_INLINE.contains(&s.as_str());
     let insecure = |s: &&String| s.starts_with("http:") || s.starts_with("ftp:");
