@@ -333,15 +333,15 @@ async fn twenty_checks_failing_at_once_arrive_as_one_message() {
     let dir = tempfile::tempdir().unwrap();
     let sink = shipwatch::sink::Sink {
         name: "hook".into(),
-        kind: shipwatch::config::SinkKind::Webhook,
-        url: format!("{}/hook", srv.url("http", "127.0.0.1")),
-        hmac_secret: None,
-        headers: vec![],
         min_severity: shipwatch::alert::Severity::Warning,
         timeout: Duration::from_secs(5),
         max_batch: 50,
         max_bytes: 256 << 10,
-        mail: None,
+        to: shipwatch::sink::Receiver::Webhook {
+            url: format!("{}/hook", srv.url("http", "127.0.0.1")),
+            headers: vec![],
+            hmac_secret: None,
+        },
     };
     let settings = Settings {
         rule: shipwatch::alert::Rule {
@@ -725,15 +725,15 @@ async fn quiet_windows_and_minimum_severity_hold_notifications_back() {
     use shipwatch::agent::alerting::{Alerting, Settings};
     let sink = |name: &str, min| shipwatch::sink::Sink {
         name: name.into(),
-        kind: shipwatch::config::SinkKind::Webhook,
-        url: "http://127.0.0.1:1/".into(),
-        hmac_secret: None,
-        headers: vec![],
         min_severity: min,
         timeout: Duration::from_secs(1),
         max_batch: 50,
         max_bytes: 256 << 10,
-        mail: None,
+        to: shipwatch::sink::Receiver::Webhook {
+            url: "http://127.0.0.1:1/".into(),
+            headers: vec![],
+            hmac_secret: None,
+        },
     };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -854,7 +854,7 @@ async fn check_notify_sends_the_sign_off_and_notify_test_reports_each_sink() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(
-        text.contains("team-hook (Webhook): ok") && text.contains("broken-slack (Slack): failed"),
+        text.contains("team-hook (webhook): ok") && text.contains("broken-slack (slack): failed"),
         "{text}"
     );
     let out = tokio::process::Command::new(bin)

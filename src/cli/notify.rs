@@ -93,11 +93,11 @@ pub(super) async fn notify_test(
             .await
         {
             Ok(()) => {
-                let _ = writeln!(io.out, "{} ({:?}): ok", sink.name, sink.kind);
+                let _ = writeln!(io.out, "{} ({}): ok", sink.name, sink.to.kind());
             }
             Err(e) => {
                 failed += 1;
-                let _ = writeln!(io.out, "{} ({:?}): failed: {e}", sink.name, sink.kind);
+                let _ = writeln!(io.out, "{} ({}): failed: {e}", sink.name, sink.to.kind());
             }
         }
     }

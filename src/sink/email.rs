@@ -131,8 +131,8 @@ pub async fn send(
     text: String,
     html: String,
     timeout: std::time::Duration,
-) -> Result<(), super::Failure> {
-    let refused = |why: String| super::Failure::Rejected { why, split: false };
+) -> Result<(), super::SinkError> {
+    let refused = |why: String| super::SinkError::Rejected { why, split: false };
     let mut builder = Message::builder()
         .from(mailbox(&mail.from).map_err(refused)?)
         .subject(subject);
@@ -169,12 +169,12 @@ pub async fn send(
                 // 552 (too large) and 554 (refused for its content) may pass smaller; other
                 // permanent errors (no such mailbox, authentication) concern the sink itself.
                 let code = e.status().map(|c| c.to_string()).unwrap_or_default();
-                super::Failure::Rejected {
+                super::SinkError::Rejected {
                     why,
                     split: code == "552" || code == "554",
                 }
             } else {
-                super::Failure::Transient {
+                super::SinkError::Transient {
                     why,
                     retry_after: None,
                 }

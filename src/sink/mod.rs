@@ -1,5 +1,6 @@
-//! Notification sinks, one file each. Each builds its payload in a pure function (so tests can
-//! compare the exact bytes) and sends it separately over the same HTTP engine as the checks.
+//! Notification sinks, one file per kind of receiver ([`Receiver`]). Each builds its payload in
+//! a pure function (so tests can compare the exact bytes) and sends it over the same HTTP engine
+//! as the checks; every failure is a [`SinkError`].
 
 mod alertmanager;
 mod email;
@@ -20,26 +21,53 @@ pub use signoff::signoff_payload;
 pub use slack::payload as slack_payload;
 pub use webhook::{payload as webhook_payload, signature};
 
-/// A configured sink with its secrets read.
+/// A configured sink with its secrets read: what every sink has, and where it delivers.
 #[derive(Debug, Clone)]
 pub struct Sink {
     pub name: String,
-    pub kind: SinkKind,
-    pub url: String,
-    pub hmac_secret: Option<String>,
-    pub headers: Vec<(String, String)>,
     pub min_severity: Severity,
     pub timeout: Duration,
     /// At most this many notifications, and this many bytes, in one message.
     pub max_batch: usize,
     pub max_bytes: usize,
-    /// SMTP settings, for email sinks.
-    pub mail: Option<Mail>,
+    pub to: Receiver,
+}
+
+/// Where a sink delivers, by kind.
+#[derive(Debug, Clone)]
+pub enum Receiver {
+    /// A Slack incoming webhook.
+    Slack { url: String },
+    /// Any HTTP endpoint, with extra headers and an optional HMAC signature.
+    Webhook {
+        url: String,
+        headers: Vec<(String, String)>,
+        hmac_secret: Option<String>,
+    },
+    /// Alertmanager's base URL; alerts go to `/api/v2/alerts`.
+    Alertmanager {
+        url: String,
+        headers: Vec<(String, String)>,
+    },
+    /// An SMTP relay.
+    Email(Mail),
+}
+
+impl Receiver {
+    /// The kind's name, as written in the config.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Receiver::Slack { .. } => "slack",
+            Receiver::Webhook { .. } => "webhook",
+            Receiver::Alertmanager { .. } => "alertmanager",
+            Receiver::Email(_) => "email",
+        }
+    }
 }
 
 /// Why a message was not delivered.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Failure {
+pub enum SinkError {
     /// Worth trying again: no answer, a 5xx, 408 or 429, a transient SMTP error. `retry_after` is
     /// the wait the receiver asked for (429 and 503 with `Retry-After`).
     Transient {
@@ -53,10 +81,20 @@ pub enum Failure {
     Rejected { why: String, split: bool },
 }
 
-impl std::fmt::Display for Failure {
+impl SinkError {
+    /// One fixed word, safe as a metric label: `transient` or `rejected`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkError::Transient { .. } => "transient",
+            SinkError::Rejected { .. } => "rejected",
+        }
+    }
+}
+
+impl std::fmt::Display for SinkError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Failure::Transient { why, .. } | Failure::Rejected { why, .. } => f.write_str(why),
+            SinkError::Transient { why, .. } | SinkError::Rejected { why, .. } => f.write_str(why),
         }
     }
 }
@@ -91,7 +129,7 @@ pub fn judge(
     status: u16,
     headers: &http::HeaderMap,
     body: &[u8],
-) -> Result<(), Failure> {
+) -> Result<(), SinkError> {
     let answer = String::from_utf8_lossy(body);
     let answer = clip(answer.trim(), ANSWER_CHARS);
     let why = if answer.is_empty() {
@@ -101,7 +139,7 @@ pub fn judge(
     };
     match status {
         200..=299 => Ok(()),
-        408 | 429 | 500..=599 => Err(Failure::Transient {
+        408 | 429 | 500..=599 => Err(SinkError::Transient {
             why,
             retry_after: if matches!(status, 429 | 503) {
                 retry_after(headers)
@@ -111,8 +149,8 @@ pub fn judge(
         }),
         // Too large, malformed for this receiver (Slack answers 400 for broken Block Kit), or
         // refused for what it says: a smaller message may pass.
-        400 | 413 | 422 => Err(Failure::Rejected { why, split: true }),
-        _ => Err(Failure::Rejected { why, split: false }),
+        400 | 413 | 422 => Err(SinkError::Rejected { why, split: true }),
+        _ => Err(SinkError::Rejected { why, split: false }),
     }
 }
 
@@ -215,20 +253,20 @@ impl Sink {
         engine: &Engine,
         batch: &[Notification],
         status_url: &str,
-    ) -> Result<(), Failure> {
-        match &self.mail {
-            Some(mail) => {
+    ) -> Result<(), SinkError> {
+        match &self.to {
+            Receiver::Email(mail) => {
                 let (subject, text, html) = email::content(batch, status_url);
                 email::send(mail, subject, text, html, self.timeout).await
             }
-            None => self.send(engine, &self.delivery(batch, status_url)).await,
+            _ => self.send(engine, &self.delivery(batch, status_url)).await,
         }
     }
 
     /// The bytes one message for `batch` would take.
     pub fn size(&self, batch: &[Notification], status_url: &str) -> usize {
-        match self.kind {
-            SinkKind::Email => {
+        match &self.to {
+            Receiver::Email(_) => {
                 let (subject, text, html) = email::content(batch, status_url);
                 subject.len() + text.len() + html.len()
             }
@@ -236,16 +274,17 @@ impl Sink {
         }
     }
 
-    /// The message for a batch of notifications: one POST, whatever the batch size.
+    /// The HTTP message for a batch of notifications: one POST, whatever the batch size. An
+    /// email sink sends mail instead, and has none.
     pub fn delivery(&self, batch: &[Notification], status_url: &str) -> Delivery {
-        let (url, body) = match self.kind {
-            SinkKind::Webhook => (self.url.clone(), webhook::payload(batch, status_url)),
-            SinkKind::Slack => (self.url.clone(), slack::payload(batch, status_url)),
-            SinkKind::Email => (String::new(), Vec::new()),
-            SinkKind::Alertmanager => (
-                format!("{}/api/v2/alerts", self.url.trim_end_matches('/')),
+        let (url, body) = match &self.to {
+            Receiver::Webhook { url, .. } => (url.clone(), webhook::payload(batch, status_url)),
+            Receiver::Slack { url } => (url.clone(), slack::payload(batch, status_url)),
+            Receiver::Alertmanager { url, .. } => (
+                format!("{}/api/v2/alerts", url.trim_end_matches('/')),
                 alertmanager::payload(batch, status_url),
             ),
+            Receiver::Email(_) => (String::new(), Vec::new()),
         };
         self.post(url, body)
     }
@@ -253,19 +292,27 @@ impl Sink {
     /// A JSON POST of `body` to `url` with the sink's headers, signed when it has a secret.
     pub fn post(&self, url: String, body: Vec<u8>) -> Delivery {
         let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
-        headers.extend(self.headers.iter().cloned());
-        if let Some(secret) = &self.hmac_secret {
-            headers.push((
-                "X-Shipwatch-Signature".into(),
-                format!("sha256={}", webhook::signature(secret, &body)),
-            ));
+        match &self.to {
+            Receiver::Webhook {
+                headers: extra,
+                hmac_secret,
+                ..
+            } => {
+                headers.extend(extra.iter().cloned());
+                if let Some(secret) = hmac_secret {
+                    let signature = format!("sha256={}", webhook::signature(secret, &body));
+                    headers.push(("X-Shipwatch-Signature".into(), signature));
+                }
+            }
+            Receiver::Alertmanager { headers: extra, .. } => headers.extend(extra.iter().cloned()),
+            Receiver::Slack { .. } | Receiver::Email(_) => {}
         }
         Delivery { url, headers, body }
     }
 
     /// Sends a delivery; any answer but 2xx, or no answer within the timeout, is a failure.
-    pub async fn send(&self, engine: &Engine, d: &Delivery) -> Result<(), Failure> {
-        let url = url::Url::parse(&d.url).map_err(|e| Failure::Rejected {
+    pub async fn send(&self, engine: &Engine, d: &Delivery) -> Result<(), SinkError> {
+        let url = url::Url::parse(&d.url).map_err(|e| SinkError::Rejected {
             why: format!("invalid sink URL: {e}"),
             split: false,
         })?;
@@ -278,7 +325,7 @@ impl Sink {
         let resp = engine
             .send(&req, &Overrides::default(), deadline)
             .await
-            .map_err(|e| Failure::Transient {
+            .map_err(|e| SinkError::Transient {
                 why: e.to_string(),
                 retry_after: None,
             })?;
@@ -291,47 +338,56 @@ pub fn from_config(
     config: &crate::config::Config,
     read: &dyn Fn(&crate::config::SecretSource, &str) -> Result<String, String>,
 ) -> Result<Vec<Sink>, String> {
+    config
+        .alerts
+        .sinks
+        .iter()
+        .map(|s| {
+            Ok(Sink {
+                name: s.name.clone(),
+                min_severity: s.min_severity,
+                timeout: s.timeout,
+                max_batch: s.max_batch,
+                max_bytes: s.max_bytes,
+                to: receiver(s, config, read)?,
+            })
+        })
+        .collect()
+}
+
+/// Where one configured sink delivers, its secrets read.
+fn receiver(
+    s: &crate::config::SinkSpec,
+    config: &crate::config::Config,
+    read: &dyn Fn(&crate::config::SecretSource, &str) -> Result<String, String>,
+) -> Result<Receiver, String> {
     use crate::config::SecretOr;
-    let mut sinks = Vec::new();
-    for s in &config.alerts.sinks {
-        let url = match &s.url {
-            SecretOr::Plain(u) => u.clone(),
-            SecretOr::Secret(src) => read(src, &format!("sink {} url", s.name))?,
-        };
-        let hmac_secret = s
-            .hmac_secret
-            .as_ref()
-            .map(|h| read(h, &format!("sink {} hmac_secret", s.name)))
-            .transpose()?;
-        let mail = match s.kind {
-            SinkKind::Email => Some(Mail {
-                smtp_url: url.clone(),
-                username: s.username.clone(),
-                password: s
-                    .password
-                    .as_ref()
-                    .map(|p| read(p, &format!("sink {} password", s.name)))
-                    .transpose()?,
-                from: s.from.clone().unwrap_or_default(),
-                to: s.to.clone(),
-                ca_file: config.defaults.ca_file.clone(),
-            }),
-            _ => None,
-        };
-        sinks.push(Sink {
-            name: s.name.clone(),
-            kind: s.kind,
+    let secret = |src: Option<&crate::config::SecretSource>, what: &str| {
+        src.map(|src| read(src, &format!("sink {} {what}", s.name)))
+            .transpose()
+    };
+    let url = match &s.url {
+        SecretOr::Plain(u) => u.clone(),
+        SecretOr::Secret(src) => read(src, &format!("sink {} url", s.name))?,
+    };
+    let headers = s.headers.clone();
+    Ok(match s.kind {
+        SinkKind::Slack => Receiver::Slack { url },
+        SinkKind::Webhook => Receiver::Webhook {
             url,
-            hmac_secret,
-            headers: s.headers.clone(),
-            min_severity: s.min_severity,
-            timeout: s.timeout,
-            max_batch: s.max_batch,
-            max_bytes: s.max_bytes,
-            mail,
-        });
-    }
-    Ok(sinks)
+            headers,
+            hmac_secret: secret(s.hmac_secret.as_ref(), "hmac_secret")?,
+        },
+        SinkKind::Alertmanager => Receiver::Alertmanager { url, headers },
+        SinkKind::Email => Receiver::Email(Mail {
+            smtp_url: url,
+            username: s.username.clone(),
+            password: secret(s.password.as_ref(), "password")?,
+            from: s.from.clone().unwrap_or_default(),
+            to: s.to.clone(),
+            ca_file: config.defaults.ca_file.clone(),
+        }),
+    })
 }
 
 /// One line for a notification: what, where, how bad, and the first problem as its assertion
@@ -391,7 +447,7 @@ mod tests {
         );
         assert_eq!(
             judge("s", 429, &h, b"slow down"),
-            Err(Failure::Transient {
+            Err(SinkError::Transient {
                 why: "s answered 429: slow down".into(),
                 retry_after: Some(Duration::from_secs(2))
             })
@@ -402,7 +458,7 @@ mod tests {
             .replace("+0000", "GMT");
         h.insert(http::header::RETRY_AFTER, date.parse().unwrap());
         match judge("s", 503, &h, b"") {
-            Err(Failure::Transient {
+            Err(SinkError::Transient {
                 retry_after: Some(d),
                 ..
             }) => {
@@ -415,15 +471,15 @@ mod tests {
         }
         assert!(matches!(
             judge("s", 413, &h, b""),
-            Err(Failure::Rejected { split: true, .. })
+            Err(SinkError::Rejected { split: true, .. })
         ));
         assert!(matches!(
             judge("s", 404, &h, b""),
-            Err(Failure::Rejected { split: false, .. })
+            Err(SinkError::Rejected { split: false, .. })
         ));
         assert!(matches!(
             judge("s", 408, &h, b""),
-            Err(Failure::Transient {
+            Err(SinkError::Transient {
                 retry_after: None,
                 ..
             })

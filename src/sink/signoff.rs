@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
+use super::Receiver;
 use super::{Sink, email};
-use crate::config::SinkKind;
 use crate::net::Engine;
 use crate::outcome::Status;
 use crate::report::Report;
@@ -33,8 +33,8 @@ fn failing(r: &Report) -> Vec<serde_json::Value> {
 
 /// The sign-off body for an HTTP sink; `None` for Alertmanager, which takes alerts, not reports.
 pub fn signoff_payload(sink: &Sink, r: &Report) -> Option<Vec<u8>> {
-    let body = match sink.kind {
-        SinkKind::Webhook => json!({
+    let body = match &sink.to {
+        Receiver::Webhook { .. } => json!({
             "version": 1,
             "source": "shipwatch",
             "type": "signoff",
@@ -45,7 +45,7 @@ pub fn signoff_payload(sink: &Sink, r: &Report) -> Option<Vec<u8>> {
             "summary": r.summary(),
             "failing": failing(r),
         }),
-        SinkKind::Slack => {
+        Receiver::Slack { .. } => {
             let lines: Vec<String> = failing(r)
                 .iter()
                 .take(20)
@@ -68,15 +68,15 @@ pub fn signoff_payload(sink: &Sink, r: &Report) -> Option<Vec<u8>> {
                 {"type": "section", "text": {"type": "mrkdwn", "text": if lines.is_empty() { "every check passed".to_string() } else { lines.join("\n") }}}
             ]}]})
         }
-        SinkKind::Alertmanager | SinkKind::Email => return None,
+        Receiver::Alertmanager { .. } | Receiver::Email(_) => return None,
     };
     serde_json::to_vec(&body).ok()
 }
 
 impl Sink {
     /// Sends the sign-off; Ok(false) when this kind of sink does not take sign-offs.
-    pub async fn sign_off(&self, engine: &Engine, r: &Report) -> Result<bool, super::Failure> {
-        if let Some(mail) = &self.mail {
+    pub async fn sign_off(&self, engine: &Engine, r: &Report) -> Result<bool, super::SinkError> {
+        if let Receiver::Email(mail) = &self.to {
             let (text, html) = mail_body(r);
             return email::send(mail, headline(r), text, html, self.timeout)
                 .await
@@ -85,9 +85,11 @@ impl Sink {
         let Some(body) = signoff_payload(self, r) else {
             return Ok(false);
         };
-        self.send(engine, &self.post(self.url.clone(), body))
-            .await
-            .map(|_| true)
+        let url = match &self.to {
+            Receiver::Webhook { url, .. } | Receiver::Slack { url } => url.clone(),
+            Receiver::Alertmanager { .. } | Receiver::Email(_) => return Ok(false),
+        };
+        self.send(engine, &self.post(url, body)).await.map(|_| true)
     }
 }
 

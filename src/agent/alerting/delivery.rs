@@ -23,7 +23,7 @@ use super::Alerting;
 use crate::alert::Notification;
 use crate::alert::outbox::Entry;
 use crate::metrics::Metrics;
-use crate::sink::{Failure, Sink};
+use crate::sink::{Sink, SinkError};
 
 /// How often an idle sink looks for new notifications.
 const IDLE: Duration = Duration::from_millis(200);
@@ -167,11 +167,11 @@ impl Courier {
         let notes: Vec<Notification> = batch.iter().map(|e| e.notification.clone()).collect();
         match self.sink.notify(&self.engine, &notes, &status_url).await {
             Ok(()) => self.sent(&batch),
-            Err(Failure::Transient { why, retry_after }) => self.retry(&batch, &why, retry_after),
-            Err(Failure::Rejected { why, split: true }) if batch.len() > 1 => {
+            Err(SinkError::Transient { why, retry_after }) => self.retry(&batch, &why, retry_after),
+            Err(SinkError::Rejected { why, split: true }) if batch.len() > 1 => {
                 self.split(&batch, &why)
             }
-            Err(Failure::Rejected { why, .. }) => self.reject(&batch, &why),
+            Err(SinkError::Rejected { why, .. }) => self.reject(&batch, &why),
         }
     }
 

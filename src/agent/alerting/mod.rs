@@ -359,7 +359,7 @@ impl Alerting {
             if due.unwrap_or(false) {
                 self.enqueue(
                     &n,
-                    |s| s.kind == crate::config::SinkKind::Alertmanager,
+                    |s| matches!(s.to, crate::sink::Receiver::Alertmanager { .. }),
                     metrics,
                 );
             }
