@@ -20,16 +20,35 @@ pub fn config() -> Result<Config, ConfigError> {
     Config::parse("probes/checklist.toml", SOURCE)
 }
 
+/// Why the checklist cannot be pointed at a target: the URL or a tuning flag.
+#[derive(Debug, thiserror::Error)]
+pub enum ChecklistError {
+    #[error("URL \"{0}\" has no host")]
+    NoHost(Url),
+    #[error("invalid --http-url \"{url}\": {source}")]
+    HttpUrl {
+        url: String,
+        source: url::ParseError,
+    },
+    #[error("invalid --allow-origin \"{0}\", expected an origin such as https://app.example.com")]
+    Origin(String),
+    #[error("--allow-origin \"{0}\" is not a bare origin (scheme://host[:port])")]
+    NotBareOrigin(String),
+}
+
 /// The variables the checklist needs, derived from the target URL.
-pub fn vars(target: &Url, tuning: &Tuning) -> Result<Vec<(String, String)>, String> {
+pub fn vars(target: &Url, tuning: &Tuning) -> Result<Vec<(String, String)>, ChecklistError> {
     let host = target
         .host_str()
-        .ok_or_else(|| format!("URL \"{target}\" has no host"))?;
+        .ok_or_else(|| ChecklistError::NoHost(target.clone()))?;
     let port = target.port_or_known_default().unwrap_or(443);
     let base = target.as_str().trim_end_matches('/').to_string();
     let http_url = match &tuning.http_url {
         Some(u) => Url::parse(u)
-            .map_err(|e| format!("invalid --http-url \"{u}\": {e}"))?
+            .map_err(|source| ChecklistError::HttpUrl {
+                url: u.clone(),
+                source,
+            })?
             .to_string(),
         None => format!("http://{}/", bracket(host)),
     };
@@ -56,16 +75,10 @@ pub fn vars(target: &Url, tuning: &Tuning) -> Result<Vec<(String, String)>, Stri
 }
 
 /// `--allow-origin` takes origins only: scheme, host and port.
-fn bare_origin(o: &str) -> Result<(), String> {
-    let u = Url::parse(o).map_err(|_| {
-        format!(
-            "invalid --allow-origin \"{o}\", expected an origin such as https://app.example.com"
-        )
-    })?;
+fn bare_origin(o: &str) -> Result<(), ChecklistError> {
+    let u = Url::parse(o).map_err(|_| ChecklistError::Origin(o.to_string()))?;
     if u.origin().ascii_serialization() != o.trim_end_matches('/') {
-        return Err(format!(
-            "--allow-origin \"{o}\" is not a bare origin (scheme://host[:port])"
-        ));
+        return Err(ChecklistError::NotBareOrigin(o.to_string()));
     }
     Ok(())
 }
@@ -99,7 +112,7 @@ fn starter_checks(https: bool) -> String {
 }
 
 /// A commented starter `shipwatch.toml` for `target`, built from the checklist.
-pub fn starter(target: &Url, tuning: &Tuning) -> Result<String, String> {
+pub fn starter(target: &Url, tuning: &Tuning) -> Result<String, ChecklistError> {
     let vars = vars(target, tuning)?;
     let get = |k: &str| {
         vars.iter()

@@ -3,11 +3,26 @@
 
 use std::time::Duration;
 
+/// Why a duration could not be read; each says what was written and what is expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("empty duration, expected something like \"10s\"")]
+    Empty,
+    #[error("invalid duration \"{0}\", expected something like \"500ms\" or \"10s\"")]
+    Invalid(String),
+    #[error("duration \"{0}\" needs a unit: ms, s, m, h or d")]
+    NoUnit(String),
+    #[error("unknown duration unit \"{unit}\" in \"{text}\", use ms, s, m, h or d")]
+    UnknownUnit { unit: String, text: String },
+    #[error("duration \"{0}\" is too large")]
+    TooLarge(String),
+}
+
 /// Parses `500ms`, `10s`, `5m`, `4h`, `30d`, and sums like `1m30s`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let t = text.trim();
     if t.is_empty() {
-        return Err("empty duration, expected something like \"10s\"".into());
+        return Err(DurationError::Empty);
     }
     let mut total = 0f64;
     let mut rest = t;
@@ -19,34 +34,35 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len() - num_len);
         let (num, unit) = (&rest[..num_len], &rest[num_len..num_len + unit_len]);
-        let n: f64 = num.parse().map_err(|_| {
-            format!("invalid duration \"{text}\", expected something like \"500ms\" or \"10s\"")
-        })?;
-        let scale = match unit {
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "d" => 86400.0,
-            "" => {
-                return Err(format!(
-                    "duration \"{text}\" needs a unit: ms, s, m, h or d"
-                ));
-            }
-            other => {
-                return Err(format!(
-                    "unknown duration unit \"{other}\" in \"{text}\", use ms, s, m, h or d"
-                ));
-            }
-        };
-        total += n * scale;
+        let n: f64 = num
+            .parse()
+            .map_err(|_| DurationError::Invalid(text.to_string()))?;
+        total += n * unit_seconds(unit, text)?;
         rest = &rest[num_len + unit_len..];
     }
     if !total.is_finite() || total > 1e9 {
-        return Err(format!("duration \"{text}\" is too large"));
+        return Err(DurationError::TooLarge(text.to_string()));
     }
     Ok(Duration::from_secs_f64(total))
+}
+
+/// Seconds in one `unit`.
+fn unit_seconds(unit: &str, text: &str) -> Result<f64, DurationError> {
+    Ok(match unit {
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        "" => return Err(DurationError::NoUnit(text.to_string())),
+        other => {
+            return Err(DurationError::UnknownUnit {
+                unit: other.to_string(),
+                text: text.to_string(),
+            });
+        }
+    })
 }
 
 /// The closest candidate to `word`, when it is close enough to be a likely typo.
@@ -104,10 +120,16 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86400)));
-        assert!(parse_duration("10").unwrap_err().contains("needs a unit"));
+        assert!(
+            parse_duration("10")
+                .unwrap_err()
+                .to_string()
+                .contains("needs a unit")
+        );
         assert!(
             parse_duration("10y")
                 .unwrap_err()
+                .to_string()
                 .contains("unknown duration unit \"y\"")
         );
         assert!(parse_duration("").is_err());

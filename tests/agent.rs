@@ -89,7 +89,7 @@ struct Running {
     base: String,
     cfg: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), String>>,
+    task: tokio::task::JoinHandle<Result<(), shipwatch::agent::AgentError>>,
 }
 
 async fn start_agent(dir: &Path, toml: &str, port: u16) -> Running {

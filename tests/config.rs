@@ -315,7 +315,7 @@ fn validate_reports_every_problem_of_the_file_at_once() {
         shard: (0, 1),
         getenv: std::sync::Arc::new(|_: &str| None),
     };
-    let msg = shipwatch::agent::load(&opts).err().unwrap();
+    let msg = shipwatch::agent::load(&opts).err().unwrap().to_string();
     assert!(
         msg.contains("everything_at_once.toml:21:15: alerts.sink[2].hmac_secret"),
         "{msg}"

@@ -141,13 +141,36 @@ impl State {
     }
 }
 
+/// Why the agent cannot start or reload; each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The file, with every problem at its position.
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Plan(#[from] plan::PlanError),
+    /// The HTTP engine's set-up, such as an unreadable CA file.
+    #[error("{0}")]
+    Engine(#[from] crate::net::NetError),
+    /// A secret of `[agent]` or of a sink that cannot be read.
+    #[error("{0}")]
+    Secret(String),
+    #[error("cannot create state_dir {}: {source}", path.display())]
+    StateDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the outbox: {0}")]
+    Outbox(std::io::Error),
+    #[error("the agent's state is unusable after a panic")]
+    Poisoned,
+}
+
 /// Loads the configuration and builds a plan and an engine for every environment.
-pub fn load(opts: &Options) -> Result<Loaded, String> {
+pub fn load(opts: &Options) -> Result<Loaded, AgentError> {
     let getenv = |n: &str| (opts.getenv)(n);
     // Everything `validate` checks, every error at once: a file it accepts starts.
-    let config = plan::validate(&opts.config_path, &getenv)
-        .map_err(|e| e.to_string())?
-        .config;
+    let config = plan::validate(&opts.config_path, &getenv)?.config;
     let names: Vec<Option<String>> = if config.envs.is_empty() {
         vec![None]
     } else {
@@ -161,12 +184,12 @@ pub fn load(opts: &Options) -> Result<Loaded, String> {
             getenv: Some(&getenv),
             ..PlanOptions::default()
         };
-        let mut plan = plan::build(&config, &popts).map_err(|e| e.to_string())?;
+        let mut plan = plan::build(&config, &popts)?;
         for w in &plan.warnings {
             tracing::warn!("{w}");
         }
         plan.concurrency = config.agent.concurrency;
-        let engine = Engine::new(&plan.engine).map_err(|e| e.to_string())?;
+        let engine = Engine::new(&plan.engine)?;
         for (i, job) in plan.jobs.iter().enumerate() {
             let key = Key {
                 check: job.name.clone(),
@@ -192,21 +215,23 @@ pub fn load(opts: &Options) -> Result<Loaded, String> {
         .api_token
         .as_ref()
         .map(|s| read(s, "agent.api_token"))
-        .transpose()?;
+        .transpose()
+        .map_err(AgentError::Secret)?;
     let metrics_auth = match (&config.agent.metrics_token, &config.agent.metrics_user) {
-        (Some(t), _) => Some(server::MetricsAuth::Bearer(read(t, "agent.metrics_token")?)),
+        (Some(t), _) => Some(server::MetricsAuth::Bearer(
+            read(t, "agent.metrics_token").map_err(AgentError::Secret)?,
+        )),
         (None, Some((user, pass))) => Some(server::MetricsAuth::Basic(
             user.clone(),
-            read(pass, "agent.metrics_basic_auth")?,
+            read(pass, "agent.metrics_basic_auth").map_err(AgentError::Secret)?,
         )),
         (None, None) => None,
     };
-    let alerts = alert_settings(&config, &read)?;
+    let alerts = alert_settings(&config, &read).map_err(AgentError::Secret)?;
     let sink_engine = Engine::new(&crate::net::EngineOptions {
         ca_file: config.defaults.ca_file.clone(),
         nameservers: Vec::new(),
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     Ok(Loaded {
         agent: config.agent,
         envs,
@@ -267,7 +292,7 @@ pub struct Agent {
 
 impl Agent {
     /// Loads the configuration (an error here is a startup error) and starts the schedule.
-    pub fn start(opts: Options) -> Result<Agent, String> {
+    pub fn start(opts: Options) -> Result<Agent, AgentError> {
         let loaded = load(&opts)?;
         let limit = Arc::new(Semaphore::new(loaded.agent.concurrency));
         let alerting = Arc::new(alerting::Alerting::open(
@@ -371,7 +396,7 @@ impl Agent {
     }
 
     /// Loads the configuration again. An invalid one keeps the old running and says why.
-    pub async fn reload(&mut self) -> Result<(), String> {
+    pub async fn reload(&mut self) -> Result<(), AgentError> {
         let new = match load(&self.opts) {
             Ok(l) => l,
             Err(e) => {
@@ -385,7 +410,7 @@ impl Agent {
             .loaded
             .read()
             .map(|l| l.clone())
-            .map_err(|_| "state lock poisoned".to_string())?;
+            .map_err(|_| AgentError::Poisoned)?;
         // Pairs whose job changed are restarted; removed ones are stopped and forgotten.
         let changed: Vec<Key> = old
             .jobs
@@ -408,7 +433,7 @@ impl Agent {
             .loaded
             .read()
             .map(|l| l.clone())
-            .map_err(|_| "state lock poisoned".to_string())?;
+            .map_err(|_| AgentError::Poisoned)?;
         for key in changed.iter().filter(|k| !loaded.jobs.contains_key(*k)) {
             self.forget(key);
         }
@@ -463,7 +488,7 @@ pub async fn run(
     opts: Options,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), String> {
+) -> Result<(), AgentError> {
     let mut agent = Agent::start(opts.clone())?;
     let tls = agent
         .state

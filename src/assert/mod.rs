@@ -413,7 +413,7 @@ fn parse_value(text: &str, at: usize, op: Op) -> Result<Expected, ParseError> {
     if text.starts_with(|c: char| c.is_ascii_digit()) {
         match crate::units::parse_duration(text) {
             Ok(d) => return Ok(Expected::Duration(d)),
-            Err(why) if ordering => return Err(err(at, why)),
+            Err(why) if ordering => return Err(err(at, why.to_string())),
             Err(_) => {}
         }
     }

@@ -27,13 +27,23 @@ pub enum BodyTemplate {
     Form(Vec<(String, String)>),
 }
 
+/// Why a step could not be sent once the captures of earlier steps were filled in.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// A `{{ name }}` that cannot be filled, with the interpolation's own message.
+    #[error("{0}")]
+    Template(String),
+    #[error("invalid URL: {0}")]
+    Url(#[from] url::ParseError),
+}
+
 impl BodyTemplate {
     /// The template with captures filled in; JSON strings stay JSON-escaped.
-    pub fn fill(&self, captures: &Scope) -> Result<BodyTemplate, String> {
+    pub fn fill(&self, captures: &Scope) -> Result<BodyTemplate, StepError> {
         let fill = |s: &str| {
             interpolate(s, captures)
                 .map(|r| r.text)
-                .map_err(|e| e.message)
+                .map_err(|e| StepError::Template(e.message))
         };
         Ok(match self {
             BodyTemplate::Empty => BodyTemplate::Empty,
@@ -43,7 +53,7 @@ impl BodyTemplate {
                 fields
                     .iter()
                     .map(|(k, v)| Ok((k.clone(), fill(v)?)))
-                    .collect::<Result<_, String>>()?,
+                    .collect::<Result<_, StepError>>()?,
             ),
         })
     }
@@ -173,7 +183,7 @@ impl FlowProbe {
         };
         let req = match self.render(step, &state.captures) {
             Ok(r) => r,
-            Err(e) => return fail("request", format!("step {}: {e}", step.name), e),
+            Err(e) => return fail("request", format!("step {}: {e}", step.name), e.to_string()),
         };
         let (resp, redirects) = match self
             .send(
@@ -235,13 +245,13 @@ impl FlowProbe {
     }
 
     /// Fills in captures and builds the request; an unknown capture name is reported, not sent.
-    fn render(&self, step: &FlowStep, captures: &Scope) -> Result<Request, String> {
+    fn render(&self, step: &FlowStep, captures: &Scope) -> Result<Request, StepError> {
         let fill = |s: &str| {
             interpolate(s, captures)
                 .map(|r| r.text)
-                .map_err(|e| e.message)
+                .map_err(|e| StepError::Template(e.message))
         };
-        let url = Url::parse(&fill(&step.url)?).map_err(|e| format!("invalid URL: {e}"))?;
+        let url = Url::parse(&fill(&step.url)?)?;
         let mut headers = Vec::new();
         for (k, v) in &step.headers {
             headers.push((k.clone(), fill(v)?));
@@ -347,10 +357,14 @@ impl FlowProbe {
 }
 
 /// Fills captures into every string of a JSON body, so a value is escaped as JSON requires.
-fn fill_json(v: &serde_json::Value, captures: &Scope) -> Result<serde_json::Value, String> {
+fn fill_json(v: &serde_json::Value, captures: &Scope) -> Result<serde_json::Value, StepError> {
     use serde_json::Value as J;
     Ok(match v {
-        J::String(s) => J::String(interpolate(s, captures).map_err(|e| e.message)?.text),
+        J::String(s) => J::String(
+            interpolate(s, captures)
+                .map_err(|e| StepError::Template(e.message))?
+                .text,
+        ),
         J::Array(items) => J::Array(
             items
                 .iter()
@@ -360,7 +374,7 @@ fn fill_json(v: &serde_json::Value, captures: &Scope) -> Result<serde_json::Valu
         J::Object(map) => J::Object(
             map.iter()
                 .map(|(k, v)| Ok((k.clone(), fill_json(v, captures)?)))
-                .collect::<Result<_, String>>()?,
+                .collect::<Result<_, StepError>>()?,
         ),
         other => other.clone(),
     })

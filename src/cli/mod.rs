@@ -271,7 +271,8 @@ fn plan_for(args: &CheckArgs, io: &mut Io<'_>) -> Result<plan::Plan, String> {
                 allow_origins: args.allow_origin.clone(),
             };
             let config = checklist::config().map_err(|e| e.to_string())?;
-            (config, checklist::vars(t, &tuning)?)
+            let vars = checklist::vars(t, &tuning).map_err(|e| e.to_string())?;
+            (config, vars)
         }
         (None, None) => unreachable!("a config path is chosen when there is no URL"),
     };

@@ -343,16 +343,31 @@ pub enum SecretSource {
     File(PathBuf),
 }
 
+/// Why a secret could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {0} is not set")]
+    NotSet(String),
+    #[error("cannot read \"{}\": {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 impl SecretSource {
     /// Reads the secret's value; `getenv` is passed in so only `main.rs` reads the environment.
-    pub fn read(&self, getenv: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    pub fn read(&self, getenv: &dyn Fn(&str) -> Option<String>) -> Result<String, SecretError> {
         match self {
             SecretSource::Env(var) => getenv(var)
                 .filter(|v| !v.is_empty())
-                .ok_or_else(|| format!("environment variable {var} is not set")),
+                .ok_or_else(|| SecretError::NotSet(var.clone())),
             SecretSource::File(path) => std::fs::read_to_string(path)
                 .map(|v| v.trim_end_matches(['\n', '\r']).to_string())
-                .map_err(|e| format!("cannot read \"{}\": {e}", path.display())),
+                .map_err(|source| SecretError::Unreadable {
+                    path: path.clone(),
+                    source,
+                }),
         }
     }
 }

@@ -39,7 +39,7 @@ fn intersect<'a>(lists: impl Iterator<Item = &'a Vec<String>>) -> Option<Vec<Str
 
 impl Policy {
     /// Parses every header value (each may hold several comma-separated policies).
-    pub fn parse(values: &[&str]) -> Result<Policy, String> {
+    pub fn parse(values: &[&str]) -> Result<Policy, super::Invalid> {
         let mut policies = Vec::new();
         for policy in values.iter().flat_map(|v| v.split(',')) {
             let one = parse_one(policy)?;
@@ -48,7 +48,7 @@ impl Policy {
             }
         }
         if policies.is_empty() {
-            return Err("the policy is empty".to_string());
+            return Err(super::Invalid("the policy is empty".to_string()));
         }
         Ok(Policy { policies })
     }
@@ -133,14 +133,14 @@ impl Policy {
 }
 
 /// One policy: `;`-separated directives, a name and space-separated sources each.
-fn parse_one(policy: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
+fn parse_one(policy: &str) -> Result<BTreeMap<String, Vec<String>>, super::Invalid> {
     let mut out = BTreeMap::new();
     for raw in policy.split(';') {
         let mut parts = raw.split_ascii_whitespace();
         let Some(name) = parts.next() else { continue };
         let name = name.to_ascii_lowercase();
         if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err(format!("invalid directive name \"{name}\""));
+            return Err(super::Invalid(format!("invalid directive name \"{name}\"")));
         }
         let sources: Vec<String> = parts
             .map(|s| {
@@ -154,7 +154,9 @@ fn parse_one(policy: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
             })
             .collect();
         if sources.iter().any(|s| s.chars().any(|c| c.is_control())) {
-            return Err(format!("directive \"{name}\" holds control characters"));
+            return Err(super::Invalid(format!(
+                "directive \"{name}\" holds control characters"
+            )));
         }
         // The first occurrence wins (CSP3 §2.2.1); later duplicates are ignored.
         out.entry(name).or_insert(sources);

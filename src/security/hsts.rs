@@ -9,7 +9,7 @@ pub struct Hsts {
 }
 
 /// Parses one header value. Errors name the problem in words, for findings.
-pub fn parse(value: &str) -> Result<Hsts, String> {
+pub fn parse(value: &str) -> Result<Hsts, super::Invalid> {
     let mut max_age = None;
     let (mut include_subdomains, mut preload) = (false, false);
     let mut seen: Vec<String> = Vec::new();
@@ -26,21 +26,25 @@ pub fn parse(value: &str) -> Result<Hsts, String> {
             None => (d.to_ascii_lowercase(), None),
         };
         if seen.contains(&name) {
-            return Err(format!("directive \"{name}\" appears twice"));
+            return Err(super::Invalid(format!(
+                "directive \"{name}\" appears twice"
+            )));
         }
         seen.push(name.clone());
         match (name.as_str(), arg) {
             ("max-age", Some(a)) if !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()) => {
                 max_age = Some(a.parse::<u64>().unwrap_or(u64::MAX));
             }
-            ("max-age", _) => return Err(format!("max-age is not a number: \"{d}\"")),
+            ("max-age", _) => {
+                return Err(super::Invalid(format!("max-age is not a number: \"{d}\"")));
+            }
             ("includesubdomains", None) => include_subdomains = true,
             ("preload", None) => preload = true,
             // Unknown directives are ignored, as RFC 6797 §6.1 requires.
             _ => {}
         }
     }
-    let max_age = max_age.ok_or_else(|| "no max-age directive".to_string())?;
+    let max_age = max_age.ok_or_else(|| super::Invalid("no max-age directive".into()))?;
     Ok(Hsts {
         max_age,
         include_subdomains,
@@ -67,10 +71,16 @@ mod tests {
         assert!(
             parse("includeSubDomains")
                 .unwrap_err()
+                .0
                 .contains("no max-age")
         );
-        assert!(parse("max-age=1y").unwrap_err().contains("not a number"));
-        assert!(parse("max-age=1; max-age=2").unwrap_err().contains("twice"));
+        assert!(parse("max-age=1y").unwrap_err().0.contains("not a number"));
+        assert!(
+            parse("max-age=1; max-age=2")
+                .unwrap_err()
+                .0
+                .contains("twice")
+        );
         assert!(parse("max-age=99999999999999999999999").is_ok());
     }
 }

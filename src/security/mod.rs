@@ -9,6 +9,11 @@ pub mod permissions;
 pub mod referrer;
 pub mod site;
 
+/// Why a header value could not be parsed, in a sentence that quotes the offending part.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
 /// All values of a header, in order; a header sent twice counts twice.
 pub fn values<'a>(headers: &'a http::HeaderMap, name: &str) -> Vec<&'a str> {
     headers

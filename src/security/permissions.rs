@@ -1,12 +1,12 @@
 //! `Permissions-Policy`: a structured-field dictionary (RFC 8941) of feature → allowlist.
 
 /// Parses the header into feature names; an error says what does not parse.
-pub fn parse(value: &str) -> Result<Vec<String>, String> {
+pub fn parse(value: &str) -> Result<Vec<String>, super::Invalid> {
     let mut features = Vec::new();
     for member in split_top(value) {
         let member = member.trim();
         if member.is_empty() {
-            return Err("empty member".into());
+            return Err(super::Invalid("empty member".into()));
         }
         let (key, rest) = member.split_once('=').unwrap_or((member, "?1"));
         let key = key.trim();
@@ -16,17 +16,19 @@ pub fn parse(value: &str) -> Result<Vec<String>, String> {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-.*".contains(c));
         if !key_ok {
-            return Err(format!("invalid feature name \"{key}\""));
+            return Err(super::Invalid(format!("invalid feature name \"{key}\"")));
         }
         // Parameters (`;report-to=x`) follow the value.
         let value = rest.split(';').next().unwrap_or("").trim();
         if !valid_value(value) {
-            return Err(format!("invalid allowlist for \"{key}\": {value}"));
+            return Err(super::Invalid(format!(
+                "invalid allowlist for \"{key}\": {value}"
+            )));
         }
         features.push(key.to_string());
     }
     if features.is_empty() {
-        return Err("no features".into());
+        return Err(super::Invalid("no features".into()));
     }
     Ok(features)
 }

@@ -66,16 +66,21 @@ fn now_s() -> u64 {
 
 impl Alerting {
     /// Opens `state_dir`: the alert states and the outbox a previous run left.
-    pub fn open(state_dir: &std::path::Path, settings: Settings) -> Result<Alerting, String> {
-        std::fs::create_dir_all(state_dir)
-            .map_err(|e| format!("cannot create state_dir {}: {e}", state_dir.display()))?;
+    pub fn open(
+        state_dir: &std::path::Path,
+        settings: Settings,
+    ) -> Result<Alerting, super::AgentError> {
+        std::fs::create_dir_all(state_dir).map_err(|source| super::AgentError::StateDir {
+            path: state_dir.to_path_buf(),
+            source,
+        })?;
         let state_path = state_dir.join("alerts.json");
         let (states, warning) = load_states(&state_path);
         if let Some(w) = warning {
             tracing::error!("{w}");
         }
-        let (outbox, warnings) = Outbox::open(&state_dir.join("outbox"))
-            .map_err(|e| format!("cannot open the outbox: {e}"))?;
+        let (outbox, warnings) =
+            Outbox::open(&state_dir.join("outbox")).map_err(super::AgentError::Outbox)?;
         for w in warnings {
             tracing::error!("{w}");
         }
