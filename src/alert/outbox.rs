@@ -264,6 +264,15 @@ pub struct DeadLetter {
     pub at: u64,
 }
 
+/// Why a dead letter cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum LetterError {
+    #[error("{0}")]
+    Read(std::io::Error),
+    #[error("not a dead letter: {0}")]
+    Parse(serde_json::Error),
+}
+
 /// The dead-letter folder: one file per refused notification, named by time and sequence.
 #[derive(Debug, Clone)]
 pub struct DeadLetters {
@@ -289,7 +298,7 @@ impl DeadLetters {
     }
 
     /// Every dead letter, oldest first. An unreadable file is reported by its path.
-    pub fn list(&self) -> Vec<(PathBuf, Result<DeadLetter, String>)> {
+    pub fn list(&self) -> Vec<(PathBuf, Result<DeadLetter, LetterError>)> {
         let Ok(dir) = std::fs::read_dir(&self.dir) else {
             return Vec::new();
         };
@@ -303,8 +312,8 @@ impl DeadLetters {
             .into_iter()
             .map(|p| {
                 let letter = std::fs::read(&p)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()));
+                    .map_err(LetterError::Read)
+                    .and_then(|b| serde_json::from_slice(&b).map_err(LetterError::Parse));
                 (p, letter)
             })
             .collect()

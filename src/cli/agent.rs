@@ -38,12 +38,12 @@ pub(super) async fn healthcheck(url: &str, io: &mut Io<'_>) -> i32 {
 }
 
 /// Parses `--shard I/N`.
-fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+fn parse_shard(s: &str) -> Result<(u64, u64), super::UsageError> {
     let bad = || format!("invalid --shard \"{s}\", expected I/N such as 0/3");
     let (i, n) = s.split_once('/').ok_or_else(bad)?;
     let (i, n): (u64, u64) = (i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
     if n == 0 || i >= n {
-        return Err(bad());
+        return Err(bad().into());
     }
     Ok((i, n))
 }

@@ -193,6 +193,18 @@ pub async fn run(cli: Cli, io: &mut Io<'_>) -> i32 {
     }
 }
 
+/// A mistake in the command line or the files it names: nothing was probed, exit code 2. The
+/// message says what was given and what is expected.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
+
+impl From<String> for UsageError {
+    fn from(message: String) -> Self {
+        UsageError(message)
+    }
+}
+
 fn usage(io: &mut Io<'_>, msg: impl std::fmt::Display) -> i32 {
     let _ = writeln!(io.err, "error: {msg}");
     EXIT_USAGE
@@ -256,7 +268,7 @@ fn init(url: Option<String>, output: &Path, force: bool, io: &mut Io<'_>) -> i32
 }
 
 /// Loads the config (or the checklist) and builds the plan; every failure here is exit code 2.
-fn plan_for(args: &CheckArgs, io: &mut Io<'_>) -> Result<plan::Plan, String> {
+fn plan_for(args: &CheckArgs, io: &mut Io<'_>) -> Result<plan::Plan, UsageError> {
     let target = target_of(args)?;
     let config_path = args
         .config
@@ -309,7 +321,7 @@ fn skip_https_checks(plan: &mut plan::Plan, args: &CheckArgs, io: &mut Io<'_>) {
 }
 
 /// The URL given on the command line, which must be http(s).
-fn target_of(args: &CheckArgs) -> Result<Option<Url>, String> {
+fn target_of(args: &CheckArgs) -> Result<Option<Url>, UsageError> {
     let target = args
         .url
         .as_deref()
@@ -317,7 +329,7 @@ fn target_of(args: &CheckArgs) -> Result<Option<Url>, String> {
         .transpose()?;
     match target {
         Some(t) if t.scheme() != "http" && t.scheme() != "https" => {
-            Err(format!("URL \"{t}\" must be http:// or https://"))
+            Err(format!("URL \"{t}\" must be http:// or https://").into())
         }
         t => Ok(t),
     }
@@ -329,7 +341,7 @@ fn config_and_vars(
     path: &Path,
     target: Option<&Url>,
     args: &CheckArgs,
-) -> Result<(Config, Vec<(String, String)>), String> {
+) -> Result<(Config, Vec<(String, String)>), UsageError> {
     let tuned: Vec<&str> = [
         ("--health-path", args.health_path.is_some()),
         ("--allow-origin", !args.allow_origin.is_empty()),
@@ -340,11 +352,11 @@ fn config_and_vars(
     .map(|(flag, _)| *flag)
     .collect();
     if !tuned.is_empty() {
-        return Err(format!(
+        return Err(UsageError(format!(
             "{} tune the built-in checklist (`shipwatch check URL` without a config file); with {} set health_path, allowed_origins and http_url in the file's [env] section instead",
             tuned.join(", "),
             path.display()
-        ));
+        )));
     }
     let config = Config::load(path).map_err(|e| e.to_string())?;
     let vars = target

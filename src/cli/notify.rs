@@ -9,13 +9,16 @@ use crate::net::Engine;
 use crate::report::Report;
 
 /// The sinks of a config file, secrets read; every failure is a usage error.
-fn sinks_of(path: &Path, io: &mut Io<'_>) -> Result<(Vec<crate::sink::Sink>, String), String> {
+fn sinks_of(
+    path: &Path,
+    io: &mut Io<'_>,
+) -> Result<(Vec<crate::sink::Sink>, String), super::UsageError> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
     let getenv = io.getenv.clone();
     // Every sink secret that cannot be read, at once and with its position.
     let missing = config.check_secret_refs("alerts.", &*getenv);
     if !missing.is_empty() {
-        return Err(config.error(missing).to_string());
+        return Err(config.error(missing).to_string().into());
     }
     let read = |s: &crate::config::SecretSource, what: &str| {
         s.read(&*getenv).map_err(|e| format!("{what}: {e}"))

@@ -22,10 +22,14 @@ impl Overrides {
     }
 
     /// Parses `HOST:PORT:ADDR` as given on the command line.
-    pub fn parse_flag(&mut self, flag: &str) -> Result<(), String> {
+    pub fn parse_flag(&mut self, flag: &str) -> Result<(), NetError> {
         let mut parts = flag.splitn(3, ':');
         let (host, port, addr) = (parts.next(), parts.next(), parts.next());
-        let bad = || format!("invalid --resolve \"{flag}\", expected HOST:PORT:ADDR");
+        let bad = || {
+            NetError::Setup(format!(
+                "invalid --resolve \"{flag}\", expected HOST:PORT:ADDR"
+            ))
+        };
         let port: u16 = port.and_then(|p| p.parse().ok()).ok_or_else(bad)?;
         let addr = addr.map(|a| a.trim_matches(['[', ']'])).ok_or_else(bad)?;
         let addr: IpAddr = addr.parse().map_err(|_| bad())?;

@@ -230,10 +230,8 @@ const CREDENTIAL_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authoriz
 pub const MAX_REDIRECTS: usize = 10;
 
 /// Reads a PEM bundle of extra roots as the engine will, to report a bad one before anything runs.
-pub fn check_ca_file(path: &std::path::Path) -> Result<(), String> {
-    tls::load_roots(Some(path))
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+pub fn check_ca_file(path: &std::path::Path) -> Result<(), NetError> {
+    tls::load_roots(Some(path)).map(|_| ())
 }
 
 impl Engine {

@@ -139,7 +139,10 @@ pub fn build(config: &Config, opts: &PlanOptions<'_>) -> Result<Plan, PlanError>
     if let (Some(path), None) = (&config.defaults.ca_file, &opts.ca_file)
         && let Err(e) = crate::net::check_ca_file(path)
     {
-        diags.push(Diagnostic::new(config.defaults.ca_file_span.clone(), e));
+        diags.push(Diagnostic::new(
+            config.defaults.ca_file_span.clone(),
+            e.to_string(),
+        ));
     }
     let mut overrides = Overrides::default();
     let mut target = String::new();
@@ -155,7 +158,7 @@ pub fn build(config: &Config, opts: &PlanOptions<'_>) -> Result<Plan, PlanError>
         }
         for (host_port, addr) in &env.resolve {
             let flag = format!("{host_port}:{}", addr.value);
-            if let Err(e) = overrides.parse_flag(&flag) {
+            if let Err(e) = overrides.parse_flag(&flag).map_err(|e| e.to_string()) {
                 diags.push(Diagnostic::new(addr.span.clone(), e));
             }
         }
@@ -167,7 +170,9 @@ pub fn build(config: &Config, opts: &PlanOptions<'_>) -> Result<Plan, PlanError>
         scope.set(k, v.clone());
     }
     for flag in &opts.resolve {
-        overrides.parse_flag(flag).map_err(PlanError::Usage)?;
+        overrides
+            .parse_flag(flag)
+            .map_err(|e| PlanError::Usage(e.to_string()))?;
     }
     let selected = select(&config.checks, &opts.only)?;
     let jobs: Vec<Job> = selected

@@ -83,39 +83,56 @@ pub fn content(batch: &[Notification], status_url: &str) -> (String, String, Str
     (subject, text, html)
 }
 
-fn mailbox(s: &str) -> Result<Mailbox, String> {
+/// A mail setting the relay can never accept: the message is refused before it is sent.
+fn refused(why: String) -> super::SinkError {
+    super::SinkError::Rejected { why, split: false }
+}
+
+fn mailbox(s: &str) -> Result<Mailbox, super::SinkError> {
     s.parse()
-        .map_err(|e| format!("invalid address \"{s}\": {e}"))
+        .map_err(|e| refused(format!("invalid address \"{s}\": {e}")))
 }
 
 /// `smtp://host[:port][?tls=required|opportunistic]` (STARTTLS) or `smtps://host[:port]`, trusting
 /// Mozilla's roots plus `ca_file`.
-fn transport(mail: &Mail) -> Result<lettre::transport::smtp::AsyncSmtpTransportBuilder, String> {
+fn transport(
+    mail: &Mail,
+) -> Result<lettre::transport::smtp::AsyncSmtpTransportBuilder, super::SinkError> {
     use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-    let url = url::Url::parse(&mail.smtp_url).map_err(|e| format!("invalid smtp_url: {e}"))?;
-    let host = url.host_str().ok_or("smtp_url has no host")?.to_string();
+    let url =
+        url::Url::parse(&mail.smtp_url).map_err(|e| refused(format!("invalid smtp_url: {e}")))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| refused("smtp_url has no host".into()))?
+        .to_string();
     let tls_mode = url
         .query_pairs()
         .find(|(k, _)| k == "tls")
         .map(|(_, v)| v.into_owned());
-    let params = || -> Result<TlsParameters, String> {
+    let params = || -> Result<TlsParameters, super::SinkError> {
         let mut b = TlsParameters::builder(host.clone());
         if let Some(path) = &mail.ca_file {
-            let pem =
-                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let pem = std::fs::read(path)
+                .map_err(|e| refused(format!("cannot read {}: {e}", path.display())))?;
             b = b.add_root_certificate(
-                Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?,
+                Certificate::from_pem(&pem)
+                    .map_err(|e| refused(format!("{}: {e}", path.display())))?,
             );
         }
         b.build_rustls()
-            .map_err(|e| format!("TLS set-up failed: {e}"))
+            .map_err(|e| refused(format!("TLS set-up failed: {e}")))
     };
     let (tls, default_port) = match (url.scheme(), tls_mode.as_deref()) {
         ("smtps", _) => (Tls::Wrapper(params()?), 465),
         ("smtp", Some("required")) => (Tls::Required(params()?), 587),
         ("smtp", Some("opportunistic")) => (Tls::Opportunistic(params()?), 587),
         ("smtp", None) => (Tls::None, 25),
-        (s, t) => return Err(format!("unsupported smtp_url: scheme \"{s}\", tls={t:?}")),
+        (s, t) => {
+            return Err(refused(format!(
+                "unsupported smtp_url: scheme \"{s}\", tls={}",
+                t.unwrap_or("(none)")
+            )));
+        }
     };
     Ok(
         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
@@ -132,12 +149,11 @@ pub async fn send(
     html: String,
     timeout: std::time::Duration,
 ) -> Result<(), super::SinkError> {
-    let refused = |why: String| super::SinkError::Rejected { why, split: false };
     let mut builder = Message::builder()
-        .from(mailbox(&mail.from).map_err(refused)?)
+        .from(mailbox(&mail.from)?)
         .subject(subject);
     for to in &mail.to {
-        builder = builder.to(mailbox(to).map_err(refused)?);
+        builder = builder.to(mailbox(to)?);
     }
     let message = builder
         .multipart(
@@ -154,7 +170,7 @@ pub async fn send(
                 ),
         )
         .map_err(|e| refused(format!("cannot build the message: {e}")))?;
-    let mut transport = transport(mail).map_err(refused)?.timeout(Some(timeout));
+    let mut transport = transport(mail)?.timeout(Some(timeout));
     if let (Some(u), Some(p)) = (&mail.username, &mail.password) {
         transport = transport.credentials(Credentials::new(u.clone(), p.clone()));
     }
