@@ -154,7 +154,7 @@ pub enum AgentError {
     Engine(#[from] crate::net::NetError),
     /// A secret of `[agent]` or of a sink that cannot be read.
     #[error("{0}")]
-    Secret(String),
+    Secret(#[from] crate::doc::SecretReadError),
     #[error("cannot create state_dir {}: {source}", path.display())]
     StateDir {
         path: std::path::PathBuf,
@@ -164,6 +164,9 @@ pub enum AgentError {
     Outbox(std::io::Error),
     #[error("the agent's state is unusable after a panic")]
     Poisoned,
+    /// The certificate or key of `[agent].tls_cert` / `tls_key`.
+    #[error("cannot serve HTTPS: {0}")]
+    Tls(String),
 }
 
 /// Loads the configuration and builds a plan and an engine for every environment.
@@ -208,26 +211,27 @@ pub fn load(opts: &Options) -> Result<Loaded, AgentError> {
         envs.insert(plan.environment.clone(), Arc::new(EnvRun { plan, engine }));
     }
     let read = |s: &crate::config::SecretSource, what: &str| {
-        s.read(&getenv).map_err(|e| format!("{what}: {e}"))
+        s.read(&getenv)
+            .map_err(|source| crate::doc::SecretReadError {
+                what: what.to_string(),
+                source,
+            })
     };
     let api_token = config
         .agent
         .api_token
         .as_ref()
         .map(|s| read(s, "agent.api_token"))
-        .transpose()
-        .map_err(AgentError::Secret)?;
+        .transpose()?;
     let metrics_auth = match (&config.agent.metrics_token, &config.agent.metrics_user) {
-        (Some(t), _) => Some(server::MetricsAuth::Bearer(
-            read(t, "agent.metrics_token").map_err(AgentError::Secret)?,
-        )),
+        (Some(t), _) => Some(server::MetricsAuth::Bearer(read(t, "agent.metrics_token")?)),
         (None, Some((user, pass))) => Some(server::MetricsAuth::Basic(
             user.clone(),
-            read(pass, "agent.metrics_basic_auth").map_err(AgentError::Secret)?,
+            read(pass, "agent.metrics_basic_auth")?,
         )),
         (None, None) => None,
     };
-    let alerts = alert_settings(&config, &read).map_err(AgentError::Secret)?;
+    let alerts = alert_settings(&config, &read)?;
     let sink_engine = Engine::new(&crate::net::EngineOptions {
         ca_file: config.defaults.ca_file.clone(),
         nameservers: Vec::new(),
@@ -246,8 +250,8 @@ pub fn load(opts: &Options) -> Result<Loaded, AgentError> {
 /// The alert rule, per-check overrides, sinks (secrets read) and quiet windows of a config.
 fn alert_settings(
     config: &Config,
-    read: &dyn Fn(&crate::config::SecretSource, &str) -> Result<String, String>,
-) -> Result<alerting::Settings, String> {
+    read: crate::doc::ReadSecret<'_>,
+) -> Result<alerting::Settings, crate::doc::SecretReadError> {
     let rule = config.alerts.rule.clone();
     let overrides = config
         .checks

@@ -275,7 +275,7 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, tls: Option<(PathBu
     let acceptor = match tls.map(|(c, k)| tls_acceptor(&c, &k)).transpose() {
         Ok(a) => a,
         Err(e) => {
-            tracing::error!("cannot start the HTTPS listener: {e}");
+            tracing::error!("{e}");
             return;
         }
     };
@@ -328,18 +328,19 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, tls: Option<(PathBu
 fn tls_acceptor(
     cert: &std::path::Path,
     key: &std::path::Path,
-) -> Result<tokio_rustls::TlsAcceptor, String> {
+) -> Result<tokio_rustls::TlsAcceptor, super::AgentError> {
+    use super::AgentError::Tls;
     use rustls_pki_types::pem::PemObject;
     let certs = rustls_pki_types::CertificateDer::pem_file_iter(cert)
         .and_then(|i| i.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("{}: {e}", cert.display()))?;
+        .map_err(|e| Tls(format!("{}: {e}", cert.display())))?;
     let key = rustls_pki_types::PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("{}: {e}", key.display()))?;
+        .map_err(|e| Tls(format!("{}: {e}", key.display())))?;
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(crate::crypto::provider()))
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| Tls(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Tls(e.to_string()))?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{CheckArgs, EXIT_FAIL, EXIT_PASS, Io, usage};
+use super::{CheckArgs, EXIT_FAIL, EXIT_PASS, Io, UsageError, usage};
 use crate::config::Config;
 use crate::net::Engine;
 use crate::report::Report;
@@ -21,9 +21,14 @@ fn sinks_of(
         return Err(config.error(missing).to_string().into());
     }
     let read = |s: &crate::config::SecretSource, what: &str| {
-        s.read(&*getenv).map_err(|e| format!("{what}: {e}"))
+        s.read(&*getenv)
+            .map_err(|source| crate::doc::SecretReadError {
+                what: what.to_string(),
+                source,
+            })
     };
-    let sinks = crate::sink::from_config(&config, &read)?;
+    let sinks =
+        crate::sink::from_config(&config, &read).map_err(|e| UsageError::from(e.to_string()))?;
     let status = config
         .agent
         .public_url
@@ -135,9 +140,17 @@ pub(super) async fn retry_dead_letters(path: &Path, only: Option<&str>, io: &mut
                 continue;
             }
         };
-        let line = resend(&file, letter, &sinks, &engine, &status_url).await;
-        *if line.is_ok() { &mut sent } else { &mut kept } += 1;
-        let _ = writeln!(io.out, "{}", line.unwrap_or_else(|l| l));
+        let line = match resend(&file, letter, &sinks, &engine, &status_url).await {
+            Resent::Sent(line) => {
+                sent += 1;
+                line
+            }
+            Resent::Kept(line) => {
+                kept += 1;
+                line
+            }
+        };
+        let _ = writeln!(io.out, "{line}");
     }
     let _ = writeln!(
         io.out,
@@ -147,16 +160,22 @@ pub(super) async fn retry_dead_letters(path: &Path, only: Option<&str>, io: &mut
     if kept == 0 { EXIT_PASS } else { EXIT_FAIL }
 }
 
-/// Sends one dead letter to the sink that refused it. `Ok` when it was accepted and its file
-/// removed; `Err` when it stays (refused again, with the new answer kept). Either way, the line
-/// to print.
+/// What became of one dead letter, as the line to print.
+enum Resent {
+    /// Accepted, and its file removed.
+    Sent(String),
+    /// Still in the folder: refused again (with the new answer kept), or no such sink.
+    Kept(String),
+}
+
+/// Sends one dead letter to the sink that refused it.
 async fn resend(
     file: &Path,
     mut letter: crate::alert::outbox::DeadLetter,
     sinks: &[crate::sink::Sink],
     engine: &Engine,
     status_url: &str,
-) -> Result<String, String> {
+) -> Resent {
     let n = &letter.notification;
     let what = format!(
         "{} {} {} ({}) for {}",
@@ -167,7 +186,7 @@ async fn resend(
         letter.sink
     );
     let Some(sink) = sinks.iter().find(|s| s.name == letter.sink) else {
-        return Err(format!(
+        return Resent::Kept(format!(
             "{what}: kept; no sink named \"{}\" is configured",
             letter.sink
         ));
@@ -176,20 +195,19 @@ async fn resend(
         .notify(engine, std::slice::from_ref(n), status_url)
         .await
     {
-        Ok(()) => std::fs::remove_file(file)
-            .map(|()| format!("{what}: sent"))
-            .map_err(|e| {
-                format!(
-                    "{what}: sent, but {} could not be removed ({e}); it would be sent again",
-                    file.display()
-                )
-            }),
+        Ok(()) => match std::fs::remove_file(file) {
+            Ok(()) => Resent::Sent(format!("{what}: sent")),
+            Err(e) => Resent::Kept(format!(
+                "{what}: sent, but {} could not be removed ({e}); it would be sent again",
+                file.display()
+            )),
+        },
         Err(e) => {
             letter.answer = e.to_string();
             if let Ok(bytes) = serde_json::to_vec_pretty(&letter) {
                 let _ = crate::alert::outbox::write_atomic(file, &bytes);
             }
-            Err(format!("{what}: refused again: {e}; kept"))
+            Resent::Kept(format!("{what}: refused again: {e}; kept"))
         }
     }
 }

@@ -355,6 +355,18 @@ pub enum SecretError {
     },
 }
 
+/// A secret that could not be read, with what it was for.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct SecretReadError {
+    pub what: String,
+    #[source]
+    pub source: SecretError,
+}
+
+/// Reads a secret for a named purpose; passed in so only `main.rs` reads the environment.
+pub type ReadSecret<'a> = &'a dyn Fn(&SecretSource, &str) -> Result<String, SecretReadError>;
+
 impl SecretSource {
     /// Reads the secret's value; `getenv` is passed in so only `main.rs` reads the environment.
     pub fn read(&self, getenv: &dyn Fn(&str) -> Option<String>) -> Result<String, SecretError> {

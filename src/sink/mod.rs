@@ -336,8 +336,8 @@ impl Sink {
 /// The sinks of a configuration, with their secrets read through `read`.
 pub fn from_config(
     config: &crate::config::Config,
-    read: &dyn Fn(&crate::config::SecretSource, &str) -> Result<String, String>,
-) -> Result<Vec<Sink>, String> {
+    read: crate::doc::ReadSecret<'_>,
+) -> Result<Vec<Sink>, crate::doc::SecretReadError> {
     config
         .alerts
         .sinks
@@ -359,8 +359,8 @@ pub fn from_config(
 fn receiver(
     s: &crate::config::SinkSpec,
     config: &crate::config::Config,
-    read: &dyn Fn(&crate::config::SecretSource, &str) -> Result<String, String>,
-) -> Result<Receiver, String> {
+    read: crate::doc::ReadSecret<'_>,
+) -> Result<Receiver, crate::doc::SecretReadError> {
     use crate::config::SecretOr;
     let secret = |src: Option<&crate::config::SecretSource>, what: &str| {
         src.map(|src| read(src, &format!("sink {} {what}", s.name)))
