@@ -147,21 +147,7 @@ pub fn build(config: &Config, opts: &PlanOptions<'_>) -> Result<Plan, PlanError>
     let mut overrides = Overrides::default();
     let mut target = String::new();
     if let Some(env) = env {
-        // Environment values may refer to [vars] and secrets, but not to each other.
-        let base = scope.clone();
-        for (k, v) in &env.vars {
-            let text = render(&base, v, &mut diags).text;
-            if k == "base_url" {
-                target = text.clone();
-            }
-            scope.set(k, text);
-        }
-        for (host_port, addr) in &env.resolve {
-            let flag = format!("{host_port}:{}", addr.value);
-            if let Err(e) = overrides.parse_flag(&flag).map_err(|e| e.to_string()) {
-                diags.push(Diagnostic::new(addr.span.clone(), e));
-            }
-        }
+        target = read_env(env, &mut scope, &mut overrides, &mut diags);
     }
     for (k, v) in &opts.vars {
         if k == "base_url" {
@@ -209,6 +195,32 @@ pub fn build(config: &Config, opts: &PlanOptions<'_>) -> Result<Plan, PlanError>
         progress: false,
         warnings,
     })
+}
+
+/// An environment's variables (which may use `[vars]` and secrets, not each other) and its
+/// `resolve` overrides. Returns its `base_url`, the report's target.
+fn read_env(
+    env: &crate::config::EnvSpec,
+    scope: &mut Scope,
+    overrides: &mut Overrides,
+    diags: &mut Diags,
+) -> String {
+    let base = scope.clone();
+    let mut target = String::new();
+    for (k, v) in &env.vars {
+        let text = render(&base, v, diags).text;
+        if k == "base_url" {
+            target = text.clone();
+        }
+        scope.set(k, text);
+    }
+    for (host_port, addr) in &env.resolve {
+        let flag = format!("{host_port}:{}", addr.value);
+        if let Err(e) = overrides.parse_flag(&flag) {
+            diags.push(Diagnostic::new(addr.span.clone(), e.to_string()));
+        }
+    }
+    target
 }
 
 fn pick_env<'c>(
