@@ -5,7 +5,7 @@ use url::Url;
 use crate::config::{Config, ConfigError};
 
 /// The checklist's source, embedded so `shipwatch check URL` needs no file.
-pub const SOURCE: &str = include_str!("../probes/checklist.toml");
+pub(crate) const SOURCE: &str = include_str!("../probes/checklist.toml");
 
 /// Command-line tuning of the checklist.
 #[derive(Debug, Clone, Default)]
@@ -92,7 +92,7 @@ fn bracket(host: &str) -> String {
 }
 
 /// Check names that only make sense over HTTPS; a plain-http target skips them.
-pub const HTTPS_ONLY: &[&str] = &["https-redirect", "tls"];
+pub(crate) const HTTPS_ONLY: &[&str] = &["https-redirect", "tls"];
 
 /// The checklist's checks with their comments; without the HTTPS-only ones for a plain-HTTP site.
 fn starter_checks(https: bool) -> String {
@@ -112,7 +112,7 @@ fn starter_checks(https: bool) -> String {
 }
 
 /// A commented starter `shipwatch.toml` for `target`, built from the checklist.
-pub fn starter(target: &Url, tuning: &Tuning) -> Result<String, ChecklistError> {
+pub(crate) fn starter(target: &Url, tuning: &Tuning) -> Result<String, ChecklistError> {
     let vars = vars(target, tuning)?;
     let get = |k: &str| {
         vars.iter()

@@ -13,7 +13,7 @@ pub fn provider() -> rustls::crypto::CryptoProvider {
 }
 
 /// HMAC-SHA256 of `data` under `key`.
-pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
     #[cfg(feature = "aws-lc")]
     use aws_lc_rs::hmac;
     #[cfg(all(feature = "ring", not(feature = "aws-lc")))]

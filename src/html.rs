@@ -30,7 +30,7 @@ impl<'a> Tag<'a> {
 
     /// The first attribute called `name`, with character references decoded. A repeated
     /// attribute is ignored, as browsers do.
-    pub fn attr(&self, name: &str) -> Option<Cow<'a, str>> {
+    pub(crate) fn attr(&self, name: &str) -> Option<Cow<'a, str>> {
         attributes(self.attrs)
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| decode(v))
@@ -48,7 +48,7 @@ const RAW_TEXT: &[&str] = &[
 ];
 
 /// Calls `visit` for each start tag in document order; `visit` may stop the scan early.
-pub fn scan<'a>(html: &'a str, mut visit: impl FnMut(&Tag<'a>) -> ControlFlow<()>) {
+pub(crate) fn scan<'a>(html: &'a str, mut visit: impl FnMut(&Tag<'a>) -> ControlFlow<()>) {
     let bytes = html.as_bytes();
     let mut i = 0;
     let mut template_depth = 0usize;
@@ -215,7 +215,7 @@ fn attributes(s: &str) -> impl Iterator<Item = (&str, &str)> {
 }
 
 /// Decodes the character references an attribute value is likely to hold.
-pub fn decode(v: &str) -> Cow<'_, str> {
+pub(crate) fn decode(v: &str) -> Cow<'_, str> {
     if !v.contains('&') {
         return Cow::Borrowed(v);
     }

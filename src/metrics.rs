@@ -43,7 +43,8 @@ const STATUSES: &[Status] = &[Status::Pass, Status::Warn, Status::Fail, Status::
 
 /// The registry and its families. Passed in, never global.
 /// The `outcome` label values of `shipwatch_notifications_total`.
-pub const NOTIFICATION_OUTCOMES: [&str; 5] = ["sent", "failed", "rejected", "expired", "dropped"];
+pub(crate) const NOTIFICATION_OUTCOMES: [&str; 5] =
+    ["sent", "failed", "rejected", "expired", "dropped"];
 
 pub struct Metrics {
     registry: Registry,
@@ -201,7 +202,7 @@ impl Metrics {
     }
 
     /// Sets whether a check's alert fires, by severity.
-    pub fn set_firing(&self, check: &str, env: &str, severity: &str, firing: bool) {
+    pub(crate) fn set_firing(&self, check: &str, env: &str, severity: &str, firing: bool) {
         self.alert_firing
             .get_or_create(&l(&[
                 ("check", check),
@@ -212,7 +213,7 @@ impl Metrics {
     }
 
     /// Removes every series of a check that is no longer configured.
-    pub fn forget(
+    pub(crate) fn forget(
         &self,
         check: &str,
         env: &str,
@@ -302,7 +303,7 @@ impl Metrics {
 
 /// The OpenMetrics exposition rewritten as the Prometheus 0.0.4 text format, for scrapers and
 /// tools that do not ask for OpenMetrics: counters are named with `_total` and `# EOF` goes.
-pub fn to_prometheus_text(openmetrics: &str) -> String {
+pub(crate) fn to_prometheus_text(openmetrics: &str) -> String {
     // Only a few lines change, so find them and copy the rest in large slices.
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     let mut from = 0;

@@ -14,7 +14,7 @@ use crate::plan::{Job, Plan};
 pub use crate::outcome::{Attempt, Outcome};
 
 /// Runs one job of `plan` to completion or to its timeout. Never panics, never outlives the timeout by much.
-pub async fn run_job(job: &Job, engine: &Engine, plan: &Plan) -> Outcome {
+pub(crate) async fn run_job(job: &Job, engine: &Engine, plan: &Plan) -> Outcome {
     let started = Instant::now();
     let deadline = started + job.timeout;
     let ctx = Ctx {
@@ -97,7 +97,7 @@ fn stamp(o: &mut Outcome, n: u32, started: Instant) {
     });
 }
 
-pub async fn run_until_pass(
+pub(crate) async fn run_until_pass(
     plan: &Plan,
     engine: &Engine,
     wait: Duration,

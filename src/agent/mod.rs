@@ -59,7 +59,7 @@ pub struct Loaded {
 
 impl Loaded {
     /// What runs, in a sentence: "12 checks in 2 environments (prod, staging); sinks: slack, hook".
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let envs: Vec<&str> = self.envs.keys().map(String::as_str).collect();
         let sinks: Vec<&str> = self.alerts.sinks.iter().map(|s| s.name.as_str()).collect();
         format!(

@@ -19,7 +19,7 @@ td,th{padding:.4rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:
 small{color:#666}@media(max-width:600px){td:nth-child(3),th:nth-child(3),td:nth-child(5),th:nth-child(5){display:none}}";
 
 /// The whole page.
-pub fn render(state: &State) -> String {
+pub(crate) fn render(state: &State) -> String {
     let latest = state.latest.read().map(|l| l.clone()).unwrap_or_default();
     let ran_at = state.ran_at.read().map(|l| l.clone()).unwrap_or_default();
     let now = time::OffsetDateTime::now_utc();

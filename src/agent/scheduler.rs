@@ -22,7 +22,8 @@ pub struct Key {
 }
 
 /// Runs one check once; the agent passes the real runner, tests a counting one.
-pub type RunFn = Arc<dyn Fn(Key) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
+pub(crate) type RunFn =
+    Arc<dyn Fn(Key) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
 
 /// A running check task. Dropping it does not stop it; `stop` does.
 pub struct Task {
@@ -97,7 +98,7 @@ pub fn spawn(
 }
 
 /// Keeps the check × environment pairs whose stable hash falls in shard `index` of `count`.
-pub fn in_shard(key: &Key, index: u64, count: u64) -> bool {
+pub(crate) fn in_shard(key: &Key, index: u64, count: u64) -> bool {
     if count <= 1 {
         return true;
     }

@@ -288,7 +288,7 @@ impl Engine {
     /// before the state file, so after a crash between the two writes the outbox is the later
     /// truth: without this, a firing alert would never resolve, or fire again under a new
     /// fingerprint. Returns whether the state changed.
-    pub fn replay(&mut self, n: &Notification) -> bool {
+    pub(crate) fn replay(&mut self, n: &Notification) -> bool {
         let st = self.states.entry(key(&n.check, &n.env)).or_default();
         let before = st.clone();
         match n.event {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::engine::{AlertState, Notification};
 
 /// Writes `bytes` to `path` atomically.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut f = std::fs::File::create(&tmp)?;
@@ -44,7 +44,7 @@ fn set_aside(path: &Path, why: &str) -> String {
 }
 
 /// Loads the alert states; a corrupt file is set aside and reported.
-pub fn load_states(path: &Path) -> (BTreeMap<String, AlertState>, Option<String>) {
+pub(crate) fn load_states(path: &Path) -> (BTreeMap<String, AlertState>, Option<String>) {
     match std::fs::read(path) {
         Err(_) => (BTreeMap::new(), None),
         Ok(bytes) => match serde_json::from_slice(&bytes) {
@@ -72,7 +72,7 @@ fn on_disk() -> bool {
 
 /// The outbox: one file per entry, named by sequence so the order survives restarts.
 #[derive(Debug)]
-pub struct Outbox {
+pub(crate) struct Outbox {
     dir: PathBuf,
     next: u64,
     pending: BTreeMap<u64, Entry>,
@@ -134,7 +134,7 @@ impl Outbox {
     }
 
     /// Writes every entry that is only in memory; the first error stops it.
-    pub fn persist(&mut self) -> std::io::Result<()> {
+    pub(crate) fn persist(&mut self) -> std::io::Result<()> {
         let waiting: Vec<u64> = self
             .pending
             .values()
@@ -153,17 +153,17 @@ impl Outbox {
     }
 
     /// True when every waiting entry is on disk.
-    pub fn durable(&self) -> bool {
+    pub(crate) fn durable(&self) -> bool {
         self.pending.values().all(|e| e.durable)
     }
 
     /// Every waiting entry, oldest first.
-    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+    pub(crate) fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.pending.values()
     }
 
     /// What waits for `sink`, oldest first.
-    pub fn pending_for(&self, sink: &str) -> Vec<Entry> {
+    pub(crate) fn pending_for(&self, sink: &str) -> Vec<Entry> {
         self.pending
             .values()
             .filter(|e| e.sink == sink)
@@ -183,25 +183,13 @@ impl Outbox {
         self.pending.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-    }
-
     fn path(&self, seq: u64) -> PathBuf {
         self.dir.join(format!("{seq:012}.json"))
     }
 
-    /// The waiting entries with these sequence numbers, in order; delivered or dropped ones are
-    /// left out.
-    pub fn get(&self, seqs: &[u64]) -> Vec<Entry> {
-        seqs.iter()
-            .filter_map(|s| self.pending.get(s).cloned())
-            .collect()
-    }
-
     /// Drops entries older than `max_age` (by the time of their notification) and, beyond `max`
     /// entries, the oldest. Returns each dropped entry with the reason.
-    pub fn prune(
+    pub(crate) fn prune(
         &mut self,
         max: usize,
         max_age: std::time::Duration,
@@ -256,7 +244,7 @@ impl Drop {
 /// A notification its receiver refused for good, with the receiver's answer. It waits in
 /// `state_dir/dead/` for `shipwatch notify --retry-dead`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeadLetter {
+pub(crate) struct DeadLetter {
     pub sink: String,
     pub notification: Notification,
     pub answer: String,
@@ -266,7 +254,7 @@ pub struct DeadLetter {
 
 /// Why a dead letter cannot be read back.
 #[derive(Debug, thiserror::Error)]
-pub enum LetterError {
+pub(crate) enum LetterError {
     #[error("{0}")]
     Read(std::io::Error),
     #[error("not a dead letter: {0}")]
@@ -275,7 +263,7 @@ pub enum LetterError {
 
 /// The dead-letter folder: one file per refused notification, named by time and sequence.
 #[derive(Debug, Clone)]
-pub struct DeadLetters {
+pub(crate) struct DeadLetters {
     dir: PathBuf,
 }
 
@@ -289,7 +277,7 @@ impl DeadLetters {
     }
 
     /// Keeps a refused notification; it is on disk when this returns `Ok`.
-    pub fn bury(&self, seq: u64, letter: &DeadLetter) -> std::io::Result<PathBuf> {
+    pub(crate) fn bury(&self, seq: u64, letter: &DeadLetter) -> std::io::Result<PathBuf> {
         std::fs::create_dir_all(&self.dir)?;
         let path = self.dir.join(format!("{:010}-{seq:012}.json", letter.at));
         let bytes = serde_json::to_vec_pretty(letter).map_err(std::io::Error::other)?;

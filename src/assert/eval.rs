@@ -246,7 +246,7 @@ pub fn render_value(v: &Json) -> String {
 }
 
 /// Milliseconds with one decimal, as used throughout the reports.
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     format!("{:.1}ms", d.as_secs_f64() * 1000.0)
 }
 

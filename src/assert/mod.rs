@@ -270,7 +270,7 @@ impl Assertion {
     }
 
     /// The "expected" side as users read it, e.g. `== 200`.
-    pub fn expected_text(&self) -> String {
+    pub(crate) fn expected_text(&self) -> String {
         let full = self.text.trim_start_matches("warn:").trim();
         let q = full.find(self.op.as_str()).unwrap_or(0);
         full[q..].to_string()
@@ -278,7 +278,7 @@ impl Assertion {
 }
 
 /// Parses a capture such as `json $.access_token` or `header Location`.
-pub fn parse_capture(text: &str) -> Result<Capture, ParseError> {
+pub(crate) fn parse_capture(text: &str) -> Result<Capture, ParseError> {
     let mut cur = Cursor { text, pos: 0 };
     let query = parse_query(&mut cur, Context::Response)?;
     let (at, rest) = cur.rest();
@@ -312,7 +312,7 @@ pub struct Capture {
 
 impl Capture {
     /// Applies the regex, if any, to a captured value.
-    pub fn narrow(&self, value: String) -> Option<String> {
+    pub(crate) fn narrow(&self, value: String) -> Option<String> {
         match &self.regex {
             None => Some(value),
             Some(re) => {

@@ -51,7 +51,7 @@ impl Redactor {
     }
 
     /// Redacts a string in place.
-    pub fn scrub(&self, text: &mut String) {
+    pub(crate) fn scrub(&self, text: &mut String) {
         if let Cow::Owned(s) = self.redact(text) {
             *text = s;
         }

@@ -17,7 +17,7 @@ impl Scope {
         self.values.insert(name.to_string(), value.into());
     }
 
-    pub fn set_secret(&mut self, name: &str, value: impl Into<String>) {
+    pub(crate) fn set_secret(&mut self, name: &str, value: impl Into<String>) {
         self.values.insert(name.to_string(), value.into());
         self.secret_names.push(name.to_string());
     }

@@ -25,7 +25,7 @@ impl Diags {
     }
 
     /// The errors found so far, to tell whether a part added any.
-    pub fn errors_so_far(&self) -> usize {
+    pub(crate) fn errors_so_far(&self) -> usize {
         self.errors.len()
     }
 }
@@ -61,7 +61,7 @@ impl Build<'_> {
     }
 
     /// A whole request: URL, method, headers and body.
-    pub fn request_of(&mut self, spec: &RequestSpec) -> Option<Request> {
+    pub(crate) fn request_of(&mut self, spec: &RequestSpec) -> Option<Request> {
         let (insecure, max_body) = (self.insecure, self.max_body);
         let base = move |url: Url| Request {
             insecure,

@@ -383,7 +383,7 @@ fn fill_json(v: &serde_json::Value, captures: &Scope) -> Result<serde_json::Valu
 // The `[[check]]` keys of this kind, read and validated with positions.
 
 /// The keys a `kind = "flow"` check takes besides the common ones.
-pub const KEYS: &[&str] = &["step"];
+pub(crate) const KEYS: &[&str] = &["step"];
 
 /// `kind = "flow"`: steps that run in order, sharing captures and a cookie jar.
 #[derive(Debug, Clone)]

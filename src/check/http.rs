@@ -86,7 +86,7 @@ impl HttpProbe {
 // The `[[check]]` keys of this kind, read and validated with positions.
 
 /// The keys a `kind = "http"` check takes besides the common ones.
-pub const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "url",
     "method",
     "headers",

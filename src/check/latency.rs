@@ -105,7 +105,7 @@ fn histogram() -> Result<Histogram<u64>, super::ProbeError> {
 
 /// The statistics of a run, in milliseconds.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub count: u64,
     pub errors: u64,
     pub attempts: u64,
@@ -115,13 +115,13 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn quantile_ms(&self, p: f64) -> f64 {
+    pub(crate) fn quantile_ms(&self, p: f64) -> f64 {
         self.hist.value_at_quantile(p / 100.0) as f64 / 1000.0
     }
     pub fn max_ms(&self) -> f64 {
         self.hist.max() as f64 / 1000.0
     }
-    pub fn mean_ms(&self) -> f64 {
+    pub(crate) fn mean_ms(&self) -> f64 {
         self.hist.mean() / 1000.0
     }
     pub fn error_rate(&self) -> f64 {
@@ -131,7 +131,7 @@ impl Stats {
             self.errors as f64 / self.attempts as f64
         }
     }
-    pub fn throughput(&self) -> f64 {
+    pub(crate) fn throughput(&self) -> f64 {
         let s = self.elapsed.as_secs_f64();
         if s > 0.0 {
             self.attempts as f64 / s
@@ -141,7 +141,7 @@ impl Stats {
     }
 
     /// Log-scale buckets from 1 ms, doubling: what the text histogram and the JSON report show.
-    pub fn buckets(&self) -> Vec<(f64, u64)> {
+    pub(crate) fn buckets(&self) -> Vec<(f64, u64)> {
         let mut out = Vec::new();
         if self.hist.is_empty() {
             return out;

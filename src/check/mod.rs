@@ -126,7 +126,7 @@ impl KindSpec {
     }
 
     /// The timeout a check gets when it sets none: `base`, or what a longer run needs.
-    pub fn default_timeout(&self, base: std::time::Duration) -> std::time::Duration {
+    pub(crate) fn default_timeout(&self, base: std::time::Duration) -> std::time::Duration {
         match self {
             KindSpec::Latency(l) => latency::default_timeout(l, base),
             KindSpec::Flow(f) => flow::default_timeout(f, base),
@@ -181,7 +181,7 @@ impl Probe {
 
 /// Judges user assertions against a response. The first `status` assertion becomes `status_id`;
 /// the rest are `{prefix}.N`, numbered from 1 in the order written.
-pub fn judge_assertions(
+pub(crate) fn judge_assertions(
     subject: &Subject<'_>,
     expect: &[Assertion],
     status_id: &str,
@@ -215,7 +215,7 @@ pub fn judge_assertions(
 }
 
 /// Days from now until a certificate's notAfter, negative once expired.
-pub fn days_until(not_after_unix: i64) -> f64 {
+pub(crate) fn days_until(not_after_unix: i64) -> f64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
@@ -223,14 +223,14 @@ pub fn days_until(not_after_unix: i64) -> f64 {
 }
 
 /// Leaf notAfter as a Unix timestamp, from a DER certificate.
-pub fn leaf_not_after(der: &[u8]) -> Option<i64> {
+pub(crate) fn leaf_not_after(der: &[u8]) -> Option<i64> {
     x509_parser::parse_x509_certificate(der)
         .ok()
         .map(|(_, c)| c.validity().not_after.timestamp())
 }
 
 /// `Subject` over a response, with the certificate's remaining days.
-pub fn subject_of<'a>(resp: &'a crate::net::Response, redirects: usize) -> Subject<'a> {
+pub(crate) fn subject_of<'a>(resp: &'a crate::net::Response, redirects: usize) -> Subject<'a> {
     let cert_days = resp
         .tls
         .as_ref()

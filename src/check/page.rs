@@ -150,7 +150,7 @@ impl PageProbe {
 /// The scripts, stylesheets and images of a page that live on the page's own origin.
 /// The same-origin assets a page names, the first [`MAX_ASSETS`] of them.
 #[derive(Debug, Default)]
-pub struct Assets {
+pub(crate) struct Assets {
     pub urls: Vec<Url>,
     /// Further distinct same-origin assets that were not kept.
     pub skipped: usize,
@@ -158,7 +158,7 @@ pub struct Assets {
 
 /// Same-origin scripts, stylesheets and images, in page order, without repeats. One pass over the
 /// page, with memory bounded by [`MAX_ASSETS`] whatever the page holds.
-pub fn same_origin_assets(html: &str, base: &Url) -> Assets {
+pub(crate) fn same_origin_assets(html: &str, base: &Url) -> Assets {
     let mut out = Assets::default();
     // Seen assets by hash only, capped, so a hostile page cannot grow this without bound.
     let mut seen = std::collections::HashSet::new();

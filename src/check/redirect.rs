@@ -217,7 +217,7 @@ fn final_https(steps: &[Step], end: &End) -> Finding {
 // The `[[check]]` keys of this kind, read and validated with positions.
 
 /// The keys a `kind = "redirect"` check takes besides the common ones.
-pub const KEYS: &[&str] = &["url", "max_hops"];
+pub(crate) const KEYS: &[&str] = &["url", "max_hops"];
 
 /// `kind = "redirect"`: plain HTTP must send users to HTTPS.
 #[derive(Debug, Clone)]

@@ -21,9 +21,9 @@ use notify::{notify_test, retry_dead_letters, sign_off};
 use remote::remote;
 
 /// Exit code: every check passed (warnings allowed unless --strict).
-pub const EXIT_PASS: i32 = 0;
+pub(crate) const EXIT_PASS: i32 = 0;
 /// Exit code: a check failed or could not run.
-pub const EXIT_FAIL: i32 = 1;
+pub(crate) const EXIT_FAIL: i32 = 1;
 /// Exit code: usage or configuration error; nothing was probed.
 pub const EXIT_USAGE: i32 = 2;
 
@@ -197,7 +197,7 @@ pub async fn run(cli: Cli, io: &mut Io<'_>) -> i32 {
 /// message says what was given and what is expected.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct UsageError(String);
+pub(crate) struct UsageError(String);
 
 impl From<String> for UsageError {
     fn from(message: String) -> Self {

@@ -18,7 +18,7 @@ pub struct AlertsSpec {
 }
 
 /// Checks run jittered: one bad deploy fails them over a few seconds, not in one instant.
-pub const DEFAULT_BATCH_WINDOW: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_BATCH_WINDOW: Duration = Duration::from_secs(5);
 
 impl Default for AlertsSpec {
     fn default() -> Self {
@@ -43,7 +43,7 @@ pub struct Backlog {
 impl SinkKind {
     /// Notifications per message that suit the receiver: Slack messages stay readable and within
     /// Block Kit's limits, Alertmanager takes large arrays.
-    pub fn default_max_batch(&self) -> usize {
+    pub(crate) fn default_max_batch(&self) -> usize {
         match self {
             SinkKind::Slack => 20,
             SinkKind::Email | SinkKind::Webhook => 50,
@@ -53,7 +53,7 @@ impl SinkKind {
 
     /// Bytes per message: well under common proxy and gateway limits (1 MiB). A Slack message is
     /// bounded by its own structure (see `sink::slack`), so its byte bound rarely matters.
-    pub fn default_max_bytes(&self) -> usize {
+    pub(crate) fn default_max_bytes(&self) -> usize {
         match self {
             SinkKind::Email => 1 << 20,
             SinkKind::Slack | SinkKind::Webhook | SinkKind::Alertmanager => 256 << 10,

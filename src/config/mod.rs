@@ -116,7 +116,7 @@ impl Config {
     /// Reads what can be read of a file with errors in it: the configuration without the parts
     /// in error, and the errors. Later passes (interpolation, secrets) run on it, so every
     /// error in a file is reported at once. Only a file that is not TOML at all is an `Err`.
-    pub fn parse_lenient(
+    pub(crate) fn parse_lenient(
         file: &str,
         source: &str,
     ) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
@@ -185,7 +185,7 @@ impl Config {
     /// Reads every secret sinks and `[agent]` refer to whose key starts with `under` (`""` for
     /// all, `"alerts."` for the sinks); one diagnostic per secret that cannot be read, at its
     /// position.
-    pub fn check_secret_refs(
+    pub(crate) fn check_secret_refs(
         &self,
         under: &str,
         getenv: &dyn Fn(&str) -> Option<String>,

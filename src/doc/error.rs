@@ -39,15 +39,6 @@ impl ConfigError {
         line_col(&self.source, offset)
     }
 
-    /// The first diagnostic as `file:line:col: message`, handy in tests.
-    pub fn first_line(&self) -> String {
-        self.render_one(&self.diagnostics[0])
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_string()
-    }
-
     pub(crate) fn render_one(&self, d: &Diagnostic) -> String {
         if self.source.is_empty() {
             return format!("{}: {}", self.file, d.message);

@@ -59,7 +59,7 @@ impl Node {
     }
 
     /// A short word for the value's type, used in "expected a string, found an integer".
-    pub fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self.value {
             Value::Str(_) => "a string",
             Value::Int(_) => "an integer",
@@ -162,7 +162,7 @@ impl<'a> Table<'a> {
     }
 
     /// The dotted path of a key, for messages.
-    pub fn key_path(&self, key: &str) -> String {
+    pub(crate) fn key_path(&self, key: &str) -> String {
         if self.path.is_empty() {
             key.to_string()
         } else {
@@ -203,7 +203,12 @@ impl<'a> Table<'a> {
     }
 
     /// An integer within `range`, reported with its bounds when it is outside them.
-    pub fn int(&mut self, key: &str, range: Range<i64>, diags: &mut Diagnostics) -> Option<i64> {
+    pub(crate) fn int(
+        &mut self,
+        key: &str,
+        range: Range<i64>,
+        diags: &mut Diagnostics,
+    ) -> Option<i64> {
         let node = self.get(key)?;
         match node.value {
             Value::Int(n) if range.contains(&n) => Some(n),
@@ -236,14 +241,18 @@ impl<'a> Table<'a> {
     }
 
     /// A list of strings; a lone string is also accepted as a one-element list.
-    pub fn str_list(&mut self, key: &str, diags: &mut Diagnostics) -> Option<Vec<Spanned<String>>> {
+    pub(crate) fn str_list(
+        &mut self,
+        key: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Vec<Spanned<String>>> {
         let node = self.get(key)?;
         let path = self.key_path(key);
         Some(str_list(node, &path, diags))
     }
 
     /// A table of string values, such as `headers` or `labels`.
-    pub fn str_map(
+    pub(crate) fn str_map(
         &mut self,
         key: &str,
         diags: &mut Diagnostics,
@@ -269,13 +278,13 @@ impl<'a> Table<'a> {
     }
 
     /// Every entry of this table, marking all of them used (for free-form maps).
-    pub fn entries(&mut self) -> &'a [Entry] {
+    pub(crate) fn entries(&mut self) -> &'a [Entry] {
         self.used.iter_mut().for_each(|u| *u = true);
         self.entries
     }
 
     /// Reports keys that were never read, with a suggestion from `known`.
-    pub fn finish(self, known: &[&str], diags: &mut Diagnostics) {
+    pub(crate) fn finish(self, known: &[&str], diags: &mut Diagnostics) {
         for (e, used) in self.entries.iter().zip(&self.used) {
             // A known key left unread belongs to a part that could not be judged (e.g. an unknown kind).
             if *used || known.contains(&e.key.as_str()) {
@@ -301,7 +310,7 @@ impl<'a> Table<'a> {
 }
 
 /// Reads a list of strings from `node`, accepting a single string as a list of one.
-pub fn str_list(node: &Node, path: &str, diags: &mut Diagnostics) -> Vec<Spanned<String>> {
+pub(crate) fn str_list(node: &Node, path: &str, diags: &mut Diagnostics) -> Vec<Spanned<String>> {
     match &node.value {
         Value::Str(s) => vec![Spanned {
             span: node.span.clone(),
@@ -365,7 +374,7 @@ pub struct SecretReadError {
 }
 
 /// Reads a secret for a named purpose; passed in so only `main.rs` reads the environment.
-pub type ReadSecret<'a> = &'a dyn Fn(&SecretSource, &str) -> Result<String, SecretReadError>;
+pub(crate) type ReadSecret<'a> = &'a dyn Fn(&SecretSource, &str) -> Result<String, SecretReadError>;
 
 impl SecretSource {
     /// Reads the secret's value; `getenv` is passed in so only `main.rs` reads the environment.

@@ -51,12 +51,12 @@ impl Conn {
     }
 
     /// True once a request has been sent on this connection.
-    pub fn is_reused(&self) -> bool {
+    pub(crate) fn is_reused(&self) -> bool {
         !self.fresh
     }
 
     /// True when the server (or the connection task) has closed the connection.
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         match &self.sender {
             Sender::H1(s) => s.is_closed(),
             Sender::H2(s) => s.is_closed(),

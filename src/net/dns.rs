@@ -22,7 +22,7 @@ impl Overrides {
     }
 
     /// Parses `HOST:PORT:ADDR` as given on the command line.
-    pub fn parse_flag(&mut self, flag: &str) -> Result<(), NetError> {
+    pub(crate) fn parse_flag(&mut self, flag: &str) -> Result<(), NetError> {
         let mut parts = flag.splitn(3, ':');
         let (host, port, addr) = (parts.next(), parts.next(), parts.next());
         let bad = || {
@@ -45,7 +45,7 @@ impl Overrides {
 }
 
 /// Builds the resolver: the system's configuration, or the given name servers (tests use a loopback one).
-pub fn build_resolver(nameservers: &[SocketAddr]) -> Result<TokioResolver, NetError> {
+pub(crate) fn build_resolver(nameservers: &[SocketAddr]) -> Result<TokioResolver, NetError> {
     let provider = TokioRuntimeProvider::default();
     let builder = if nameservers.is_empty() {
         TokioResolver::builder(provider).map_err(|e| {

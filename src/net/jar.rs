@@ -44,7 +44,7 @@ impl Jar {
     }
 
     /// The `Cookie` header for a request to `url`, if any cookie applies.
-    pub fn header_for(&self, url: &Url, now: SystemTime) -> Option<String> {
+    pub(crate) fn header_for(&self, url: &Url, now: SystemTime) -> Option<String> {
         let host = url.host_str().unwrap_or("").to_ascii_lowercase();
         let path = url.path();
         let mut matching: Vec<&Stored> = self

@@ -13,9 +13,9 @@ use tokio::time::Instant;
 pub struct Version(pub u16);
 
 impl Version {
-    pub const SSL3: Version = Version(0x0300);
-    pub const TLS10: Version = Version(0x0301);
-    pub const TLS11: Version = Version(0x0302);
+    pub(crate) const SSL3: Version = Version(0x0300);
+    pub(crate) const TLS10: Version = Version(0x0301);
+    pub(crate) const TLS11: Version = Version(0x0302);
     pub const TLS12: Version = Version(0x0303);
 
     pub fn name(self) -> String {
@@ -212,7 +212,7 @@ async fn read_chain(tcp: &mut TcpStream, mut raw: Vec<u8>) -> Vec<Vec<u8>> {
 
 /// The handshake bytes of the complete records at the start of `raw`, up to the first record that
 /// is not a handshake.
-pub fn handshake_bytes(raw: &[u8]) -> Vec<u8> {
+pub(crate) fn handshake_bytes(raw: &[u8]) -> Vec<u8> {
     let mut hs = Vec::new();
     let mut rest = raw;
     while rest.len() >= 5 {

@@ -54,7 +54,8 @@ pub enum NetError {
 
 impl NetError {
     /// Every word [`NetError::kind`] can return.
-    pub const KINDS: [&'static str; 6] = ["setup", "dns", "connect", "tls", "timeout", "protocol"];
+    pub(crate) const KINDS: [&'static str; 6] =
+        ["setup", "dns", "connect", "tls", "timeout", "protocol"];
 
     pub fn kind(&self) -> &'static str {
         match self {
@@ -178,7 +179,7 @@ impl Response {
             .and_then(|v| v.to_str().ok())
     }
 
-    pub fn is_redirect(&self) -> bool {
+    pub(crate) fn is_redirect(&self) -> bool {
         matches!(self.status, 301 | 302 | 303 | 307 | 308)
     }
 }
@@ -194,7 +195,7 @@ pub struct Hop {
 
 /// A request and the redirects followed to its final response.
 #[derive(Debug, Clone)]
-pub struct Exchange {
+pub(crate) struct Exchange {
     pub hops: Vec<Hop>,
     pub response: Response,
 }
@@ -227,10 +228,10 @@ impl std::fmt::Debug for Engine {
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
 
 /// The most redirects an `http` check follows before it gives up.
-pub const MAX_REDIRECTS: usize = 10;
+pub(crate) const MAX_REDIRECTS: usize = 10;
 
 /// Reads a PEM bundle of extra roots as the engine will, to report a bad one before anything runs.
-pub fn check_ca_file(path: &std::path::Path) -> Result<(), NetError> {
+pub(crate) fn check_ca_file(path: &std::path::Path) -> Result<(), NetError> {
     tls::load_roots(Some(path)).map(|_| ())
 }
 
@@ -259,7 +260,7 @@ impl Engine {
 
     /// Sends a request and follows up to `max_redirects` redirects, recording each hop. Each hop
     /// opens its own connection, so every response's timings include DNS, connect and TLS.
-    pub async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         req: &Request,
         overrides: &Overrides,
@@ -273,7 +274,7 @@ impl Engine {
 
     /// Opens a connection for `req`, refusing one whose certificate failed verification unless
     /// the request is marked insecure. Latency runs reuse it for many requests.
-    pub async fn open_for(
+    pub(crate) async fn open_for(
         &self,
         req: &Request,
         overrides: &Overrides,
@@ -320,7 +321,7 @@ impl Engine {
 
     /// Judges a chain read without a finished handshake (from a legacy-protocol server): whether it
     /// leads to a trusted root, and whether its leaf is valid for `server_name`.
-    pub fn judge_chain(
+    pub(crate) fn judge_chain(
         &self,
         chain: &[Vec<u8>],
         server_name: &str,

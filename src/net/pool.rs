@@ -54,7 +54,7 @@ impl Pool {
 
     /// A pool that opens a new connection (and handshake) for every request, so each response's
     /// timings include the whole set-up.
-    pub fn single_use() -> Pool {
+    pub(crate) fn single_use() -> Pool {
         Pool {
             keep: false,
             ..Pool::new()
@@ -92,7 +92,7 @@ impl Pool {
 
     /// Sends a request and follows up to `max_redirects` redirects, recording each hop. A loop or
     /// one redirect too many is an error.
-    pub async fn fetch(
+    pub(crate) async fn fetch(
         &mut self,
         engine: &Engine,
         req: &Request,

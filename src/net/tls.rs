@@ -199,7 +199,7 @@ fn webpki_words(e: &webpki::Error) -> String {
 }
 
 /// The roots every connection trusts: Mozilla's bundle plus an optional PEM file.
-pub fn load_roots(ca_file: Option<&Path>) -> Result<RootCertStore, NetError> {
+pub(crate) fn load_roots(ca_file: Option<&Path>) -> Result<RootCertStore, NetError> {
     let mut roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
@@ -238,7 +238,7 @@ pub fn load_roots(ca_file: Option<&Path>) -> Result<RootCertStore, NetError> {
 /// Handshake signatures are still checked for real: only the trust decision is deferred, so the
 /// `tls` check can say why a chain is bad and other checks can refuse to send over it.
 #[derive(Debug)]
-pub struct RecordingVerifier {
+pub(crate) struct RecordingVerifier {
     roots: Arc<RootCertStore>,
     provider: Arc<CryptoProvider>,
     inner: Arc<WebPkiServerVerifier>,
@@ -247,7 +247,7 @@ pub struct RecordingVerifier {
 
 /// What the verifier saw during one handshake.
 #[derive(Debug, Clone)]
-pub struct Presented {
+pub(crate) struct Presented {
     pub chain: Vec<CertificateDer<'static>>,
     pub ocsp: Vec<u8>,
     pub trust: Result<(), CertProblem>,
@@ -299,7 +299,7 @@ impl RecordingVerifier {
 }
 
 /// Whether a chain leads to a trusted root, and whether its leaf is valid for `server_name`.
-pub fn judge_chain(
+pub(crate) fn judge_chain(
     roots: &RootCertStore,
     provider: &CryptoProvider,
     end_entity: &CertificateDer<'_>,

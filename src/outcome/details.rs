@@ -163,7 +163,7 @@ impl Details {
 
     /// Reads a report's `details` back for a check of `kind` (`check --remote`); what does not
     /// fit is left out.
-    pub fn from_json(kind: super::Kind, v: &serde_json::Value) -> Details {
+    pub(crate) fn from_json(kind: super::Kind, v: &serde_json::Value) -> Details {
         use super::Kind;
         fn read<T: serde::de::DeserializeOwned>(v: &serde_json::Value) -> Option<T> {
             serde_json::from_value(v.clone()).ok()
@@ -239,11 +239,11 @@ impl Details {
 mod rfc3339 {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(t: &i64, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&crate::units::rfc3339((*t).max(0) as u64))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         let text = String::deserialize(d)?;
         time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
             .map(|t| t.unix_timestamp())
@@ -255,14 +255,14 @@ mod rfc3339 {
 mod optional_rfc3339 {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(t: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(t: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
         match t {
             Some(t) => super::rfc3339::serialize(t, s),
             None => s.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
         let text = Option::<String>::deserialize(d)?;
         text.map(|t| {
             time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)

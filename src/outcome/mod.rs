@@ -28,7 +28,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub(crate) const ALL: [Kind; 9] = [
         Kind::Http,
         Kind::Page,
         Kind::Redirect,
@@ -55,7 +55,7 @@ impl Kind {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<Kind> {
+    pub(crate) fn from_name(name: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.name() == name)
     }
 }
@@ -103,12 +103,12 @@ impl Finding {
     }
 
     /// A finding that passes when `ok`, and otherwise fails with `bad`'s status.
-    pub fn judge(id: &str, ok: bool, bad: Status, message: impl Into<String>) -> Finding {
+    pub(crate) fn judge(id: &str, ok: bool, bad: Status, message: impl Into<String>) -> Finding {
         Finding::new(id, if ok { Status::Pass } else { bad }, message)
     }
 
     /// The finding with what was expected and what was found, for reports and alerts.
-    pub fn with_values(
+    pub(crate) fn with_values(
         mut self,
         expected: impl Into<String>,
         actual: impl Into<String>,
@@ -184,7 +184,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// The check's status follows from its findings: any fail fails it, any warn warns it.
-    pub fn from_probed(
+    pub(crate) fn from_probed(
         name: &str,
         kind: &'static str,
         env: &str,

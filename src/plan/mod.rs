@@ -42,7 +42,7 @@ pub struct Plan {
 }
 
 /// Reads an environment variable by name.
-pub type GetEnv<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub(crate) type GetEnv<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// What the command line adds to a config when a plan is built.
 #[derive(Default)]

@@ -7,7 +7,7 @@ use crate::net::Timings;
 use crate::outcome::Outcome;
 
 /// The schema version; bump it only with a breaking change.
-pub const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 /// The report as a JSON value following the documented schema.
 pub fn to_json(r: &Report) -> Value {

@@ -46,7 +46,7 @@ pub struct Summary {
 
 impl Report {
     /// True when the checks ran in more than one environment (the agent's API runs them all).
-    pub fn spans_environments(&self) -> bool {
+    pub(crate) fn spans_environments(&self) -> bool {
         let mut envs = self
             .checks
             .iter()
@@ -57,7 +57,7 @@ impl Report {
     }
 
     /// The environment a check ran in.
-    pub fn env_of<'a>(&'a self, c: &'a Outcome) -> &'a str {
+    pub(crate) fn env_of<'a>(&'a self, c: &'a Outcome) -> &'a str {
         if c.environment.is_empty() {
             &self.environment
         } else {
@@ -98,7 +98,7 @@ impl Report {
     }
 
     /// The process exit code: 0 pass (warnings allowed unless `strict`), 1 otherwise.
-    pub fn exit_code(&self, strict: bool) -> i32 {
+    pub(crate) fn exit_code(&self, strict: bool) -> i32 {
         match self.status() {
             Status::Pass => 0,
             Status::Warn if !strict => 0,
@@ -106,7 +106,7 @@ impl Report {
         }
     }
 
-    pub fn started_rfc3339(&self) -> String {
+    pub(crate) fn started_rfc3339(&self) -> String {
         self.started_at
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_else(|_| self.started_at.unix_timestamp().to_string())
@@ -127,7 +127,7 @@ impl Report {
 }
 
 /// The findings a reader must look at: failures and warnings, worst first, in check order.
-pub fn notable(report: &Report) -> Vec<(&Outcome, &crate::outcome::Finding)> {
+pub(crate) fn notable(report: &Report) -> Vec<(&Outcome, &crate::outcome::Finding)> {
     let mut out: Vec<_> = report
         .checks
         .iter()

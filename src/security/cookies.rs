@@ -50,7 +50,7 @@ impl Cookie {
                 .any(|p| n.contains(p))
     }
 
-    pub fn is_anti_csrf(&self) -> bool {
+    pub(crate) fn is_anti_csrf(&self) -> bool {
         let n = self.name.to_ascii_lowercase();
         n.contains("csrf") || n.contains("xsrf")
     }

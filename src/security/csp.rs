@@ -10,7 +10,7 @@ pub struct Policy {
 }
 
 /// Sources that allow scripts from nearly anywhere.
-pub const BROAD: &[&str] = &[
+pub(crate) const BROAD: &[&str] = &[
     "*",
     "http:",
     "https:",
@@ -59,7 +59,7 @@ impl Policy {
     }
 
     /// The sources that apply to `directive`, each policy falling back to its `default-src`.
-    pub fn effective(&self, directive: &str) -> Option<Vec<String>> {
+    pub(crate) fn effective(&self, directive: &str) -> Option<Vec<String>> {
         intersect(
             self.policies
                 .iter()

@@ -13,7 +13,7 @@ const KNOWN: &[&str] = &[
 ];
 
 /// Values that keep paths and queries from leaking to other sites.
-pub const PRIVATE: &[&str] = &[
+pub(crate) const PRIVATE: &[&str] = &[
     "no-referrer",
     "same-origin",
     "strict-origin",

@@ -5,7 +5,7 @@
 /// address, a bare public suffix or a name with no suffix. With `icann_only`, suffixes from the
 /// list's private section (`github.io`, `herokuapp.com`, …) are not suffixes, as the Observatory
 /// reads them; without it, they are, as browsers read them.
-pub fn registrable_domain(host: &str, icann_only: bool) -> Option<String> {
+pub(crate) fn registrable_domain(host: &str, icann_only: bool) -> Option<String> {
     let host = host
         .trim_matches(['[', ']'])
         .trim_end_matches('.')
@@ -23,7 +23,7 @@ pub fn registrable_domain(host: &str, icann_only: bool) -> Option<String> {
 }
 
 /// True when `domain` is itself a public suffix (either section), such as `com` or `github.io`.
-pub fn is_public_suffix(domain: &str) -> bool {
+pub(crate) fn is_public_suffix(domain: &str) -> bool {
     let d = domain.trim_end_matches('.').to_ascii_lowercase();
     psl::suffix(d.as_bytes()).is_some_and(|s| s.is_known() && s.as_bytes().len() == d.len())
 }

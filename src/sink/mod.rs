@@ -124,7 +124,7 @@ fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
 }
 
 /// What an HTTP answer means for the message that got it.
-pub fn judge(
+pub(crate) fn judge(
     sink: &str,
     status: u16,
     headers: &http::HeaderMap,
@@ -155,7 +155,7 @@ pub fn judge(
 }
 
 /// `s` cut to at most `max` characters, with an ellipsis when it was cut.
-pub fn clip(s: &str, max: usize) -> String {
+pub(crate) fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
     }
@@ -187,13 +187,13 @@ pub fn within(lines: &[String], budget: usize, max_lines: usize, noun: &str) -> 
 
 /// One line for a problem: its id and its message, which states the assertion and what was
 /// found (`http.assert.2: json $.database == "connected" (was "disconnected")`).
-pub fn problem_line(p: &crate::alert::Problem) -> String {
+pub(crate) fn problem_line(p: &crate::alert::Problem) -> String {
     format!("{}: {}", p.id, p.message)
 }
 
 /// One line for a batch: how many alerts, where, and how bad, e.g. "37 alerts fired in
 /// production: 35 critical, 2 warning".
-pub fn headline(batch: &[Notification]) -> String {
+pub(crate) fn headline(batch: &[Notification]) -> String {
     use crate::alert::Event;
     let mut envs: Vec<&str> = batch.iter().map(|n| n.env.as_str()).collect();
     envs.sort_unstable();
@@ -290,7 +290,7 @@ impl Sink {
     }
 
     /// A JSON POST of `body` to `url` with the sink's headers, signed when it has a secret.
-    pub fn post(&self, url: String, body: Vec<u8>) -> Delivery {
+    pub(crate) fn post(&self, url: String, body: Vec<u8>) -> Delivery {
         let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
         match &self.to {
             Receiver::Webhook {

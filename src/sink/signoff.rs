@@ -75,7 +75,11 @@ pub fn signoff_payload(sink: &Sink, r: &Report) -> Option<Vec<u8>> {
 
 impl Sink {
     /// Sends the sign-off; Ok(false) when this kind of sink does not take sign-offs.
-    pub async fn sign_off(&self, engine: &Engine, r: &Report) -> Result<bool, super::SinkError> {
+    pub(crate) async fn sign_off(
+        &self,
+        engine: &Engine,
+        r: &Report,
+    ) -> Result<bool, super::SinkError> {
         if let Receiver::Email(mail) = &self.to {
             let (text, html) = mail_body(r);
             return email::send(mail, headline(r), text, html, self.timeout)

@@ -9,10 +9,10 @@ use super::{clip, headline, rfc3339, summary, within};
 use crate::alert::{Event, Notification, Severity};
 
 /// Block Kit's limit on a section's or a context element's text.
-pub const SECTION_CHARS: usize = 3000;
+pub(crate) const SECTION_CHARS: usize = 3000;
 /// Alerts shown in full, one attachment of two blocks each: 16 × 2 blocks plus the summary stay
 /// under 50 blocks, and 16 attachments under Slack's recommended 20.
-pub const DETAILED: usize = 16;
+pub(crate) const DETAILED: usize = 16;
 /// Findings listed per alert before "…and N more findings".
 const FINDINGS: usize = 10;
 

@@ -108,7 +108,7 @@ impl Alerting {
     }
 
     /// The notifications receivers refused for good, oldest first.
-    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+    pub(crate) fn dead_letters(&self) -> Vec<DeadLetter> {
         self.dead
             .list()
             .into_iter()
@@ -243,7 +243,7 @@ impl Alerting {
     }
 
     /// Why notifications cannot be written to `state_dir` right now, if they cannot.
-    pub fn storage_problem(&self) -> Option<String> {
+    pub(crate) fn storage_problem(&self) -> Option<String> {
         self.storage_error.lock().ok()?.clone()
     }
 
@@ -307,7 +307,7 @@ impl Alerting {
     }
 
     /// New rules and sinks after a reload; alert states and the outbox carry over.
-    pub fn configure(&self, settings: Settings) {
+    pub(crate) fn configure(&self, settings: Settings) {
         if let Ok(mut e) = self.engine.lock() {
             e.default_rule = settings.rule.clone();
             e.overrides = settings.overrides.clone();

@@ -214,7 +214,7 @@ fn seen(r: &Response, sent: Sent, request: String) -> Seen {
 // The `[[check]]` keys of this kind, read and validated with positions.
 
 /// The keys a `kind = "cors"` check takes besides the common ones.
-pub const KEYS: &[&str] = &["url", "allowed", "method"];
+pub(crate) const KEYS: &[&str] = &["url", "allowed", "method"];
 
 /// `kind = "cors"`: allowed origins and the misconfiguration classes.
 #[derive(Debug, Clone)]

@@ -270,7 +270,7 @@ fn details(g: &grade::Grade, final_url: &Url) -> crate::outcome::Details {
 // The `[[check]]` keys of this kind, read and validated with positions.
 
 /// The keys a `kind = "headers"` check takes besides the common ones.
-pub const KEYS: &[&str] = &["url", "min_grade", "http_url", "login"];
+pub(crate) const KEYS: &[&str] = &["url", "min_grade", "http_url", "login"];
 
 /// `kind = "headers"`: security headers and an Observatory-style grade.
 #[derive(Debug, Clone)]

@@ -126,7 +126,7 @@ fn details(info: &TlsInfo, certs: &[Cert]) -> crate::outcome::Details {
 // The `[[check]]` keys of this kind, read and validated with positions.
 
 /// The keys a `kind = "tls"` check takes besides the common ones.
-pub const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "host",
     "server_name",
     "warn_days",

@@ -158,7 +158,7 @@ fn worse(new: &'static str, old: Option<&'static str>) -> &'static str {
 
 /// The test's result. `final_set_cookies` are the raw values of the final response (the only ones
 /// whose SameSite spelling the Observatory reads), `hsts_passes` whether its HSTS test passed.
-pub fn judge(jar: &Jar, final_set_cookies: &[String], hsts_passes: bool) -> &'static str {
+pub(crate) fn judge(jar: &Jar, final_set_cookies: &[String], hsts_passes: bool) -> &'static str {
     let mut result: Option<&'static str> = None;
     if final_set_cookies.iter().any(|c| invalid_same_site(c)) {
         result = Some(worse("cookies-samesite-flag-invalid", result));

@@ -30,7 +30,7 @@ const REPEATABLE: &[&str] = &["report-uri", "report-to"];
 
 /// One parsed (and combined) policy: directives in the order first seen, each with its sources.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Parsed {
+pub(crate) struct Parsed {
     directives: Vec<(String, BTreeSet<String>)>,
     /// `report-uri` or `report-to` appeared twice in one policy.
     pub repeated_report: bool,
@@ -220,7 +220,7 @@ pub struct Verdict {
 
 /// Judges the enforced policies of a response: `header` holds the header values as Node
 /// presents them, `meta` the `<meta http-equiv>` policies of the page.
-pub fn judge(header: &[String], meta: &[String], report_only: bool, https: bool) -> Verdict {
+pub(crate) fn judge(header: &[String], meta: &[String], report_only: bool, https: bool) -> Verdict {
     let verdict = |result| Verdict {
         result,
         frame_ancestors: false,

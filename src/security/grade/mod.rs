@@ -119,14 +119,14 @@ const CHART: &[(i32, &str)] = &[
 ];
 
 /// Every letter from best to worst, for `min_grade` comparisons.
-pub const LETTERS: &[&str] = &[
+pub(crate) const LETTERS: &[&str] = &[
     "A+", "A", "A-", "B+", "B", "B-", "C+", "C", "C-", "D+", "D", "D-", "F",
 ];
 
 /// The Observatory gives bonus points only to a site that already scores an A.
 const EXTRA_CREDIT_FROM: i32 = 90;
 /// "15768000 is six months, but a lot of sites use 15552000", says the Observatory.
-pub const HSTS_SIX_MONTHS: f64 = 15_552_000.0;
+pub(crate) const HSTS_SIX_MONTHS: f64 = 15_552_000.0;
 
 /// The letter for a score.
 pub fn letter(score: i32) -> &'static str {
@@ -302,7 +302,7 @@ fn html_of(page: &Page) -> Option<std::borrow::Cow<'_, str>> {
 
 /// Policies a page sets in `<meta>` tags, which browsers enforce like headers.
 #[derive(Debug, Default)]
-pub struct MetaPolicies {
+pub(crate) struct MetaPolicies {
     /// `<meta http-equiv="Content-Security-Policy" content>`, in page order.
     pub csp: Vec<String>,
     /// The last `<meta name="referrer" content>`.
@@ -310,7 +310,7 @@ pub struct MetaPolicies {
 }
 
 /// Reads the page's `<meta>` policies the way the Observatory does.
-pub fn meta_policies(html: &str) -> MetaPolicies {
+pub(crate) fn meta_policies(html: &str) -> MetaPolicies {
     let mut meta = MetaPolicies::default();
     crate::html::scan(html, |tag| {
         if tag.is("meta") && !tag.in_template {

@@ -29,7 +29,7 @@ fn worse(new: &'static str, old: Option<&'static str>) -> &'static str {
 
 /// Judges the page's scripts. `html` is `None` when the response is not HTML; `host` is the
 /// scanned host name and `https` whether the session started on HTTPS.
-pub fn judge(html: Option<&str>, host: &str, https: bool) -> &'static str {
+pub(crate) fn judge(html: Option<&str>, host: &str, https: bool) -> &'static str {
     let Some(html) = html else {
         return "sri-not-implemented-response-not-html";
     };
