@@ -477,7 +477,7 @@ fn missing(key: &Key) -> Outcome {
         kind: "setup",
         message: "the check is no longer configured".into(),
     };
-    Outcome::could_not_run(&key.check, "http", &key.env, err)
+    Outcome::could_not_run(&key.check, crate::check::Kind::Http.name(), &key.env, err)
 }
 
 fn unix_now() -> f64 {

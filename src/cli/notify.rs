@@ -78,7 +78,7 @@ pub(super) async fn notify_test(
         fingerprint: format!("shipwatch-test:{now}"),
         event: crate::alert::Event::Test,
         check: "shipwatch-test".into(),
-        kind: "http".into(),
+        kind: crate::check::Kind::Http.name().into(),
         env: "test".into(),
         severity: crate::alert::Severity::Warning,
         problems: vec![crate::alert::Problem {
