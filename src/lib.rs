@@ -30,6 +30,7 @@ pub mod assert;
 pub mod check;
 pub mod checklist;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod crypto;
 pub mod doc;

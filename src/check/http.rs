@@ -72,6 +72,7 @@ impl HttpProbe {
             final_url: resp.url.to_string(),
             http_version: format!("{:?}", resp.version),
             redirects,
+            size: resp.body.len() as u64,
         });
         Probed {
             findings,

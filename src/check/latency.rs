@@ -454,6 +454,17 @@ fn summary(s: &Stats) -> LatencySummary {
                 count: *c,
             })
             .collect(),
+        hdr_histogram: encode(&s.hist),
+    }
+}
+
+/// The histogram in the HDR standard V2 compressed encoding, base64.
+fn encode(h: &Histogram<u64>) -> String {
+    use hdrhistogram::serialization::Serializer;
+    let mut bytes = Vec::new();
+    match hdrhistogram::serialization::V2DeflateSerializer::new().serialize(h, &mut bytes) {
+        Ok(_) => crate::assert::base64(&bytes),
+        Err(_) => String::new(),
     }
 }
 

@@ -152,6 +152,10 @@ pub struct CheckArgs {
     /// After the run, send a sign-off summary to the config's alert sinks.
     #[arg(long)]
     pub notify: bool,
+    /// Compare with an earlier JSON report of the same checks (the last deploy's): what got
+    /// worse becomes `regress.*` findings.
+    #[arg(long, value_name = "REPORT.json")]
+    pub baseline: Option<PathBuf>,
     /// Ask a running agent to run its checks now (POST URL/api/v1/run) and report the result.
     #[arg(long, value_name = "URL")]
     pub remote: Option<String>,
@@ -403,6 +407,12 @@ async fn check(args: CheckArgs, io: &mut Io<'_>) -> i32 {
         Ok(e) => e,
         Err(e) => return usage(io, e),
     };
+    // Read before anything is probed: a bad baseline is a usage error.
+    let baseline = match args.baseline.as_deref().map(crate::compare::Baseline::load) {
+        None => None,
+        Some(Ok(b)) => Some(b),
+        Some(Err(e)) => return usage(io, e),
+    };
     let started_at = time::OffsetDateTime::now_utc();
     let clock = std::time::Instant::now();
     let checks = match wait {
@@ -422,13 +432,19 @@ async fn check(args: CheckArgs, io: &mut Io<'_>) -> i32 {
             .await
         }
     };
-    let report = Report {
+    let mut report = Report {
         environment: plan.environment.clone(),
         target: plan.target.clone(),
         started_at,
         duration: clock.elapsed(),
         checks,
     };
+    if let Some(b) = &baseline {
+        if let Err(e) = b.check_matches(&report) {
+            return usage(io, e);
+        }
+        b.judge(&mut report, &plan.compare);
+    }
     let code = emit(&report, &args, io);
     if args.notify {
         sign_off(&report, &args, io).await;

@@ -87,10 +87,12 @@ pub struct Config {
     pub alerts: AlertsSpec,
     /// The secrets sinks and `[agent]` refer to.
     pub secret_refs: Vec<SecretRef>,
+    /// `[compare]`: what counts as a regression against a baseline.
+    pub compare: crate::compare::Thresholds,
 }
 
 const TOP_KEYS: &[&str] = &[
-    "agent", "defaults", "vars", "secrets", "env", "check", "alerts",
+    "agent", "defaults", "vars", "secrets", "env", "check", "alerts", "compare",
 ];
 const ENV_URL_KEYS: &[&str] = &["base_url", "web_url", "http_url"];
 
@@ -142,6 +144,9 @@ impl Config {
             ..Config::default()
         };
         let mut top = Table::of(&root, "", &mut diags);
+        if let Some(node) = top.get("compare") {
+            config.compare = read_compare(node, &mut diags);
+        }
         if let Some(node) = top.get("alerts") {
             config.alerts = read_alerts(node, &mut diags);
         }
@@ -216,6 +221,35 @@ impl Config {
         let d = Diagnostic::new(d.span, format!("warning: {}", d.message));
         self.error(Vec::new()).render_one(&d)
     }
+}
+
+/// `[compare]`: fractions (0.2 is 20%) and the significance level.
+fn read_compare(node: &Node, diags: &mut Diagnostics) -> crate::compare::Thresholds {
+    let mut c = crate::compare::Thresholds::default();
+    let mut t = Table::of(node, "compare", diags);
+    let keys = ["latency_fail", "latency_warn", "alpha", "size_change"];
+    for key in keys {
+        let Some(n) = t.get(key) else { continue };
+        let v = match n.value {
+            Value::Float(f) if f > 0.0 && f.is_finite() => f,
+            Value::Int(i) if i > 0 => i as f64,
+            _ => {
+                diags.error(
+                    n.span.clone(),
+                    format!("compare.{key} must be a positive number, such as 0.2 for 20%"),
+                );
+                continue;
+            }
+        };
+        match key {
+            "latency_fail" => c.latency_fail = v,
+            "latency_warn" => c.latency_warn = v,
+            "alpha" => c.alpha = v,
+            _ => c.size_change = v,
+        }
+    }
+    t.finish(&keys, diags);
+    c
 }
 
 fn read_defaults(node: &Node, diags: &mut Diagnostics) -> Defaults {

@@ -37,6 +37,9 @@ pub struct HttpDetails {
     pub http_version: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirects: Vec<Hop>,
+    /// Bytes of the final response's body (up to the cap).
+    #[serde(default)]
+    pub size: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,6 +136,10 @@ pub struct LatencySummary {
     pub max_ms: f64,
     pub mean_ms: f64,
     pub histogram: Vec<Bucket>,
+    /// Every recorded latency (µs), as the HDR histogram's standard V2 compressed encoding in
+    /// base64: what `check --baseline` compares distributions with.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hdr_histogram: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -39,6 +39,8 @@ pub struct Plan {
     pub progress: bool,
     /// Configuration problems that do not stop a run, each as `file:line:col: warning: …`.
     pub warnings: Vec<String>,
+    /// What counts as a regression against a baseline (`[compare]`).
+    pub compare: crate::compare::Thresholds,
 }
 
 /// Reads an environment variable by name.
@@ -194,6 +196,7 @@ pub fn build(config: &Config, opts: &PlanOptions<'_>) -> Result<Plan, PlanError>
         concurrency: config.defaults.concurrency,
         progress: false,
         warnings,
+        compare: config.compare,
     })
 }
 

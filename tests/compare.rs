@@ -1,0 +1,221 @@
+//! `check --baseline`: a run compared with the last deploy's JSON report, against real servers
+//! whose behaviour changes between the two runs.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::*;
+
+/// The tests time latency: they run one at a time, so they do not load each other's client.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// What the site does on this run.
+#[derive(Clone, Default)]
+struct Knobs {
+    delay_us: Arc<AtomicU64>,
+    hsts: Arc<AtomicBool>,
+    broken: Arc<AtomicBool>,
+}
+
+async fn site(k: &Knobs) -> Server {
+    let k = k.clone();
+    http_server(move |r| {
+        let mut resp = match r.path.as_str() {
+            "/health" if k.broken.load(Ordering::SeqCst) => Resp::new(503, "down"),
+            "/health" => Resp::new(200, "ok"),
+            _ => Resp::html("<html><body>shop</body></html>"),
+        };
+        resp = resp.delay(Duration::from_micros(k.delay_us.load(Ordering::SeqCst)));
+        if k.hsts.load(Ordering::SeqCst) {
+            resp = resp.hardened();
+        }
+        resp
+    })
+    .await
+}
+
+fn config(dir: &Path, url: &str) -> std::path::PathBuf {
+    let path = dir.join("shipwatch.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[env.production]\nbase_url = \"{url}\"\n\
+             [[check]]\nname = \"health\"\nkind = \"http\"\nurl = \"{{{{ base_url }}}}/health\"\n\
+             [[check]]\nname = \"health-latency\"\nkind = \"latency\"\nurl = \"{{{{ base_url }}}}/health\"\nrequests = 200\nconcurrency = 4\nexpect = ['p95 < 5s']\n\
+             [[check]]\nname = \"headers\"\nkind = \"headers\"\nurl = \"{{{{ base_url }}}}/\"\nmin_grade = \"F\"\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+async fn shipwatch(dir: &Path, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .unwrap()
+}
+
+/// Runs the checks and keeps the JSON report as the baseline.
+async fn baseline(dir: &Path) {
+    let out = shipwatch(dir, &["check", "--format", "json", "--output", "base.json"]).await;
+    assert!(
+        dir.join("base.json").exists(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The `regress.*` findings of a run against the baseline, as (check, id, status).
+async fn compared(dir: &Path) -> (i32, Vec<(String, String, String)>) {
+    let out = shipwatch(
+        dir,
+        &["check", "--baseline", "base.json", "--format", "json"],
+    )
+    .await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    let mut found = Vec::new();
+    for c in report["checks"].as_array().unwrap() {
+        for f in c["findings"].as_array().unwrap() {
+            let id = f["id"].as_str().unwrap();
+            if id.starts_with("regress.") {
+                found.push((
+                    c["name"].as_str().unwrap().to_string(),
+                    id.to_string(),
+                    f["status"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+    }
+    (out.status.code().unwrap_or(-1), found)
+}
+
+fn has(found: &[(String, String, String)], check: &str, id: &str, status: &str) -> bool {
+    found
+        .iter()
+        .any(|(c, i, s)| c == check && i == id && s == status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forty_more_milliseconds_is_a_regression() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let k = Knobs::default();
+    k.delay_us.store(5_000, Ordering::SeqCst);
+    k.hsts.store(true, Ordering::SeqCst);
+    let s = site(&k).await;
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &s.url("http", "127.0.0.1"));
+    baseline(dir.path()).await;
+    k.delay_us.store(45_000, Ordering::SeqCst);
+    let (code, found) = compared(dir.path()).await;
+    assert!(
+        has(&found, "health-latency", "regress.latency", "fail"),
+        "{found:?}"
+    );
+    assert_eq!(code, 1, "the deploy is worse: {found:?}");
+    assert!(
+        found
+            .iter()
+            .all(|(c, _, s)| c == "health-latency" || s == "pass"),
+        "only the latency got worse: {found:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn noise_and_half_a_millisecond_are_not() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let k = Knobs::default();
+    // 40 ms: the fixture's timer wakes up to a millisecond or two late, which is noise to see
+    // through, not a change.
+    k.delay_us.store(40_000, Ordering::SeqCst);
+    k.hsts.store(true, Ordering::SeqCst);
+    let s = site(&k).await;
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &s.url("http", "127.0.0.1"));
+    baseline(dir.path()).await;
+    // The same server again: run-to-run noise only.
+    // (The headers check fails in both runs over plain HTTP; only what changed matters here.)
+    let (_, found) = compared(dir.path()).await;
+    assert!(
+        has(&found, "health-latency", "regress.latency", "pass"),
+        "{found:?}"
+    );
+    assert!(found.iter().all(|(_, _, s)| s == "pass"), "{found:?}");
+    k.delay_us.store(40_500, Ordering::SeqCst);
+    let (_, found) = compared(dir.path()).await;
+    assert!(
+        has(&found, "health-latency", "regress.latency", "pass"),
+        "{found:?}"
+    );
+    assert!(found.iter().all(|(_, _, s)| s == "pass"), "{found:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_hsts_and_a_failing_check_are_named() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let k = Knobs::default();
+    k.hsts.store(true, Ordering::SeqCst);
+    let s = site(&k).await;
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &s.url("http", "127.0.0.1"));
+    baseline(dir.path()).await;
+    k.hsts.store(false, Ordering::SeqCst);
+    k.broken.store(true, Ordering::SeqCst);
+    let (code, found) = compared(dir.path()).await;
+    assert_eq!(code, 1);
+    assert!(has(&found, "health", "regress.status", "fail"), "{found:?}");
+    assert!(
+        has(&found, "health", "regress.finding", "fail"),
+        "{found:?}"
+    );
+    assert!(has(&found, "headers", "regress.grade", "fail"), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|(c, i, _)| c == "headers" && i == "regress.headers"),
+        "{found:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_baseline_of_another_target_or_check_set_is_refused() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let k = Knobs::default();
+    let s = site(&k).await;
+    let other = site(&k).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &s.url("http", "127.0.0.1"));
+    baseline(dir.path()).await;
+    config(dir.path(), &other.url("http", "127.0.0.1"));
+    let out = shipwatch(dir.path(), &["check", "--baseline", "base.json"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("compare runs of one target"), "{err}");
+    config(dir.path(), &s.url("http", "127.0.0.1"));
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("name = \"headers\"", "name = \"security\""),
+    )
+    .unwrap();
+    let out = shipwatch(dir.path(), &["check", "--baseline", "base.json"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "only in the baseline: headers (headers); only in this run: security (headers)"
+        ),
+        "{err}"
+    );
+    let out = shipwatch(dir.path(), &["check", "--baseline", "missing.json"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the baseline"));
+}
