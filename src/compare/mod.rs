@@ -224,7 +224,7 @@ fn latency(before: &Details, now: &Details, t: &Thresholds) -> Option<Finding> {
         _ => Status::Pass,
     };
     let message = format!(
-        "p50 {:.1} → {:.1} ms, p95 {:.1} → {:.1} ms ({:+.0}%), p99 {:.1} → {:.1} ms; Mann-Whitney p = {:.4}, effect {:+.2}{}",
+        "p50 {:.1} → {:.1} ms, p95 {:.1} → {:.1} ms ({:+.0}%), p99 {:.1} → {:.1} ms; Mann-Whitney p {}, effect {:+.2}{}",
         b.p50_ms,
         n.p50_ms,
         b.p95_ms,
@@ -232,7 +232,7 @@ fn latency(before: &Details, now: &Details, t: &Thresholds) -> Option<Finding> {
         growth * 100.0,
         b.p99_ms,
         n.p99_ms,
-        shift.p,
+        p_value(shift.p),
         shift.effect,
         if significant {
             ""
@@ -243,9 +243,18 @@ fn latency(before: &Details, now: &Details, t: &Thresholds) -> Option<Finding> {
     Some(
         Finding::new("regress.latency", status, message).with_values(
             format!("p95 ≤ +{:.0}% or not significant", t.latency_warn * 100.0),
-            format!("{:+.0}%, p = {:.4}", growth * 100.0, shift.p),
+            format!("{:+.0}%, p {}", growth * 100.0, p_value(shift.p)),
         ),
     )
+}
+
+/// "= 0.0123", or "< 0.0001" when it is that small.
+fn p_value(p: f64) -> String {
+    if p < 0.0001 {
+        "< 0.0001".into()
+    } else {
+        format!("= {p:.4}")
+    }
 }
 
 /// A baseline's or this run's latency histogram, from its V2 encoding.
