@@ -219,3 +219,83 @@ async fn a_baseline_of_another_target_or_check_set_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read the baseline"));
 }
+
+/// Blue/green behind one name: the same URL resolved to the stable and the canary address.
+/// Both run at once; the canary's extra 40 ms is what the report and the exit code are about.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_against_stable_by_address() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (stable, canary) = (Knobs::default(), Knobs::default());
+    stable.delay_us.store(5_000, Ordering::SeqCst);
+    canary.delay_us.store(45_000, Ordering::SeqCst);
+    let s = site(&stable).await;
+    let port = s.port();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.2", port))
+        .await
+        .unwrap();
+    let c = canary.clone();
+    let _c = serve_on(
+        listener,
+        Arc::new(move |_: &Req| {
+            Resp::new(200, "ok").delay(Duration::from_micros(c.delay_us.load(Ordering::SeqCst)))
+        }),
+        None,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &format!("http://shop.test:{port}"));
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        &text[..text.find("[[check]]\nname = \"headers\"").unwrap()],
+    )
+    .unwrap();
+    let run = |format: &'static str| {
+        let dir = dir.path().to_path_buf();
+        async move {
+            shipwatch(
+                &dir,
+                &[
+                    "compare",
+                    "--stable",
+                    "127.0.0.1",
+                    "--canary",
+                    "127.0.0.2",
+                    "--format",
+                    format,
+                ],
+            )
+            .await
+        }
+    };
+    let out = run("text").await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("canary 127.0.0.2 vs stable 127.0.0.1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("health-latency (127.0.0.1)") && text.contains("health-latency (127.0.0.2)"),
+        "{text}"
+    );
+    assert!(text.contains("regress.latency"), "{text}");
+    let md = run("markdown").await;
+    assert!(
+        String::from_utf8_lossy(&md.stdout)
+            .contains("| `health-latency (127.0.0.2)` | `regress.latency` | ❌ fail |")
+    );
+    // The same stack on both sides is no worse.
+    canary.delay_us.store(5_000, Ordering::SeqCst);
+    let out = run("text").await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -246,3 +246,33 @@ async fn a_redirecting_url_times_the_final_endpoint_or_fails_saying_where_it_lea
     // One untimed request found where the URL leads, then the 20 timed ones.
     assert_eq!(endpoint.hits.load(std::sync::atomic::Ordering::SeqCst), 21);
 }
+
+/// A run asked only about p95 still fails when its requests fail, and a percentile of a run
+/// where nothing succeeded is no data, not 0 ms.
+#[tokio::test]
+async fn failing_requests_fail_a_percentile_only_check() {
+    let s = http_server(|_| Resp::new(503, "down")).await;
+    let toml = |url: &str| {
+        format!(
+            "[[check]]\nname = \"lat\"\nkind = \"latency\"\nurl = \"{url}\"\nrequests = 20\nexpect = ['p95 < 500ms']\n"
+        )
+    };
+    let o = run_toml(&toml(&format!("{}/x", s.url("http", "127.0.0.1"))), None)
+        .await
+        .remove(0);
+    assert_eq!(o.status, Status::Fail, "{:#?}", o.findings);
+    assert_finding(&o, "latency.errors", Status::Fail, "100.00% (20 of 20)");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let o = run_toml(&toml(&format!("http://127.0.0.1:{port}/x")), None)
+        .await
+        .remove(0);
+    assert_eq!(o.status, Status::Fail);
+    assert_finding(
+        &o,
+        "latency.p95",
+        Status::Fail,
+        "no data: none of 20 requests succeeded",
+    );
+}

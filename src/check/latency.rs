@@ -160,11 +160,14 @@ impl Stats {
     }
 
     /// The value an assertion's query asks for: milliseconds, or an error rate or count.
+    /// `None` when there is nothing to judge: a percentile of a run where no request succeeded
+    /// is not 0 ms, and must not pass.
     fn value(&self, q: &Query, expected: Option<&Expected>) -> Option<f64> {
+        let timed = self.count > 0;
         match q {
-            Query::Percentile(p) => Some(self.quantile_ms(*p)),
-            Query::Max => Some(self.max_ms()),
-            Query::Mean => Some(self.mean_ms()),
+            Query::Percentile(p) if timed => Some(self.quantile_ms(*p)),
+            Query::Max if timed => Some(self.max_ms()),
+            Query::Mean if timed => Some(self.mean_ms()),
             Query::Errors if matches!(expected, Some(Expected::Percent(_))) => {
                 Some(self.error_rate())
             }
@@ -366,11 +369,12 @@ impl LatencyProbe {
             "errors < 1%",
             crate::assert::Context::Latency,
         )];
-        let expect: Vec<&Assertion> = if self.expect.is_empty() {
-            default.iter().filter_map(|a| a.as_ref().ok()).collect()
-        } else {
-            self.expect.iter().collect()
-        };
+        // A run that only asks about percentiles still fails when its requests fail: without
+        // an `errors` assertion of its own, it gets the default one.
+        let mut expect: Vec<&Assertion> = self.expect.iter().collect();
+        if !expect.iter().any(|a| matches!(a.query, Query::Errors)) {
+            expect.extend(default.iter().filter_map(|a| a.as_ref().ok()));
+        }
         let mut findings: Vec<Finding> = Vec::new();
         let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
         for a in expect {
@@ -416,7 +420,7 @@ fn judge(a: &Assertion, stats: &Stats, id: String) -> Finding {
         }
         (Query::Errors, Some(v)) => format!("{v} errors"),
         (_, Some(v)) => format!("{v:.2}ms"),
-        (_, None) => "(no data)".into(),
+        (_, None) => format!("no data: none of {} requests succeeded", stats.attempts),
     };
     let status = match (passed, a.severity) {
         (true, _) => Status::Pass,

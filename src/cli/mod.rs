@@ -14,6 +14,7 @@ use crate::report::{Format, Report};
 use crate::runner;
 
 mod agent;
+mod canary;
 mod notify;
 mod remote;
 use agent::{agent, healthcheck};
@@ -56,6 +57,9 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the checks once and print a sign-off report (exit 0 pass, 1 fail, 2 usage error).
     Check(Box<CheckArgs>),
+    /// Run every check against a stable and a canary stack at once and report what is worse on
+    /// the canary (exit 0 no worse, 1 worse, 2 usage error).
+    Compare(Box<CompareArgs>),
     /// Check a config file for errors without probing anything.
     Validate {
         /// Config file.
@@ -106,7 +110,21 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Args, Default)]
+/// `shipwatch compare`: the check options, and the two stacks.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The stack to compare with: an environment of the config, or an address (IP[:port]) to
+    /// resolve the target's host to.
+    #[arg(long, value_name = "ENV|ADDR")]
+    pub stable: String,
+    /// The stack under test, in the same forms.
+    #[arg(long, value_name = "ENV|ADDR")]
+    pub canary: String,
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+#[derive(Debug, Args, Default, Clone)]
 pub struct CheckArgs {
     /// Base URL: with no config file, runs the built-in standard checklist against it.
     pub url: Option<String>,
@@ -178,6 +196,10 @@ pub struct Io<'a> {
 pub async fn run(cli: Cli, io: &mut Io<'_>) -> i32 {
     match cli.command {
         Command::Check(args) => check(*args, io).await,
+        Command::Compare(c) => {
+            let c = *c;
+            canary::compare(c.check, &c.stable, &c.canary, io).await
+        }
         Command::Validate { config } => validate(&config, io),
         Command::Init { url, output, force } => init(url, &output, force, io),
         Command::Agent { config, shard } => agent(config, shard.as_deref(), io).await,

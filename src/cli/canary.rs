@@ -1,0 +1,113 @@
+//! `shipwatch compare --stable ENV|ADDR --canary ENV|ADDR`: every check against both stacks at
+//! the same time, so the network and the client's load weigh on both alike, and the canary
+//! judged with the stable stack as its baseline. Exit 0 when the canary is no worse, 1 when it
+//! is, 2 for usage errors.
+
+use std::net::IpAddr;
+
+use super::{CheckArgs, EXIT_FAIL, EXIT_PASS, Io, UsageError, emit, plan_for, usage};
+use crate::compare::Baseline;
+use crate::net::Engine;
+use crate::outcome::Status;
+use crate::report::Report;
+
+/// One side of the comparison: an environment of the config, or the target's host resolved to
+/// an address (blue/green behind one name).
+fn side(args: &CheckArgs, which: &str, io: &mut Io<'_>) -> Result<crate::plan::Plan, UsageError> {
+    let address = which
+        .trim_matches(['[', ']'])
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| {
+            let (host, _) = which.rsplit_once(':')?;
+            host.trim_matches(['[', ']']).parse().ok()
+        });
+    let mut args = args.clone();
+    if address.is_none() {
+        args.env = Some(which.to_string());
+    }
+    let mut plan = plan_for(&args, io)?;
+    if address.is_some() {
+        let url = url::Url::parse(&plan.target).map_err(|_| {
+            UsageError::from(format!(
+                "cannot route to {which}: the target \"{}\" is not a URL",
+                plan.target
+            ))
+        })?;
+        let host = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_string();
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addr = which.trim_matches(['[', ']']);
+        let addr = match addr.parse::<IpAddr>() {
+            Ok(_) => addr.to_string(),
+            Err(_) => addr
+                .rsplit_once(':')
+                .map_or(addr, |(a, _)| a)
+                .trim_matches(['[', ']'])
+                .to_string(),
+        };
+        plan.overrides
+            .parse_flag(&format!("{host}:{port}:{addr}"))
+            .map_err(|e| UsageError::from(e.to_string()))?;
+    }
+    plan.environment = which.to_string();
+    Ok(plan)
+}
+
+pub(super) async fn compare(args: CheckArgs, stable: &str, canary: &str, io: &mut Io<'_>) -> i32 {
+    let (stable_plan, canary_plan) = match (side(&args, stable, io), side(&args, canary, io)) {
+        (Ok(s), Ok(c)) => (s, c),
+        (Err(e), _) | (_, Err(e)) => return usage(io, e),
+    };
+    let engines = (
+        Engine::new(&stable_plan.engine),
+        Engine::new(&canary_plan.engine),
+    );
+    let (Ok(se), Ok(ce)) = engines else {
+        return usage(io, "cannot set up the HTTP engine");
+    };
+    let started_at = time::OffsetDateTime::now_utc();
+    let clock = std::time::Instant::now();
+    // Both stacks at once: what slows the network or the client slows both.
+    let (before, now) = tokio::join!(
+        crate::runner::run_once(&stable_plan, &se),
+        crate::runner::run_once(&canary_plan, &ce)
+    );
+    let baseline = Baseline {
+        target: stable_plan.target.clone(),
+        checks: before.clone(),
+    };
+    let mut canary_report = Report {
+        environment: canary.to_string(),
+        target: canary_plan.target.clone(),
+        started_at,
+        duration: clock.elapsed(),
+        checks: now,
+    };
+    baseline.judge(&mut canary_report, &canary_plan.compare);
+    let worse = canary_report
+        .checks
+        .iter()
+        .flat_map(|c| &c.findings)
+        .any(|f| f.id.starts_with("regress.") && f.status >= Status::Fail);
+    // Side by side: each check's stable run, then its canary run with what got worse.
+    let mut checks = Vec::new();
+    for c in canary_report.checks {
+        if let Some(b) = before.iter().find(|b| b.name == c.name) {
+            checks.push(b.clone());
+        }
+        checks.push(c);
+    }
+    let report = Report {
+        environment: format!("canary {canary} vs stable {stable}"),
+        target: canary_plan.target,
+        started_at,
+        duration: clock.elapsed(),
+        checks,
+    };
+    emit(&report, &args, io);
+    if worse { EXIT_FAIL } else { EXIT_PASS }
+}
