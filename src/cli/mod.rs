@@ -174,6 +174,15 @@ pub struct CheckArgs {
     /// worse becomes `regress.*` findings.
     #[arg(long, value_name = "REPORT.json")]
     pub baseline: Option<PathBuf>,
+    /// With --baseline or compare: p95 growth that fails, as a fraction (0.2 is +20%).
+    #[arg(long, value_name = "FRACTION")]
+    pub latency_fail: Option<f64>,
+    /// With --baseline or compare: p95 growth that warns, as a fraction.
+    #[arg(long, value_name = "FRACTION")]
+    pub latency_warn: Option<f64>,
+    /// With --baseline or compare: the p-value under which a latency shift is significant.
+    #[arg(long, value_name = "P")]
+    pub alpha: Option<f64>,
     /// Ask a running agent to run its checks now (POST URL/api/v1/run) and report the result.
     #[arg(long, value_name = "URL")]
     pub remote: Option<String>,
@@ -329,6 +338,7 @@ fn plan_for(args: &CheckArgs, io: &mut Io<'_>) -> Result<plan::Plan, UsageError>
     for w in &plan.warnings {
         let _ = writeln!(io.err, "{w}");
     }
+    thresholds_from_flags(&mut plan.compare, args)?;
     if config_path.is_none() && target.as_ref().is_some_and(|t| t.scheme() == "http") {
         skip_https_checks(&mut plan, args, io);
     }
@@ -344,6 +354,28 @@ fn skip_https_checks(plan: &mut plan::Plan, args: &CheckArgs, io: &mut Io<'_>) {
         "note: {} is plain HTTP; the redirect and TLS checks are skipped",
         args.url.as_deref().unwrap_or("")
     );
+}
+
+/// `--latency-fail`, `--latency-warn` and `--alpha` over the file's `[compare]`.
+fn thresholds_from_flags(
+    t: &mut crate::compare::Thresholds,
+    args: &CheckArgs,
+) -> Result<(), UsageError> {
+    let flags = [
+        ("--latency-fail", args.latency_fail, &mut t.latency_fail),
+        ("--latency-warn", args.latency_warn, &mut t.latency_warn),
+        ("--alpha", args.alpha, &mut t.alpha),
+    ];
+    for (flag, value, slot) in flags {
+        match value {
+            Some(v) if v > 0.0 && v.is_finite() => *slot = v,
+            Some(v) => {
+                return Err(format!("{flag} {v}: expected a positive number, such as 0.2").into());
+            }
+            None => {}
+        }
+    }
+    Ok(())
 }
 
 /// The URL given on the command line, which must be http(s).
