@@ -613,3 +613,62 @@ async fn sink_counters_exist_at_zero_from_the_first_scrape() {
     );
     agent.stop().await;
 }
+
+/// A pipeline marks a deploy; after it, `GET /api/v1/compare` says what got worse than before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_marker_and_the_comparison_with_before_it() {
+    let healthy = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let h = healthy.clone();
+    let target = http_server(move |_| {
+        if h.load(std::sync::atomic::Ordering::SeqCst) {
+            Resp::new(200, "ok")
+        } else {
+            Resp::new(503, "down")
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let agent = start_agent(
+        dir.path(),
+        &config(port, &target.url("http", "127.0.0.1"), &["api"], ""),
+        port,
+    )
+    .await;
+    let base = agent.base.clone();
+    wait_for(
+        &format!("{base}/readyz"),
+        Duration::from_secs(10),
+        |s, _| s == 200,
+    )
+    .await;
+    let (s, body) = call("GET", &format!("{base}/api/v1/compare"), None).await;
+    assert_eq!(s, 404, "{body}");
+    assert_eq!(
+        call("POST", &format!("{base}/api/v1/deploy"), None).await.0,
+        401
+    );
+    let (s, body) = call(
+        "POST",
+        &format!("{base}/api/v1/deploy"),
+        Some("Bearer t0ken-for-tests"),
+    )
+    .await;
+    assert_eq!(s, 202);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["marked"],
+        1
+    );
+    // The deploy breaks the API; the next run sees it.
+    healthy.store(false, std::sync::atomic::Ordering::SeqCst);
+    let body = wait_for(
+        &format!("{base}/api/v1/compare"),
+        Duration::from_secs(10),
+        |s, b| s == 200 && b.contains("regress.status"),
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["worse"], true);
+    assert_eq!(v["checks"][0]["environment"], "prod");
+    agent.stop().await;
+}

@@ -90,9 +90,26 @@ pub struct State {
     pub limit: Arc<Semaphore>,
     /// Runs asked for through the API.
     pub on_demand: runs::OnDemand,
+    /// The latest outcomes as they were before the last deploy marker or configuration reload:
+    /// what `GET /api/v1/compare` judges the current state against.
+    pub before_deploy: RwLock<Option<Vec<Outcome>>>,
 }
 
 impl State {
+    /// Keeps the latest outcomes as the baseline of the next comparison. Returns how many.
+    pub fn mark_deploy(&self) -> usize {
+        let now: Vec<Outcome> = self
+            .latest
+            .read()
+            .map(|l| l.values().cloned().collect())
+            .unwrap_or_default();
+        let n = now.len();
+        if let Ok(mut b) = self.before_deploy.write() {
+            *b = Some(now);
+        }
+        n
+    }
+
     /// Runs one scheduled pair with whatever configuration is current.
     pub async fn run(&self, key: &Key) -> Option<Outcome> {
         let loaded = self.loaded.read().ok()?.clone();
@@ -313,6 +330,7 @@ impl Agent {
             started: SystemTime::now(),
             limit: limit.clone(),
             on_demand: runs::OnDemand::default(),
+            before_deploy: RwLock::new(None),
         });
         state.metrics.reloaded(true, unix_now());
         let (tx, mut rx) = mpsc::channel::<Outcome>(1024);
@@ -422,6 +440,8 @@ impl Agent {
             .filter(|(k, (_, fp))| new.jobs.get(*k).is_none_or(|(_, f)| f != fp))
             .map(|(k, _)| k.clone())
             .collect();
+        // A reload is a deploy of the checks: what ran before it is the next comparison's baseline.
+        self.state.mark_deploy();
         self.state.alerting.configure(new.alerts.clone());
         if let Ok(mut l) = self.state.loaded.write() {
             *l = Arc::new(new);

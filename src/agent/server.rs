@@ -124,9 +124,13 @@ async fn route(req: http::Request<Incoming>, state: Arc<State>) -> Result<Resp, 
         ("GET", "/api/v1/status") => json_resp(200, &status_json(&state)),
         ("GET", "/") => respond(200, "text/html; charset=utf-8", page::render(&state)),
         ("POST", "/api/v1/run") => run_now(&req, &state, loaded.api_token.as_deref()).await,
-        (_, "/metrics" | "/healthz" | "/readyz" | "/api/v1/status" | "/" | "/api/v1/run") => {
-            respond(405, "text/plain", "method not allowed\n")
-        }
+        ("POST", "/api/v1/deploy") => deploy(&req, &state, loaded.api_token.as_deref()),
+        ("GET", "/api/v1/compare") => compare_json(&state),
+        (
+            _,
+            "/metrics" | "/healthz" | "/readyz" | "/api/v1/status" | "/" | "/api/v1/run"
+            | "/api/v1/deploy" | "/api/v1/compare",
+        ) => respond(405, "text/plain", "method not allowed\n"),
         _ => respond(404, "text/plain", "not found\n"),
     };
     Ok(resp)
@@ -211,15 +215,74 @@ fn report_json(report: &Report) -> serde_json::Value {
 
 /// `POST /api/v1/run[?check=NAME][&env=NAME]`: runs the matching checks now and answers with the
 /// JSON report. A deploy pipeline calls this right after a rollout.
-async fn run_now(req: &http::Request<Incoming>, state: &Arc<State>, token: Option<&str>) -> Resp {
+/// The API's token check: `None` when the caller may go on, else the answer to give.
+fn refuse(req: &http::Request<Incoming>, token: Option<&str>) -> Option<Resp> {
     let Some(token) = token else {
-        return json_resp(
+        return Some(json_resp(
             403,
             &json!({"error": "the run API is off: set [agent].api_token"}),
+        ));
+    };
+    (!bearer(req).is_some_and(|got| same(got, token)))
+        .then(|| json_resp(401, &json!({"error": "a valid bearer token is required"})))
+}
+
+/// `POST /api/v1/deploy`: a pipeline says "a deploy starts now"; the current state becomes the
+/// baseline of `GET /api/v1/compare`.
+fn deploy(req: &http::Request<Incoming>, state: &Arc<State>, token: Option<&str>) -> Resp {
+    if let Some(refused) = refuse(req, token) {
+        return refused;
+    }
+    let n = state.mark_deploy();
+    json_resp(202, &json!({"marked": n}))
+}
+
+/// `GET /api/v1/compare`: the current state against the one before the last deploy marker or
+/// reload, with the `regress.*` findings; `worse` says whether any of them fails.
+fn compare_json(state: &State) -> Resp {
+    let Some(before) = state.before_deploy.read().ok().and_then(|b| b.clone()) else {
+        return json_resp(
+            404,
+            &json!({"error": "nothing to compare with yet: POST /api/v1/deploy before a deploy (a reload counts too)"}),
         );
     };
-    if !bearer(req).is_some_and(|got| same(got, token)) {
-        return json_resp(401, &json!({"error": "a valid bearer token is required"}));
+    let checks: Vec<_> = state
+        .latest
+        .read()
+        .map(|l| l.values().cloned().collect())
+        .unwrap_or_default();
+    let (environment, target) = header(state, &checks);
+    let mut report = Report {
+        environment,
+        target,
+        started_at: time::OffsetDateTime::now_utc(),
+        duration: std::time::Duration::ZERO,
+        checks,
+    };
+    let thresholds = state
+        .loaded
+        .read()
+        .ok()
+        .and_then(|l| l.envs.values().next().map(|e| e.plan.compare))
+        .unwrap_or_default();
+    let baseline = crate::compare::Baseline {
+        target: String::new(),
+        checks: before,
+    };
+    baseline.judge(&mut report, &thresholds);
+    let worse = report
+        .checks
+        .iter()
+        .flat_map(|c| &c.findings)
+        .any(|f| f.id.starts_with("regress.") && f.status >= crate::outcome::Status::Fail);
+    let mut v = report_json(&report);
+    v["worse"] = worse.into();
+    json_resp(200, &v)
+}
+
+async fn run_now(req: &http::Request<Incoming>, state: &Arc<State>, token: Option<&str>) -> Resp {
+    if let Some(refused) = refuse(req, token) {
+        return refused;
     }
     let (check, env) = (query(req, "check"), query(req, "env"));
     let keys: Vec<Key> = state

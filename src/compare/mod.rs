@@ -122,7 +122,14 @@ impl Baseline {
     /// Adds the `regress.*` findings of each check of `report` against its baseline run.
     pub fn judge(&self, report: &mut Report, t: &Thresholds) {
         for o in &mut report.checks {
-            if let Some(before) = self.checks.iter().find(|b| b.name == o.name) {
+            // The same check in the same environment; across stacks (canary vs stable), the
+            // same check.
+            let same_env = self
+                .checks
+                .iter()
+                .find(|b| b.name == o.name && b.environment == o.environment);
+            let found = same_env.or_else(|| self.checks.iter().find(|b| b.name == o.name));
+            if let Some(before) = found {
                 let found = regressions(before, o, t);
                 o.findings.extend(found);
                 o.status = status_of(o);
