@@ -299,3 +299,76 @@ async fn canary_against_stable_by_address() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// The same name and port serving another certificate or another TLS set-up, run to run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_changes_a_renewal_a_new_ca_and_tls_1_3_disabled() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (pki, other) = (Pki::new(), Pki::unrelated());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("cas.pem");
+    std::fs::write(&ca, format!("{}{}", pki.root_pem, other.root_pem)).unwrap();
+    let handler: Handler = Arc::new(|_: &Req| Resp::new(200, "ok"));
+    // The same port again once the previous server is gone (its task stops asynchronously).
+    let serve = |port: u16,
+                 id: &Identity,
+                 versions: Option<&[&'static rustls::SupportedProtocolVersion]>| {
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut tries = 0;
+        let listener = loop {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_reuseaddr(true).unwrap();
+            match socket.bind(addr).and_then(|()| socket.listen(128)) {
+                Ok(l) => break l,
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("cannot listen on {addr} again: {e}"),
+            }
+        };
+        serve_on(listener, handler.clone(), Some(tls_config(id, versions)))
+    };
+    let first = serve(0, &pki.leaf(&["localhost"], 90), None);
+    let port = first.port();
+    std::fs::write(
+        dir.path().join("shipwatch.toml"),
+        format!(
+            "[defaults]\nca_file = \"{}\"\n[env.production]\nbase_url = \"https://localhost:{port}\"\n\
+             [[check]]\nname = \"tls\"\nkind = \"tls\"\nhost = \"localhost:{port}\"\nwarn_days = 10\nfail_days = 5\n",
+            ca.display()
+        ),
+    )
+    .unwrap();
+    baseline(dir.path()).await;
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let tls_findings = |found: Vec<(String, String, String)>| -> Vec<(String, String)> {
+        found.into_iter().map(|(_, id, s)| (id, s)).collect()
+    };
+    // Renewed by the same CA: for the record only.
+    let renewed = serve(port, &pki.leaf(&["localhost"], 60), None);
+    let (_, found) = compared(dir.path()).await;
+    assert_eq!(
+        tls_findings(found),
+        [("regress.tls.renewed".to_string(), "pass".to_string())]
+    );
+    drop(renewed);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Another CA: a warning that names both.
+    let moved = serve(port, &other.leaf(&["localhost"], 90), None);
+    let (_, found) = compared(dir.path()).await;
+    assert!(tls_findings(found).contains(&("regress.tls.issuer".into(), "warn".into())));
+    drop(moved);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // TLS 1.3 switched off: the version fell.
+    let old = serve(
+        port,
+        &pki.leaf(&["localhost"], 90),
+        Some(&[&rustls::version::TLS12]),
+    );
+    let (code, found) = compared(dir.path()).await;
+    assert!(tls_findings(found).contains(&("regress.tls".into(), "fail".into())));
+    assert_eq!(code, 1);
+    drop(old);
+}
