@@ -19,6 +19,7 @@ struct Knobs {
     delay_us: Arc<AtomicU64>,
     hsts: Arc<AtomicBool>,
     broken: Arc<AtomicBool>,
+    weak_csp: Arc<AtomicBool>,
 }
 
 async fn site(k: &Knobs) -> Server {
@@ -32,6 +33,13 @@ async fn site(k: &Knobs) -> Server {
         resp = resp.delay(Duration::from_micros(k.delay_us.load(Ordering::SeqCst)));
         if k.hsts.load(Ordering::SeqCst) {
             resp = resp.hardened();
+        }
+        if k.weak_csp.load(Ordering::SeqCst) {
+            resp.headers.retain(|(h, _)| h != "content-security-policy");
+            resp = resp.header(
+                "content-security-policy",
+                "default-src * 'unsafe-inline' 'unsafe-eval'",
+            );
         }
         resp
     })
@@ -182,6 +190,25 @@ async fn dropped_hsts_and_a_failing_check_are_named() {
             .iter()
             .any(|(c, i, _)| c == "headers" && i == "regress.headers"),
         "{found:?}"
+    );
+}
+
+/// A weaker CSP on a page that keeps every other header: the header test that got worse is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weakened_csp_is_named() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let k = Knobs::default();
+    k.hsts.store(true, Ordering::SeqCst);
+    let s = site(&k).await;
+    let dir = tempfile::tempdir().unwrap();
+    config(dir.path(), &s.url("http", "127.0.0.1"));
+    baseline(dir.path()).await;
+    k.weak_csp.store(true, Ordering::SeqCst);
+    let out = shipwatch(dir.path(), &["check", "--baseline", "base.json"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("regress.headers: content-security-policy:"),
+        "{text}"
     );
 }
 
@@ -371,4 +398,52 @@ async fn tls_changes_a_renewal_a_new_ca_and_tls_1_3_disabled() {
     assert!(tls_findings(found).contains(&("regress.tls".into(), "fail".into())));
     assert_eq!(code, 1);
     drop(old);
+}
+
+fn normalize(s: &str) -> String {
+    let re = |p: &str| regex::Regex::new(p).unwrap();
+    let s = re(r"\d{4}-\d\d-\d\dT[0-9:.]+Z").replace_all(s, "<TIME>");
+    let s = re(r":\d{2,5}\b").replace_all(&s, ":<PORT>");
+    let s = re(r"\d+(\.\d)? ?ms").replace_all(&s, "<MS>");
+    let s = re(r" +<MS>").replace_all(&s, " <MS>");
+    s.into_owned()
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("SHIPWATCH_BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing golden file {name}; run with SHIPWATCH_BLESS=1"));
+    assert_eq!(actual, want, "golden {name} differs");
+}
+
+/// What a release lead reads after a deploy that broke the health endpoint and dropped the
+/// security headers: the text and Markdown reports, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_regression_report_reads_as_the_golden_files() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let k = Knobs::default();
+    k.hsts.store(true, Ordering::SeqCst);
+    let s = site(&k).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &s.url("http", "127.0.0.1"));
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let start = text.find("[[check]]\nname = \"health-latency\"").unwrap();
+    let end = text.find("[[check]]\nname = \"headers\"").unwrap();
+    std::fs::write(&cfg, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    baseline(dir.path()).await;
+    k.hsts.store(false, Ordering::SeqCst);
+    k.broken.store(true, Ordering::SeqCst);
+    for (format, file) in [("text", "regress.txt"), ("markdown", "regress.md")] {
+        let out = shipwatch(
+            dir.path(),
+            &["check", "--baseline", "base.json", "--format", format],
+        )
+        .await;
+        golden(file, &normalize(&String::from_utf8_lossy(&out.stdout)));
+    }
 }

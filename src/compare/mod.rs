@@ -400,14 +400,19 @@ fn tls(before: &Details, now: &Details) -> Vec<Finding> {
     out
 }
 
-/// A response whose size changed by more than `size_change` warns.
+/// Size changes smaller than this many bytes are not reported, whatever their share.
+const MIN_SIZE_CHANGE: u64 = 1024;
+
+/// A response whose size changed by more than `size_change` (and 1 KiB) warns.
 fn size(before: &Details, now: &Details, t: &Thresholds) -> Option<Finding> {
     let (Details::Http(b), Details::Http(n)) = (before, now) else {
         return None;
     };
     let base = b.size.max(1) as f64;
     let change = (n.size as f64 - b.size as f64) / base;
-    (change.abs() > t.size_change).then(|| {
+    // A few bytes more in a tiny body ("ok" → "down") is not worth a word.
+    let noticeable = n.size.abs_diff(b.size) >= MIN_SIZE_CHANGE;
+    (noticeable && change.abs() > t.size_change).then(|| {
         Finding::new(
             "regress.size",
             Status::Warn,
