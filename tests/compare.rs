@@ -447,3 +447,49 @@ async fn the_regression_report_reads_as_the_golden_files() {
         golden(file, &normalize(&String::from_utf8_lossy(&out.stdout)));
     }
 }
+
+/// Canary and stable as environments of the file, and a baseline of a newer report version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_against_stable_by_environment_and_newer_baselines_are_refused() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let (stable, canary) = (Knobs::default(), Knobs::default());
+    canary.broken.store(true, Ordering::SeqCst);
+    let (s, c) = (site(&stable).await, site(&canary).await);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("shipwatch.toml"),
+        format!(
+            "[env.stable]\nbase_url = \"{}\"\n[env.canary]\nbase_url = \"{}\"\n\
+             [[check]]\nname = \"health\"\nkind = \"http\"\nurl = \"{{{{ base_url }}}}/health\"\n",
+            s.url("http", "127.0.0.1"),
+            c.url("http", "127.0.0.1")
+        ),
+    )
+    .unwrap();
+    let out = shipwatch(
+        dir.path(),
+        &["compare", "--stable", "stable", "--canary", "canary"],
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("regress.status") && text.contains("health (canary)"),
+        "{text}"
+    );
+    std::fs::write(
+        dir.path().join("future.json"),
+        r#"{"version": 2, "target": "", "checks": []}"#,
+    )
+    .unwrap();
+    let out = shipwatch(
+        dir.path(),
+        &["check", "--env", "stable", "--baseline", "future.json"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("the baseline is report version 2; this shipwatch reads version 1")
+    );
+}

@@ -183,6 +183,9 @@ pub struct CheckArgs {
     /// With --baseline or compare: the p-value under which a latency shift is significant.
     #[arg(long, value_name = "P")]
     pub alpha: Option<f64>,
+    /// With --baseline or compare: the relative change of a response's size that warns.
+    #[arg(long, value_name = "FRACTION")]
+    pub size_change: Option<f64>,
     /// Ask a running agent to run its checks now (POST URL/api/v1/run) and report the result.
     #[arg(long, value_name = "URL")]
     pub remote: Option<String>,
@@ -365,6 +368,7 @@ fn thresholds_from_flags(
         ("--latency-fail", args.latency_fail, &mut t.latency_fail),
         ("--latency-warn", args.latency_warn, &mut t.latency_warn),
         ("--alpha", args.alpha, &mut t.alpha),
+        ("--size-change", args.size_change, &mut t.size_change),
     ];
     for (flag, value, slot) in flags {
         match value {

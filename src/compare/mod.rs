@@ -374,6 +374,21 @@ fn tls(before: &Details, now: &Details) -> Vec<Finding> {
             .with_values(format!("≥ {}", b.version), n.version.clone()),
         );
     }
+    if let (Some(before), Some(now)) = (key_strength(&b.key), key_strength(&n.key))
+        && now < before
+    {
+        out.push(
+            Finding::new(
+                "regress.tls",
+                Status::Fail,
+                format!(
+                    "the key got weaker: {} in the baseline, {} now",
+                    b.key, n.key
+                ),
+            )
+            .with_values(format!("as strong as {}", b.key), n.key.clone()),
+        );
+    }
     if n.issuer != b.issuer {
         out.push(
             Finding::new(
@@ -402,6 +417,30 @@ fn tls(before: &Details, now: &Details) -> Vec<Finding> {
 
 /// Size changes smaller than this many bytes are not reported, whatever their share.
 const MIN_SIZE_CHANGE: u64 = 1024;
+
+/// A key's strength in bits of security (NIST SP 800-57), from its description.
+fn key_strength(key: &str) -> Option<u32> {
+    if let Some(rest) = key.strip_prefix("RSA ") {
+        let bits: u32 = rest.split('-').next()?.parse().ok()?;
+        return Some(match bits {
+            0..=1023 => 40,
+            1024..=2047 => 80,
+            2048..=3071 => 112,
+            3072..=7679 => 128,
+            7680..=15359 => 192,
+            _ => 256,
+        });
+    }
+    [
+        ("P-256", 128),
+        ("P-384", 192),
+        ("P-521", 256),
+        ("Ed25519", 128),
+    ]
+    .iter()
+    .find(|(name, _)| key.contains(name))
+    .map(|(_, bits)| *bits)
+}
 
 /// A response whose size changed by more than `size_change` (and 1 KiB) warns.
 fn size(before: &Details, now: &Details, t: &Thresholds) -> Option<Finding> {
@@ -433,6 +472,15 @@ fn size(before: &Details, now: &Details, t: &Thresholds) -> Option<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_ranked_by_their_security() {
+        let k = |s| key_strength(s).unwrap();
+        assert!(k("RSA 1024-bit key: below the 2048-bit minimum") < k("RSA 2048-bit key"));
+        assert!(k("RSA 2048-bit key") < k("EC P-256 key"));
+        assert!(k("EC P-256 key") < k("EC P-384 key"));
+        assert_eq!(key_strength("something else"), None);
+    }
 
     #[test]
     fn base64_round_trips() {

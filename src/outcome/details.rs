@@ -60,6 +60,9 @@ pub struct TlsDetails {
     pub cipher: String,
     pub days_left: i64,
     pub issuer: String,
+    /// The leaf's key, such as "RSA 2048-bit key" or "EC P-256 key".
+    #[serde(default)]
+    pub key: String,
     /// The leaf's notAfter, in Unix seconds.
     #[serde(with = "rfc3339")]
     pub not_after: i64,
@@ -291,6 +294,7 @@ mod tests {
             cipher: "TLS13_AES_128_GCM_SHA256".into(),
             days_left: 89,
             issuer: "CN=ca".into(),
+            key: "EC P-256 key".into(),
             not_after: 86_400,
             sans: vec!["localhost".into()],
             subject: "CN=localhost".into(),

@@ -116,6 +116,7 @@ fn details(info: &TlsInfo, certs: &[Cert]) -> crate::outcome::Details {
         cipher: info.cipher.clone(),
         days_left: days_until(leaf.not_after).floor() as i64,
         issuer: leaf.issuer.clone(),
+        key: leaf.key.clone(),
         not_after: leaf.not_after,
         sans: leaf.sans.clone(),
         subject: leaf.subject.clone(),
