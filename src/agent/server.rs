@@ -270,11 +270,7 @@ fn compare_json(state: &State) -> Resp {
         checks: before,
     };
     baseline.judge(&mut report, &thresholds);
-    let worse = report
-        .checks
-        .iter()
-        .flat_map(|c| &c.findings)
-        .any(|f| f.id.starts_with("regress.") && f.status >= crate::outcome::Status::Fail);
+    let worse = crate::compare::worse(&report);
     let mut v = report_json(&report);
     v["worse"] = worse.into();
     json_resp(200, &v)

@@ -8,7 +8,6 @@ use std::net::IpAddr;
 use super::{CheckArgs, EXIT_FAIL, EXIT_PASS, Io, UsageError, emit, plan_for, usage};
 use crate::compare::Baseline;
 use crate::net::Engine;
-use crate::outcome::Status;
 use crate::report::Report;
 
 /// One side of the comparison: an environment of the config, or the target's host resolved to
@@ -57,6 +56,21 @@ fn side(args: &CheckArgs, which: &str, io: &mut Io<'_>) -> Result<crate::plan::P
     Ok(plan)
 }
 
+/// Each check's stable run, then its canary run with what got worse.
+fn side_by_side(
+    stable: &[crate::outcome::Outcome],
+    canary: Vec<crate::outcome::Outcome>,
+) -> Vec<crate::outcome::Outcome> {
+    let mut checks = Vec::new();
+    for c in canary {
+        if let Some(b) = stable.iter().find(|b| b.name == c.name) {
+            checks.push(b.clone());
+        }
+        checks.push(c);
+    }
+    checks
+}
+
 pub(super) async fn compare(args: CheckArgs, stable: &str, canary: &str, io: &mut Io<'_>) -> i32 {
     let (stable_plan, canary_plan) = match (side(&args, stable, io), side(&args, canary, io)) {
         (Ok(s), Ok(c)) => (s, c),
@@ -88,19 +102,8 @@ pub(super) async fn compare(args: CheckArgs, stable: &str, canary: &str, io: &mu
         checks: now,
     };
     baseline.judge(&mut canary_report, &canary_plan.compare);
-    let worse = canary_report
-        .checks
-        .iter()
-        .flat_map(|c| &c.findings)
-        .any(|f| f.id.starts_with("regress.") && f.status >= Status::Fail);
-    // Side by side: each check's stable run, then its canary run with what got worse.
-    let mut checks = Vec::new();
-    for c in canary_report.checks {
-        if let Some(b) = before.iter().find(|b| b.name == c.name) {
-            checks.push(b.clone());
-        }
-        checks.push(c);
-    }
+    let worse = crate::compare::worse(&canary_report);
+    let checks = side_by_side(&before, canary_report.checks);
     let report = Report {
         environment: format!("canary {canary} vs stable {stable}"),
         target: canary_plan.target,

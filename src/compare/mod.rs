@@ -138,6 +138,15 @@ impl Baseline {
     }
 }
 
+/// True when a `regress.*` finding of the report fails: the deploy (or canary) is worse.
+pub fn worse(report: &Report) -> bool {
+    report
+        .checks
+        .iter()
+        .flat_map(|c| &c.findings)
+        .any(|f| f.id.starts_with("regress.") && f.status >= Status::Fail)
+}
+
 fn list(items: &[String]) -> String {
     if items.is_empty() {
         "none".into()
@@ -363,6 +372,35 @@ fn tls(before: &Details, now: &Details) -> Vec<Finding> {
     let (Some(b), Some(n)) = (before.tls(), now.tls()) else {
         return Vec::new();
     };
+    let mut out = strength(b, n);
+    if n.issuer != b.issuer {
+        out.push(
+            Finding::new(
+                "regress.tls.issuer",
+                Status::Warn,
+                format!(
+                    "the certificate's issuer changed: {} → {}",
+                    b.issuer, n.issuer
+                ),
+            )
+            .with_values(b.issuer.clone(), n.issuer.clone()),
+        );
+    } else if n.not_after != b.not_after {
+        out.push(Finding::new(
+            "regress.tls.renewed",
+            Status::Pass,
+            format!(
+                "renewed by the same issuer: valid until {}, was {}",
+                crate::units::rfc3339(n.not_after.max(0) as u64),
+                crate::units::rfc3339(b.not_after.max(0) as u64)
+            ),
+        ));
+    }
+    out
+}
+
+/// A lower TLS version or a weaker key.
+fn strength(b: &crate::outcome::TlsDetails, n: &crate::outcome::TlsDetails) -> Vec<Finding> {
     let mut out = Vec::new();
     if n.version < b.version {
         out.push(
@@ -388,29 +426,6 @@ fn tls(before: &Details, now: &Details) -> Vec<Finding> {
             )
             .with_values(format!("as strong as {}", b.key), n.key.clone()),
         );
-    }
-    if n.issuer != b.issuer {
-        out.push(
-            Finding::new(
-                "regress.tls.issuer",
-                Status::Warn,
-                format!(
-                    "the certificate's issuer changed: {} → {}",
-                    b.issuer, n.issuer
-                ),
-            )
-            .with_values(b.issuer.clone(), n.issuer.clone()),
-        );
-    } else if n.not_after != b.not_after {
-        out.push(Finding::new(
-            "regress.tls.renewed",
-            Status::Pass,
-            format!(
-                "renewed by the same issuer: valid until {}, was {}",
-                crate::units::rfc3339(n.not_after.max(0) as u64),
-                crate::units::rfc3339(b.not_after.max(0) as u64)
-            ),
-        ));
     }
     out
 }
