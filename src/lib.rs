@@ -14,11 +14,12 @@
 //! - [`doc`]: the spanned TOML tree and its diagnostics, with positions for every problem.
 //! - [`check`]: one module per check kind (its keys, its job, its probe) and the kind registry.
 //! - [`alert`]: the alert state machine and the durable outbox.
+//! - [`report`]: text, JSON, JUnit and Markdown, each written to any `Write`.
+//! - [`compare`]: a run against a baseline or a stable stack: the `regress.*` findings.
 //! - [`config`]: the whole file: defaults, environments, secrets, checks, agent and alerts.
 //! - [`checklist`]: the built-in checklist and the starter config `init` writes.
 //! - [`plan`]: a config turned into runnable jobs for one environment, secrets resolved.
 //! - [`runner`]: runs a plan's checks concurrently, with `--wait` retries.
-//! - [`report`]: text, JSON, JUnit and Markdown, each written to any `Write`.
 //! - [`metrics`]: the Prometheus registry the agent serves.
 //! - [`sink`]: email, Slack, webhook and Alertmanager, plus the sign-off.
 //! - [`agent`]: the scheduler, the HTTP server, the status page and alert delivery.
