@@ -672,3 +672,40 @@ async fn a_deploy_marker_and_the_comparison_with_before_it() {
     assert_eq!(v["checks"][0]["environment"], "prod");
     agent.stop().await;
 }
+
+/// A certificate the agent cannot use stops it at start with the reason, instead of running
+/// without serving anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_tls_certificate_stops_the_start() {
+    let target = http_server(|_| Resp::new(200, "ok")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cert = dir.path().join("agent.crt");
+    std::fs::write(&cert, "not a certificate").unwrap();
+    let toml = config(
+        port,
+        &target.url("http", "127.0.0.1"),
+        &["api"],
+        &format!(
+            "tls_cert = \"{}\"\ntls_key = \"{}\"",
+            cert.display(),
+            dir.path().join("missing.key").display()
+        ),
+    );
+    let cfg = dir.path().join("shipwatch.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
+            .args(["agent", "-c"])
+            .arg(&cfg)
+            .env("SW_API_TOKEN", "t0ken-for-tests")
+            .output(),
+    )
+    .await
+    .expect("the agent stops by itself")
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot serve HTTPS"), "{err}");
+}

@@ -520,6 +520,12 @@ pub async fn run(
         .read()
         .ok()
         .and_then(|l| l.agent.tls.clone());
+    // A certificate or key that cannot be used stops the start: an agent that runs but serves
+    // nothing would pass a liveness check that cannot reach it.
+    let acceptor = tls
+        .as_ref()
+        .map(|(cert, key)| server::tls_acceptor(cert, key))
+        .transpose()?;
     if let (Ok(addr), Ok(loaded)) = (listener.local_addr(), agent.state.loaded.read()) {
         tracing::info!(
             "shipwatch {} agent listening on {}://{addr}: {}",
@@ -528,7 +534,7 @@ pub async fn run(
             loaded.describe()
         );
     }
-    let server = tokio::spawn(serve(listener, agent.state.clone(), tls));
+    let server = tokio::spawn(serve(listener, agent.state.clone(), acceptor));
     let mut hup = hangups();
     let mut mtime = modified(&opts.config_path);
     let mut poll = tokio::time::interval(Duration::from_secs(2));

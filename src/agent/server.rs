@@ -2,7 +2,6 @@
 //! and the status page at `/`.
 
 use std::convert::Infallible;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -330,14 +329,11 @@ async fn run_now(req: &http::Request<Incoming>, state: &Arc<State>, token: Optio
 }
 
 /// Serves until the task is aborted; TLS when a certificate and key are configured.
-pub async fn serve(listener: TcpListener, state: Arc<State>, tls: Option<(PathBuf, PathBuf)>) {
-    let acceptor = match tls.map(|(c, k)| tls_acceptor(&c, &k)).transpose() {
-        Ok(a) => a,
-        Err(e) => {
-            tracing::error!("{e}");
-            return;
-        }
-    };
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+) {
     let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -384,7 +380,7 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, tls: Option<(PathBu
     }
 }
 
-fn tls_acceptor(
+pub(crate) fn tls_acceptor(
     cert: &std::path::Path,
     key: &std::path::Path,
 ) -> Result<tokio_rustls::TlsAcceptor, super::AgentError> {
