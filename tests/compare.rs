@@ -325,6 +325,17 @@ async fn canary_against_stable_by_address() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // An address with a port: the canary listens elsewhere, under the same name.
+    let slow = http_server(|_| Resp::new(200, "ok").delay(Duration::from_millis(45))).await;
+    let elsewhere = format!("127.0.0.1:{}", slow.port());
+    let out = shipwatch(
+        dir.path(),
+        &["compare", "--stable", "127.0.0.1", "--canary", &elsewhere],
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("regress.latency"), "{text}");
 }
 
 /// The same name and port serving another certificate or another TLS set-up, run to run.

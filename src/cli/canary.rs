@@ -3,54 +3,45 @@
 //! judged with the stable stack as its baseline. Exit 0 when the canary is no worse, 1 when it
 //! is, 2 for usage errors.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::{CheckArgs, EXIT_FAIL, EXIT_PASS, Io, UsageError, emit, plan_for, usage};
 use crate::compare::Baseline;
 use crate::net::Engine;
 use crate::report::Report;
 
-/// One side of the comparison: an environment of the config, or the target's host resolved to
-/// an address (blue/green behind one name).
-fn side(args: &CheckArgs, which: &str, io: &mut Io<'_>) -> Result<crate::plan::Plan, UsageError> {
-    let address = which
+/// `ADDR` as given: an IP, with an optional port (`10.0.3.7`, `10.0.3.8:8443`, `[::1]:8443`).
+fn address(which: &str) -> Option<(IpAddr, Option<u16>)> {
+    if let Ok(sa) = which.parse::<SocketAddr>() {
+        return Some((sa.ip(), Some(sa.port())));
+    }
+    which
         .trim_matches(['[', ']'])
         .parse::<IpAddr>()
         .ok()
-        .or_else(|| {
-            let (host, _) = which.rsplit_once(':')?;
-            host.trim_matches(['[', ']']).parse().ok()
-        });
+        .map(|ip| (ip, None))
+}
+
+/// One side of the comparison: an environment of the config, or the target's host sent to an
+/// address (blue/green behind one name); the name stays for SNI and Host.
+fn side(args: &CheckArgs, which: &str, io: &mut Io<'_>) -> Result<crate::plan::Plan, UsageError> {
+    let address = address(which);
     let mut args = args.clone();
     if address.is_none() {
         args.env = Some(which.to_string());
     }
     let mut plan = plan_for(&args, io)?;
-    if address.is_some() {
+    if let Some((ip, port)) = address {
         let url = url::Url::parse(&plan.target).map_err(|_| {
             UsageError::from(format!(
-                "cannot route to {which}: the target \"{}\" is not a URL",
+                "cannot send {which} the checks: the target \"{}\" is not a URL",
                 plan.target
             ))
         })?;
-        let host = url
-            .host_str()
-            .unwrap_or_default()
-            .trim_matches(['[', ']'])
-            .to_string();
-        let port = url.port_or_known_default().unwrap_or(443);
-        let addr = which.trim_matches(['[', ']']);
-        let addr = match addr.parse::<IpAddr>() {
-            Ok(_) => addr.to_string(),
-            Err(_) => addr
-                .rsplit_once(':')
-                .map_or(addr, |(a, _)| a)
-                .trim_matches(['[', ']'])
-                .to_string(),
-        };
-        plan.overrides
-            .parse_flag(&format!("{host}:{port}:{addr}"))
-            .map_err(|e| UsageError::from(e.to_string()))?;
+        let host = url.host_str().unwrap_or_default().trim_matches(['[', ']']);
+        let url_port = url.port_or_known_default().unwrap_or(443);
+        let to = SocketAddr::new(ip, port.unwrap_or(url_port));
+        plan.overrides.connect_to(host, url_port, to);
     }
     plan.environment = which.to_string();
     Ok(plan)

@@ -330,8 +330,7 @@ async fn connect_tcp(
     timings.dns = started.elapsed();
     let started = Instant::now();
     let mut last = None;
-    for ip in addrs {
-        let addr = SocketAddr::new(ip, port);
+    for addr in addrs {
         let attempt = within(deadline, Phase::Connect, started, async {
             TcpStream::connect(addr)
                 .await

@@ -9,16 +9,23 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 
 use super::NetError;
 
-/// `HOST:PORT -> ADDR` pairs, like curl's `--resolve`: the name is kept for SNI and Host.
+/// `HOST:PORT -> ADDR` pairs, like curl's `--resolve` (and, with a port, `--connect-to`): the
+/// name is kept for SNI and Host.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
-    map: HashMap<String, IpAddr>,
+    map: HashMap<String, SocketAddr>,
 }
 
 impl Overrides {
+    /// `host:port` goes to `addr` on the same port.
     pub fn insert(&mut self, host: &str, port: u16, addr: IpAddr) {
+        self.connect_to(host, port, SocketAddr::new(addr, port));
+    }
+
+    /// `host:port` goes to `to`, another address and maybe another port.
+    pub fn connect_to(&mut self, host: &str, port: u16, to: SocketAddr) {
         self.map
-            .insert(format!("{}:{port}", host.to_ascii_lowercase()), addr);
+            .insert(format!("{}:{port}", host.to_ascii_lowercase()), to);
     }
 
     /// Parses `HOST:PORT:ADDR` as given on the command line.
@@ -37,7 +44,7 @@ impl Overrides {
         Ok(())
     }
 
-    fn get(&self, host: &str, port: u16) -> Option<IpAddr> {
+    fn get(&self, host: &str, port: u16) -> Option<SocketAddr> {
         self.map
             .get(&format!("{}:{port}", host.to_ascii_lowercase()))
             .copied()
@@ -76,19 +83,33 @@ pub async fn resolve(
     host: &str,
     port: u16,
     overrides: &Overrides,
-) -> Result<Vec<IpAddr>, NetError> {
+) -> Result<Vec<SocketAddr>, NetError> {
     if let Some(addr) = overrides.get(host, port) {
         return Ok(vec![addr]);
     }
+    lookup(resolver, host, port).await
+}
+
+/// The addresses DNS (or the name itself) gives for `host:port`.
+async fn lookup(
+    resolver: Result<&TokioResolver, NetError>,
+    host: &str,
+    port: u16,
+) -> Result<Vec<SocketAddr>, NetError> {
+    let at = |ips: Vec<IpAddr>| {
+        ips.into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect()
+    };
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = bare.parse::<IpAddr>() {
-        return Ok(vec![ip]);
+        return Ok(at(vec![ip]));
     }
     if host.eq_ignore_ascii_case("localhost") {
-        return Ok(vec![
+        return Ok(at(vec![
             IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ]);
+        ]));
     }
     let resolver =
         resolver.map_err(|e| NetError::Dns(format!("cannot resolve \"{host}\": {e}")))?;
@@ -108,5 +129,5 @@ pub async fn resolve(
             "cannot resolve \"{host}\": no address records"
         )));
     }
-    Ok(addrs)
+    Ok(at(addrs))
 }

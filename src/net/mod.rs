@@ -315,7 +315,7 @@ impl Engine {
         let addrs = within(deadline, Phase::Dns, started, lookup).await?;
         addrs
             .first()
-            .map(|ip| SocketAddr::new(*ip, port))
+            .copied()
             .ok_or_else(|| NetError::Dns(format!("no address for {host}")))
     }
 
