@@ -2,7 +2,7 @@
 //! the flow; later steps are skipped unless marked `always`.
 
 use crate::check::build::{Build, body_template, check_header, check_url, render, try_render};
-use crate::check::read::{RequestSpec, read_expect, read_request, required};
+use crate::check::read::{REQUEST_KEYS, RequestSpec, read_expect, read_request, required};
 use crate::doc::{Diagnostics, Spanned, Table, Value};
 use crate::outcome::{Details, FlowDetails, StepDetail, StepRun as RunDetail};
 use std::time::{Duration, SystemTime};
@@ -405,14 +405,9 @@ pub struct StepSpec {
     pub always: bool,
 }
 
+/// A step's keys besides a request's.
 const STEP_KEYS: &[&str] = &[
     "name",
-    "method",
-    "url",
-    "headers",
-    "body",
-    "json",
-    "form",
     "expect",
     "capture",
     "timeout",
@@ -487,7 +482,7 @@ pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<FlowSpe
     for (i, item) in items.iter().enumerate() {
         let mut st = Table::of(item, format!("{path}.step[{i}]"), diags);
         let step = read_step(&mut st, diags);
-        st.finish(STEP_KEYS, diags);
+        st.finish(&[REQUEST_KEYS, STEP_KEYS].concat(), diags);
         if let Some(step) = step {
             if steps.iter().any(|s| s.name.value == step.name.value) {
                 diags.error(

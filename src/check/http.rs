@@ -86,17 +86,8 @@ impl HttpProbe {
 
 // The `[[check]]` keys of this kind, read and validated with positions.
 
-/// The keys a `kind = "http"` check takes besides the common ones.
-pub(crate) const KEYS: &[&str] = &[
-    "url",
-    "method",
-    "headers",
-    "body",
-    "json",
-    "form",
-    "expect",
-    "follow_redirects",
-];
+/// The keys a `kind = "http"` check takes besides the common ones and a request's.
+pub(crate) const KEYS: &[&str] = &["expect", "follow_redirects"];
 
 /// `kind = "http"`: one request and its assertions.
 #[derive(Debug, Clone)]

@@ -613,14 +613,8 @@ mod tests {
 
 // The `[[check]]` keys of this kind, read and validated with positions.
 
-/// The keys a `kind = "latency"` check takes besides the common ones.
+/// The keys a `kind = "latency"` check takes besides the common ones and a request's.
 pub const KEYS: &[&str] = &[
-    "url",
-    "method",
-    "headers",
-    "body",
-    "json",
-    "form",
     "requests",
     "concurrency",
     "rate",

@@ -47,8 +47,8 @@ pub use crate::outcome::Kind;
 
 impl Kind {
     /// The keys its checks take besides the common ones.
-    pub fn keys(self) -> &'static [&'static str] {
-        match self {
+    pub fn keys(self) -> Vec<&'static str> {
+        let own = match self {
             Kind::Http => http::KEYS,
             Kind::Page => page::KEYS,
             Kind::Redirect => redirect::KEYS,
@@ -58,7 +58,9 @@ impl Kind {
             Kind::Exposure => exposure::KEYS,
             Kind::Flow => flow::KEYS,
             Kind::Latency => latency::KEYS,
-        }
+        };
+        let request = matches!(self, Kind::Http | Kind::Latency).then_some(read::REQUEST_KEYS);
+        request.into_iter().flatten().chain(own).copied().collect()
     }
 }
 

@@ -73,6 +73,9 @@ pub(crate) fn read_method(t: &mut Table<'_>, diags: &mut Diagnostics) -> String 
     }
 }
 
+/// The keys [`read_request`] reads.
+pub(crate) const REQUEST_KEYS: &[&str] = &["url", "method", "headers", "body", "json", "form"];
+
 /// The keys of a request: `url`, `method`, `headers`, and one of `body`, `json` or `form`.
 pub(crate) fn read_request(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<RequestSpec> {
     let url = required(t, "url", diags);

@@ -72,8 +72,8 @@ pub(super) fn read_check(node: &Node, index: usize, diags: &mut Diagnostics) -> 
     };
     match &kind {
         Some(kind) => {
-            let own = kind.as_ref().map_or(&[][..], |k| k.kind().keys());
-            let known: Vec<&str> = COMMON.iter().chain(own).copied().collect();
+            let own = kind.as_ref().map(|k| k.kind().keys()).unwrap_or_default();
+            let known: Vec<&str> = COMMON.iter().copied().chain(own).collect();
             t.finish(&known, diags);
         }
         // Without a valid kind, still report typos and bad assertions: any kind's key is accepted.

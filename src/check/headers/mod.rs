@@ -9,7 +9,7 @@
 mod rules;
 
 use crate::check::build::Build;
-use crate::check::read::{RequestSpec, read_request, required};
+use crate::check::read::{REQUEST_KEYS, RequestSpec, read_request, required};
 use crate::doc::{Diagnostics, Spanned, Table};
 use std::time::Duration;
 
@@ -300,7 +300,7 @@ pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<Headers
     let login = t.get("login").and_then(|node| {
         let mut lt = Table::of(node, format!("{}.login", t.path()), diags);
         let r = read_request(&mut lt, diags);
-        lt.finish(&["url", "method", "headers", "body", "json", "form"], diags);
+        lt.finish(REQUEST_KEYS, diags);
         r
     });
     Some(HeadersSpec {
