@@ -108,6 +108,27 @@ pub struct Notification {
     pub finding: String,
 }
 
+#[cfg(test)]
+impl Notification {
+    /// A critical firing notification for `check` in `prod`, for tests.
+    pub(crate) fn sample(check: &str) -> Notification {
+        Notification {
+            fingerprint: format!("prod:{check}:1"),
+            event: Event::Firing,
+            check: check.into(),
+            kind: "http".into(),
+            env: "prod".into(),
+            severity: Severity::Critical,
+            problems: vec![],
+            first_failure: 1,
+            started_at: 1,
+            at: 1,
+            failed_runs: 3,
+            finding: "http.status".into(),
+        }
+    }
+}
+
 /// The per-check state that survives restarts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AlertState {

@@ -311,23 +311,9 @@ impl DeadLetters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{Event, Severity};
 
     fn n(check: &str) -> Notification {
-        Notification {
-            fingerprint: format!("prod:{check}:1"),
-            event: Event::Firing,
-            check: check.into(),
-            kind: "http".into(),
-            env: "prod".into(),
-            severity: Severity::Critical,
-            problems: vec![],
-            first_failure: 1,
-            started_at: 1,
-            at: 1,
-            failed_runs: 3,
-            finding: "http.status".into(),
-        }
+        Notification::sample(check)
     }
 
     #[test]

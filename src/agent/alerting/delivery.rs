@@ -324,27 +324,13 @@ impl Courier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::{Event, Severity};
 
     fn entry(seq: u64, check: &str) -> Entry {
         Entry {
             seq,
             sink: "s".into(),
             durable: true,
-            notification: Notification {
-                fingerprint: format!("prod:{check}:1"),
-                event: Event::Firing,
-                check: check.into(),
-                kind: "http".into(),
-                env: "prod".into(),
-                severity: Severity::Critical,
-                problems: vec![],
-                first_failure: 1,
-                started_at: 1,
-                at: 1,
-                failed_runs: 1,
-                finding: String::new(),
-            },
+            notification: Notification::sample(check),
         }
     }
 
