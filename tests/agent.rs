@@ -10,14 +10,6 @@ use std::time::Duration;
 use common::*;
 use tokio::time::Instant;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A plain-HTTP request to the agent; returns status and body.
 async fn call(method: &str, url: &str, auth: Option<&str>) -> (u16, String) {
     let engine = shipwatch::net::Engine::new(&Default::default()).unwrap();

@@ -12,14 +12,6 @@ use std::time::Duration;
 use common::*;
 use tokio::time::Instant;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A receiver that records every POST (headers and body) and answers `ok` while `up` is set.
 #[derive(Clone, Default)]
 struct Inbox {

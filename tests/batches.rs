@@ -15,14 +15,6 @@ use std::time::Duration;
 use common::*;
 use tokio::time::Instant;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Like many proxies and API gateways: bodies over 20 KB are refused with 413.
 const LIMIT: usize = 20 << 10;
 
@@ -134,31 +126,6 @@ fn config(port: u16, state: &Path, target: &str, sink: &str, checks: &[String]) 
     s
 }
 
-fn spawn(cfg: &Path) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
-        .args(["agent", "-c"])
-        .arg(cfg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
-
-async fn get(url: &str) -> Option<(u16, String)> {
-    let engine = shipwatch::net::Engine::new(&Default::default()).ok()?;
-    let req = shipwatch::net::Request::get(url::Url::parse(url).ok()?);
-    let r = engine
-        .send(
-            &req,
-            &Default::default(),
-            Instant::now() + Duration::from_secs(5),
-        )
-        .await
-        .ok()?;
-    Some((r.status, String::from_utf8_lossy(&r.body).into_owned()))
-}
-
 async fn wait_until(limit: Duration, what: &str, ok: impl Fn() -> bool) {
     let start = Instant::now();
     while !ok() {
@@ -219,7 +186,7 @@ async fn a_backlog_for_a_receiver_back_with_a_size_limit_arrives_whole() {
         ),
     )
     .unwrap();
-    let _agent = spawn(&cfg);
+    let _agent = spawn_quiet_agent(&cfg);
     // While the receiver is away, ten checks recover: their resolves queue behind their firing.
     tokio::time::sleep(Duration::from_secs(7)).await;
     healthy.lock().unwrap().extend(names[..10].iter().cloned());
@@ -438,7 +405,7 @@ async fn a_poison_notification_is_dead_lettered_and_re_sent_later() {
         ),
     )
     .unwrap();
-    let _agent = spawn(&cfg);
+    let _agent = spawn_quiet_agent(&cfg);
     wait_until(Duration::from_secs(30), "the healthy ones", || {
         let f = seen.firing();
         ["billing", "search", "cart"]
@@ -536,14 +503,14 @@ async fn retry_after_is_honoured_and_kill_9_mid_split_loses_nothing() {
         ),
     )
     .unwrap();
-    let mut agent = spawn(&cfg);
+    let mut agent = spawn_quiet_agent(&cfg);
     wait_until(Duration::from_secs(30), "a first accepted message", || {
         seen.answered(200) >= 1
     })
     .await;
     agent.kill().await.unwrap();
     let delivered_before = seen.firing().len();
-    let _agent = spawn(&cfg);
+    let _agent = spawn_quiet_agent(&cfg);
     wait_until(Duration::from_secs(60), "every notification", || {
         seen.firing().len() == names.len()
     })
@@ -653,7 +620,7 @@ async fn twenty_checks_failing_seconds_apart_make_one_message() {
     )
     .replace("batch_window = \"200ms\"\n", "");
     std::fs::write(&cfg, text).unwrap();
-    let _agent = spawn(&cfg);
+    let _agent = spawn_quiet_agent(&cfg);
     wait_until(Duration::from_secs(30), "the alerts", || {
         seen.firing().len() == 20
     })

@@ -13,14 +13,6 @@ use std::time::Duration;
 use common::*;
 use tokio::time::Instant;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Every alert received, as (fingerprint, event, check), in arrival order.
 type Received = Arc<Mutex<Vec<(String, String, String)>>>;
 
@@ -43,31 +35,6 @@ async fn receiver(up: Arc<AtomicBool>) -> (Server, Received) {
     })
     .await;
     (s, got)
-}
-
-fn spawn(cfg: &Path) -> tokio::process::Child {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
-        .args(["agent", "-c"])
-        .arg(cfg)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
-
-async fn get(url: &str) -> Option<(u16, String)> {
-    let engine = shipwatch::net::Engine::new(&Default::default()).ok()?;
-    let req = shipwatch::net::Request::get(url::Url::parse(url).ok()?);
-    let r = engine
-        .send(
-            &req,
-            &Default::default(),
-            Instant::now() + Duration::from_secs(5),
-        )
-        .await
-        .ok()?;
-    Some((r.status, String::from_utf8_lossy(&r.body).into_owned()))
 }
 
 async fn wait_until<F, Fut>(limit: Duration, what: &str, mut ok: F)
@@ -128,7 +95,7 @@ async fn an_unwritable_state_dir_keeps_notifications_until_it_comes_back() {
     )
     .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    let mut agent = spawn(&cfg);
+    let mut agent = spawn_quiet_agent(&cfg);
     wait_until(Duration::from_secs(20), "ready", || async {
         get(&format!("{base}/readyz"))
             .await
@@ -173,7 +140,7 @@ async fn an_unwritable_state_dir_keeps_notifications_until_it_comes_back() {
         "nothing could be delivered yet"
     );
     up.store(true, Ordering::SeqCst);
-    let mut agent = spawn(&cfg);
+    let mut agent = spawn_quiet_agent(&cfg);
     wait_until(
         Duration::from_secs(20),
         "the firing notification",
@@ -249,7 +216,7 @@ async fn two_hundred_alert_cycles_with_kill_9_lose_nothing() {
         if fingerprints >= 200 || Instant::now() > limit {
             break;
         }
-        let mut agent = spawn(&cfg);
+        let mut agent = spawn_quiet_agent(&cfg);
         tokio::time::sleep(Duration::from_millis(150 + next() % 900)).await;
         let _ = agent.start_kill();
         let _ = agent.wait().await;
@@ -257,7 +224,7 @@ async fn two_hundred_alert_cycles_with_kill_9_lose_nothing() {
     }
     // Everything heals; one last agent delivers what is left.
     stop.store(true, Ordering::SeqCst);
-    let mut agent = spawn(&cfg);
+    let mut agent = spawn_quiet_agent(&cfg);
     let outbox = dir.path().join("state/outbox");
     wait_until(
         Duration::from_secs(30),

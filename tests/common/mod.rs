@@ -491,3 +491,38 @@ pub async fn openssl_server(
     }
     (port, child)
 }
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// The built agent on `cfg`, quiet, killed when dropped.
+pub fn spawn_quiet_agent(cfg: &std::path::Path) -> tokio::process::Child {
+    // The examples share this file, and only test targets know where the binary is.
+    let bin = option_env!("CARGO_BIN_EXE_shipwatch").unwrap_or("shipwatch");
+    tokio::process::Command::new(bin)
+        .args(["agent", "-c"])
+        .arg(cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the agent")
+}
+
+/// A GET within 5 s: status and body, or `None` when nothing answered.
+pub async fn get(url: &str) -> Option<(u16, String)> {
+    let engine = shipwatch::net::Engine::new(&Default::default()).ok()?;
+    let req = shipwatch::net::Request::get(url::Url::parse(url).ok()?);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let r = engine
+        .send(&req, &Default::default(), deadline)
+        .await
+        .ok()?;
+    Some((r.status, String::from_utf8_lossy(&r.body).into_owned()))
+}
