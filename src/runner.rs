@@ -32,7 +32,10 @@ pub(crate) async fn run_job(job: &Job, engine: &Engine, plan: &Plan) -> Outcome 
             Err(_) => Probed {
                 error: Some(ProbeError {
                     kind: "timeout",
-                    message: format!("check did not finish within {:?}", job.timeout),
+                    message: format!(
+                        "check did not finish within its {} s timeout",
+                        job.timeout.as_secs_f64()
+                    ),
                 }),
                 ..Probed::default()
             },

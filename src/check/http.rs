@@ -70,7 +70,7 @@ impl HttpProbe {
             .collect();
         let details = crate::outcome::Details::Http(crate::outcome::HttpDetails {
             final_url: resp.url.to_string(),
-            http_version: format!("{:?}", resp.version),
+            http_version: version_name(resp.version).to_string(),
             redirects,
             size: resp.body.len() as u64,
         });
@@ -81,6 +81,17 @@ impl HttpProbe {
             details,
             redact: Vec::new(),
         }
+    }
+}
+
+/// The protocol as reports write it: "HTTP/1.1", "HTTP/2".
+fn version_name(v: http::Version) -> &'static str {
+    match v {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
     }
 }
 

@@ -41,6 +41,16 @@ pub struct Backlog {
 }
 
 impl SinkKind {
+    /// The kind as written in the config, and a sink's name when it has none.
+    pub fn name(self) -> &'static str {
+        match self {
+            SinkKind::Webhook => "webhook",
+            SinkKind::Slack => "slack",
+            SinkKind::Alertmanager => "alertmanager",
+            SinkKind::Email => "email",
+        }
+    }
+
     /// Notifications per message that suit the receiver: Slack messages stay readable and within
     /// Block Kit's limits, Alertmanager takes large arrays.
     pub(crate) fn default_max_batch(&self) -> usize {
@@ -420,7 +430,7 @@ fn read_sink(node: &Node, i: usize, diags: &mut Diagnostics) -> Option<SinkSpec>
     t.finish(SINK_KEYS, diags);
     let kind = kind?;
     Some(SinkSpec {
-        name: name.unwrap_or_else(|| format!("{kind:?}").to_ascii_lowercase()),
+        name: name.unwrap_or_else(|| kind.name().to_string()),
         kind,
         url: url?,
         hmac_secret,
@@ -451,11 +461,11 @@ fn read_sink_kind(
     i: usize,
     diags: &mut Diagnostics,
 ) -> Option<SinkKind> {
-    const KINDS: [(&str, SinkKind); 4] = [
-        ("webhook", SinkKind::Webhook),
-        ("slack", SinkKind::Slack),
-        ("alertmanager", SinkKind::Alertmanager),
-        ("email", SinkKind::Email),
+    const KINDS: [SinkKind; 4] = [
+        SinkKind::Webhook,
+        SinkKind::Slack,
+        SinkKind::Alertmanager,
+        SinkKind::Email,
     ];
     let Some(k) = t.str("kind", diags) else {
         diags.error(
@@ -464,10 +474,10 @@ fn read_sink_kind(
         );
         return None;
     };
-    if let Some((_, kind)) = KINDS.iter().find(|(n, _)| *n == k.value) {
+    if let Some(kind) = KINDS.iter().find(|kind| kind.name() == k.value) {
         return Some(*kind);
     }
-    let hint = suggest(&k.value, KINDS.iter().map(|(n, _)| *n))
+    let hint = suggest(&k.value, KINDS.iter().map(|kind| kind.name()))
         .map(|s| format!(", did you mean \"{s}\"?"))
         .unwrap_or_default();
     diags.error(k.span, format!("unknown sink kind \"{}\"{hint}", k.value));
