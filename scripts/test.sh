@@ -12,6 +12,11 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
 # The alerting tests deliver to a real Alertmanager.
 command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+# The dns kind's tests ask a real dnsmasq; the tcp kind's STARTTLS tests talk to Dovecot's IMAP
+# and POP3 and to a PostgreSQL server.
+command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd dovecot-pop3d)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -22,6 +27,10 @@ fi
 # The packaging test reads the YAML files with PyYAML; the email tests run aiosmtpd.
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
 python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install --quiet aiosmtpd
+# The grpc kind's tests run grpcio's server with the standard health service; the websocket
+# kind's run the websockets library's server.
+python3 -c 'import grpc_health' 2>/dev/null || python3 -m pip install --quiet grpcio grpcio-health-checking
+python3 -c 'import websockets' 2>/dev/null || python3 -m pip install --quiet websockets
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings

@@ -22,6 +22,30 @@ pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
     hmac::sign(&key, data).as_ref().to_vec()
 }
 
+/// SHA-1 of `data`: only for protocols that fix it, such as the WebSocket handshake.
+pub(crate) fn sha1(data: &[u8]) -> Vec<u8> {
+    #[cfg(feature = "aws-lc")]
+    use aws_lc_rs::digest;
+    #[cfg(all(feature = "ring", not(feature = "aws-lc")))]
+    use ring::digest;
+    digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, data)
+        .as_ref()
+        .to_vec()
+}
+
+/// `N` bytes from the operating system's random source.
+pub(crate) fn random<const N: usize>() -> [u8; N] {
+    #[cfg(feature = "aws-lc")]
+    use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+    #[cfg(all(feature = "ring", not(feature = "aws-lc")))]
+    use ring::rand::{SecureRandom, SystemRandom};
+    let mut out = [0u8; N];
+    // The system source does not fail on the platforms shipwatch runs on; if it did, the bytes
+    // would stay zero, which for a WebSocket key or mask is still a valid value.
+    let _ = SystemRandom::new().fill(&mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -32,5 +56,15 @@ mod tests {
             hex,
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn sha1_matches_rfc_3174() {
+        let hex: String = super::sha1(b"abc")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_ne!(super::random::<16>(), [0u8; 16]);
     }
 }

@@ -20,6 +20,8 @@ pub struct Subject<'a> {
     pub cert_days: Option<f64>,
     /// Parsed lazily: most assertions do not need the body as JSON.
     pub json: OnceCell<Option<Json>>,
+    /// What a non-HTTP kind found, by the name its assertions use (`answers`, `banner`, …).
+    pub facts: Vec<(&'static str, Json)>,
 }
 
 /// The outcome of one assertion: whether it held and what was actually seen.
@@ -85,6 +87,11 @@ impl Subject<'_> {
             Query::Url => j(self.url?.into()),
             Query::CertDays => j(Json::from(self.cert_days?.floor())),
             Query::Size => j(self.body.len().into()),
+            Query::Fact(name) => self
+                .facts
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| j(v.clone())),
             Query::Percentile(_) | Query::Max | Query::Mean | Query::Errors => None,
         }
     }

@@ -42,6 +42,8 @@ pub enum Query {
     Max,
     Mean,
     Errors,
+    /// A fact a non-HTTP kind found, such as a DNS answer list or a TCP banner.
+    Fact(&'static str),
 }
 
 /// A compiled JSONPath together with its source text for messages.
@@ -123,6 +125,21 @@ pub struct Assertion {
 pub enum Context {
     Response,
     Latency,
+    Dns,
+    Tcp,
+    WebSocket,
+}
+
+impl Context {
+    /// The facts a non-HTTP kind offers to its assertions, besides `time`.
+    fn facts(self) -> Option<&'static [&'static str]> {
+        match self {
+            Context::Response | Context::Latency => None,
+            Context::Dns => Some(&["answers", "ttl", "rcode", "authoritative"]),
+            Context::Tcp => Some(&["banner"]),
+            Context::WebSocket => Some(&["message"]),
+        }
+    }
 }
 
 /// A parse error at a character offset inside the assertion text.
@@ -326,6 +343,9 @@ impl Capture {
 }
 
 fn parse_query(cur: &mut Cursor<'_>, ctx: Context) -> Result<Query, ParseError> {
+    if let Some(facts) = ctx.facts() {
+        return parse_fact(cur, facts);
+    }
     let (at, word) = cur.word();
     let q = match word {
         "status" => Query::Status,
@@ -361,6 +381,30 @@ fn parse_query(cur: &mut Cursor<'_>, ctx: Context) -> Result<Query, ParseError> 
         }
     };
     Ok(q)
+}
+
+/// A query of a kind that offers `facts` and `time`.
+fn parse_fact(cur: &mut Cursor<'_>, facts: &'static [&'static str]) -> Result<Query, ParseError> {
+    let (at, word) = cur.word();
+    if word == "time" {
+        return Ok(Query::Time);
+    }
+    if let Some(fact) = facts.iter().find(|f| **f == word) {
+        return Ok(Query::Fact(fact));
+    }
+    if word.is_empty() {
+        return Err(err(at, "empty assertion"));
+    }
+    let known = || facts.iter().copied().chain(["time"]);
+    let hint = crate::units::suggest(word, known())
+        .map(|s| format!(", did you mean \"{s}\"?"))
+        .unwrap_or_else(|| {
+            format!(
+                ", expected one of {}",
+                known().collect::<Vec<_>>().join(" ")
+            )
+        });
+    Err(err(at, format!("unknown query \"{word}\"{hint}")))
 }
 
 fn parse_latency_query(w: &str) -> Option<Query> {
@@ -482,5 +526,21 @@ mod tests {
             matches!(p("header v startswith 2.").unwrap().expected, Some(Expected::Word(ref w)) if w == "2.")
         );
         assert!(p("time < 5").unwrap_err().message.contains("needs a unit"));
+    }
+
+    #[test]
+    fn each_kind_has_its_own_facts() {
+        let dns = Assertion::parse("answers contains \"10.0.3.7\"", Context::Dns).unwrap();
+        assert!(matches!(dns.query, Query::Fact("answers")));
+        assert!(Assertion::parse("ttl <= 300", Context::Dns).is_ok());
+        assert!(Assertion::parse("time < 1s", Context::Tcp).is_ok());
+        let typo = Assertion::parse("baner matches ^220", Context::Tcp).unwrap_err();
+        assert!(
+            typo.message.contains("did you mean \"banner\""),
+            "{}",
+            typo.message
+        );
+        assert!(Assertion::parse("status == 200", Context::WebSocket).is_err());
+        assert!(Assertion::parse("banner exists", Context::Response).is_err());
     }
 }

@@ -55,6 +55,11 @@ impl Build<'_> {
         render_url(self.scope, s, self.diags)
     }
 
+    /// A URL with one of `schemes` (`ws`, `wss`), interpolated and parsed.
+    pub fn url_with(&mut self, s: &Spanned<String>, schemes: &[&str]) -> Option<Url> {
+        render_url_of(self.scope, s, schemes, self.diags)
+    }
+
     /// Text, interpolated; the raw text stands in after an error.
     pub fn text(&mut self, s: &Spanned<String>) -> String {
         render(self.scope, s, self.diags).text
@@ -110,8 +115,21 @@ pub(crate) fn render(
 
 /// Renders and parses a URL, with the check's context in the message.
 pub(crate) fn render_url(scope: &Scope, s: &Spanned<String>, diags: &mut Diags) -> Option<Url> {
+    render_url_of(scope, s, HTTP_SCHEMES, diags)
+}
+
+/// The schemes an HTTP check's URL may use.
+const HTTP_SCHEMES: &[&str] = &["http", "https"];
+
+/// Renders and parses a URL whose scheme is one of `schemes`.
+fn render_url_of(
+    scope: &Scope,
+    s: &Spanned<String>,
+    schemes: &[&str],
+    diags: &mut Diags,
+) -> Option<Url> {
     let rendered = try_render(scope, s, diags)?;
-    let url = check_url(&rendered.text, s, diags)?;
+    let url = check_scheme(&rendered.text, s, schemes, diags)?;
     if let Some(password) = url.password() {
         // Sent as Basic auth to this origin only, and hidden like a secret everywhere.
         let user = url.username();
@@ -149,11 +167,22 @@ pub(crate) fn userinfo_from_secrets(template: &str) -> bool {
 
 /// Parses a rendered URL; only http:// and https:// are accepted.
 pub(crate) fn check_url(text: &str, s: &Spanned<String>, diags: &mut Diags) -> Option<Url> {
+    check_scheme(text, s, HTTP_SCHEMES, diags)
+}
+
+fn check_scheme(
+    text: &str,
+    s: &Spanned<String>,
+    schemes: &[&str],
+    diags: &mut Diags,
+) -> Option<Url> {
     match Url::parse(text) {
-        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Some(u),
+        Ok(u) if schemes.contains(&u.scheme()) => Some(u),
         Ok(u) => {
+            let allowed: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
             let msg = format!(
-                "URL \"{text}\" must be http:// or https://, not {}://",
+                "URL \"{text}\" must be {}, not {}://",
+                allowed.join(" or "),
                 u.scheme()
             );
             diags.push(Diagnostic::new(s.span.clone(), msg));

@@ -6,15 +6,20 @@
 
 pub mod build;
 pub mod cors;
+pub mod dns;
 pub mod exposure;
 pub mod flow;
+pub mod grpc;
 pub mod headers;
 pub mod http;
 pub mod latency;
 pub mod page;
 pub mod read;
 pub mod redirect;
+pub mod tcp;
 pub mod tls;
+pub mod websocket;
+pub(crate) mod wire;
 
 use tokio::time::Instant;
 
@@ -25,13 +30,17 @@ pub use crate::outcome::{Finding, ProbeError, Probed, Status};
 
 pub use self::http::HttpProbe;
 pub use cors::{Class as CorsClass, CorsProbe};
+pub use dns::DnsProbe;
 pub use exposure::{ExposureProbe, leaks_in};
 pub use flow::{BodyTemplate, FlowProbe, FlowStep};
+pub use grpc::GrpcProbe;
 pub use headers::HeadersProbe;
 pub use latency::{LatencyProbe, Mode};
 pub use page::PageProbe;
 pub use redirect::RedirectProbe;
+pub use tcp::TcpProbe;
 pub use tls::TlsProbe;
+pub use websocket::WebSocketProbe;
 
 /// What a probe needs from its run: the engine, name overrides and the check's deadline.
 #[derive(Debug, Clone)]
@@ -58,6 +67,10 @@ impl Kind {
             Kind::Exposure => exposure::KEYS,
             Kind::Flow => flow::KEYS,
             Kind::Latency => latency::KEYS,
+            Kind::Dns => dns::KEYS,
+            Kind::Tcp => tcp::KEYS,
+            Kind::Grpc => grpc::KEYS,
+            Kind::WebSocket => websocket::KEYS,
         };
         let request = matches!(self, Kind::Http | Kind::Latency).then_some(read::REQUEST_KEYS);
         request.into_iter().flatten().chain(own).copied().collect()
@@ -76,6 +89,10 @@ pub enum KindSpec {
     Exposure(exposure::ExposureSpec),
     Flow(flow::FlowSpec),
     Latency(latency::LatencySpec),
+    Dns(dns::DnsSpec),
+    Tcp(tcp::TcpSpec),
+    Grpc(grpc::GrpcSpec),
+    WebSocket(websocket::WebSocketSpec),
 }
 
 impl KindSpec {
@@ -91,6 +108,10 @@ impl KindSpec {
             Kind::Exposure => exposure::read(t, diags).map(KindSpec::Exposure),
             Kind::Flow => flow::read(t, diags).map(KindSpec::Flow),
             Kind::Latency => latency::read(t, diags).map(KindSpec::Latency),
+            Kind::Dns => dns::read(t, diags).map(KindSpec::Dns),
+            Kind::Tcp => tcp::read(t, diags).map(KindSpec::Tcp),
+            Kind::Grpc => grpc::read(t, diags).map(KindSpec::Grpc),
+            Kind::WebSocket => websocket::read(t, diags).map(KindSpec::WebSocket),
         }
     }
 
@@ -105,6 +126,10 @@ impl KindSpec {
             KindSpec::Exposure(_) => Kind::Exposure,
             KindSpec::Flow(_) => Kind::Flow,
             KindSpec::Latency(_) => Kind::Latency,
+            KindSpec::Dns(_) => Kind::Dns,
+            KindSpec::Tcp(_) => Kind::Tcp,
+            KindSpec::Grpc(_) => Kind::Grpc,
+            KindSpec::WebSocket(_) => Kind::WebSocket,
         }
     }
 
@@ -124,6 +149,10 @@ impl KindSpec {
             KindSpec::Exposure(s) => Probe::Exposure(exposure::build(s, b)?),
             KindSpec::Flow(s) => Probe::Flow(flow::build(s, b)?),
             KindSpec::Latency(s) => Probe::Latency(latency::build(s, b)?),
+            KindSpec::Dns(s) => Probe::Dns(dns::build(s, b)?),
+            KindSpec::Tcp(s) => Probe::Tcp(Box::new(tcp::build(s, b)?)),
+            KindSpec::Grpc(s) => Probe::Grpc(grpc::build(s, b)?),
+            KindSpec::WebSocket(s) => Probe::WebSocket(websocket::build(s, b)?),
         })
     }
 
@@ -149,6 +178,10 @@ pub enum Probe {
     Exposure(ExposureProbe),
     Flow(FlowProbe),
     Latency(LatencyProbe),
+    Dns(DnsProbe),
+    Tcp(Box<TcpProbe>),
+    Grpc(GrpcProbe),
+    WebSocket(WebSocketProbe),
 }
 
 impl Probe {
@@ -163,6 +196,10 @@ impl Probe {
             Probe::Exposure(_) => Kind::Exposure,
             Probe::Flow(_) => Kind::Flow,
             Probe::Latency(_) => Kind::Latency,
+            Probe::Dns(_) => Kind::Dns,
+            Probe::Tcp(_) => Kind::Tcp,
+            Probe::Grpc(_) => Kind::Grpc,
+            Probe::WebSocket(_) => Kind::WebSocket,
         }
     }
 
@@ -177,6 +214,10 @@ impl Probe {
             Probe::Exposure(p) => p.run(ctx).await,
             Probe::Flow(p) => p.run(ctx).await,
             Probe::Latency(p) => p.run(ctx).await,
+            Probe::Dns(p) => p.run(ctx).await,
+            Probe::Tcp(p) => p.run(ctx).await,
+            Probe::Grpc(p) => p.run(ctx).await,
+            Probe::WebSocket(p) => p.run(ctx).await,
         }
     }
 }
@@ -189,14 +230,27 @@ pub(crate) fn judge_assertions(
     status_id: &str,
     prefix: &str,
 ) -> Vec<Finding> {
-    let mut status_taken = false;
+    let is_status = |q: &crate::assert::Query| matches!(q, crate::assert::Query::Status);
+    judge_assertions_led(subject, expect, is_status, status_id, prefix)
+}
+
+/// Like [`judge_assertions`], with the first assertion whose query is `leads` becoming `lead_id`
+/// (a `dns` check's `rcode` assertion becomes `dns.rcode`).
+pub(crate) fn judge_assertions_led(
+    subject: &Subject<'_>,
+    expect: &[Assertion],
+    leads: impl Fn(&crate::assert::Query) -> bool,
+    lead_id: &str,
+    prefix: &str,
+) -> Vec<Finding> {
+    let mut lead_taken = false;
     expect
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            let id = if !status_taken && matches!(a.query, crate::assert::Query::Status) {
-                status_taken = true;
-                status_id.to_string()
+            let id = if !lead_taken && leads(&a.query) {
+                lead_taken = true;
+                lead_id.to_string()
             } else {
                 format!("{prefix}.{}", i + 1)
             };
@@ -248,7 +302,7 @@ pub(crate) fn subject_of<'a>(resp: &'a crate::net::Response, redirects: usize) -
         redirects,
         url: Some(resp.url.as_str()),
         cert_days,
-        json: Default::default(),
+        ..Subject::default()
     }
 }
 

@@ -198,7 +198,7 @@ async fn read_capped(
 }
 
 /// hyper's errors are terse; the source chain holds the useful part ("connection reset by peer").
-fn protocol(what: &str, e: &hyper::Error) -> NetError {
+pub(super) fn protocol(what: &str, e: &hyper::Error) -> NetError {
     let mut msg = format!("{what}: {e}");
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
@@ -283,6 +283,74 @@ pub(super) async fn open(
     }
 }
 
+/// An HTTP/2 connection for a caller that needs what [`Conn::send`] hides, such as trailers.
+pub struct H2 {
+    pub sender: http2::SendRequest<Full<Bytes>>,
+    _driver: AbortOnDrop,
+    pub tls: Option<Arc<TlsInfo>>,
+    pub setup: Timings,
+}
+
+/// Opens HTTP/2 to `url`: over TLS with ALPN `h2`, or with prior knowledge (h2c) for http://.
+pub(super) async fn open_h2(
+    engine: &Engine,
+    url: &Url,
+    overrides: &Overrides,
+    deadline: Instant,
+) -> Result<H2, NetError> {
+    let (host, port) = host_and_port(url)?;
+    let (tcp, mut setup) = connect_tcp(engine, &host, port, overrides, deadline).await?;
+    let (sender, conn_task) = match url.scheme() {
+        "http" => h2_handshake(tcp, deadline).await?,
+        "https" => {
+            let started = Instant::now();
+            let handshake = tls_connect(engine, tcp, &host, &[b"h2"]);
+            let (stream, info) = within(deadline, Phase::Tls, started, handshake).await?;
+            setup.tls = started.elapsed();
+            if info.alpn.as_deref() != Some("h2") {
+                return Err(NetError::Protocol(format!(
+                    "{host}:{port} does not offer HTTP/2 over TLS (ALPN h2), which gRPC needs"
+                )));
+            }
+            let (sender, task) = h2_handshake(stream, deadline).await?;
+            return Ok(H2 {
+                sender,
+                _driver: task,
+                tls: Some(Arc::new(info)),
+                setup,
+            });
+        }
+        other => {
+            return Err(NetError::Protocol(format!(
+                "unsupported URL scheme \"{other}\" in {url}, expected http or https"
+            )));
+        }
+    };
+    Ok(H2 {
+        sender,
+        _driver: conn_task,
+        tls: None,
+        setup,
+    })
+}
+
+async fn h2_handshake<S>(
+    io: S,
+    deadline: Instant,
+) -> Result<(http2::SendRequest<Full<Bytes>>, AbortOnDrop), NetError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let started = Instant::now();
+    let handshake = async {
+        http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .map_err(|e| protocol("HTTP/2 set-up failed", &e))
+    };
+    let (sender, conn) = within(deadline, Phase::Ttfb, started, handshake).await?;
+    Ok((sender, drive(conn, deadline)))
+}
+
 pub(super) async fn handshake_only(
     engine: &Engine,
     host: &str,
@@ -306,7 +374,7 @@ pub(super) async fn handshake_only(
     Ok((Arc::new(info), timings))
 }
 
-async fn connect_tcp(
+pub(super) async fn connect_tcp(
     engine: &Engine,
     host: &str,
     port: u16,
@@ -350,12 +418,15 @@ async fn connect_tcp(
     Err(last.unwrap_or_else(|| NetError::Dns(format!("no address for {host}"))))
 }
 
-async fn tls_connect(
+pub(super) async fn tls_connect<S>(
     engine: &Engine,
-    tcp: TcpStream,
+    tcp: S,
     host: &str,
     alpn: &[&[u8]],
-) -> Result<(tokio_rustls::client::TlsStream<TcpStream>, TlsInfo), NetError> {
+) -> Result<(tokio_rustls::client::TlsStream<S>, TlsInfo), NetError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let verifier = Arc::new(RecordingVerifier::new(
         engine.roots.clone(),
         engine.provider.clone(),
@@ -477,10 +548,8 @@ async fn start_h2<S>(io: S, deadline: Instant) -> Result<(Sender, AbortOnDrop), 
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(io))
-        .await
-        .map_err(|e| protocol("HTTP/2 set-up failed", &e))?;
-    Ok((Sender::H2(sender), drive(conn, deadline)))
+    let (sender, driver) = h2_handshake(io, deadline).await?;
+    Ok((Sender::H2(sender), driver))
 }
 
 /// The connection task also stops at the deadline, in case the connection is leaked.

@@ -77,6 +77,24 @@ pub(crate) fn build_resolver(nameservers: &[SocketAddr]) -> Result<TokioResolver
         .map_err(|e| NetError::Setup(format!("cannot start the DNS resolver: {e}")))
 }
 
+/// The name servers to ask directly: the given ones, or the system configuration's.
+pub(crate) fn nameservers(given: &[SocketAddr]) -> Result<Vec<SocketAddr>, NetError> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    let (config, _) = hickory_resolver::system_conf::read_system_conf()
+        .map_err(|e| NetError::Setup(format!("cannot read the system DNS configuration: {e}")))?;
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for ns in config.name_servers() {
+        let port = ns.connections.first().map_or(53, |c| c.port);
+        let addr = SocketAddr::new(ns.ip, port);
+        if !out.contains(&addr) {
+            out.push(addr);
+        }
+    }
+    Ok(out)
+}
+
 /// The addresses to try for `host:port`. IP literals and `localhost` never touch DNS.
 pub async fn resolve(
     resolver: Result<&TokioResolver, NetError>,

@@ -23,7 +23,7 @@ use rustls::crypto::CryptoProvider;
 use tokio::time::Instant;
 use url::Url;
 
-pub use conn::Conn;
+pub use conn::{Conn, H2};
 pub use dns::Overrides;
 pub use pool::Pool;
 pub use tls::{CertProblem, TlsInfo};
@@ -214,6 +214,8 @@ pub struct Engine {
     provider: Arc<CryptoProvider>,
     /// A missing or broken resolv.conf only matters for names that need DNS, so it is kept as an error.
     resolver: Result<TokioResolver, NetError>,
+    /// The name servers a `dns` check without a `server` asks, in order.
+    nameservers: Result<Vec<SocketAddr>, NetError>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -240,10 +242,12 @@ impl Engine {
         let roots = Arc::new(tls::load_roots(options.ca_file.as_deref())?);
         let provider = Arc::new(crate::crypto::provider());
         let resolver = dns::build_resolver(&options.nameservers);
+        let nameservers = dns::nameservers(&options.nameservers);
         Ok(Engine {
             roots,
             provider,
             resolver,
+            nameservers,
         })
     }
 
@@ -347,6 +351,50 @@ impl Engine {
             &name,
             rustls::pki_types::UnixTime::now(),
         )
+    }
+
+    /// The name servers the system resolver asks (or the ones the engine was given), in order.
+    pub fn nameservers(&self) -> Result<Vec<SocketAddr>, NetError> {
+        self.nameservers.clone()
+    }
+
+    /// DNS and a TCP connection to `host:port`, for probes that speak their own protocol.
+    pub async fn connect(
+        &self,
+        host: &str,
+        port: u16,
+        overrides: &Overrides,
+        deadline: Instant,
+    ) -> Result<(tokio::net::TcpStream, Timings), NetError> {
+        conn::connect_tcp(self, host, port, overrides, deadline).await
+    }
+
+    /// TLS over an open stream (after STARTTLS, say), verified by the same rules as every
+    /// connection: the result records why the chain is or is not trusted, and how long it took.
+    pub async fn upgrade<S>(
+        &self,
+        io: S,
+        server_name: &str,
+        alpn: &[&[u8]],
+        deadline: Instant,
+    ) -> Result<(tokio_rustls::client::TlsStream<S>, TlsInfo, Duration), NetError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let started = Instant::now();
+        let handshake = conn::tls_connect(self, io, server_name, alpn);
+        let (stream, info) = within(deadline, Phase::Tls, started, handshake).await?;
+        Ok((stream, info, started.elapsed()))
+    }
+
+    /// An HTTP/2 connection to `url` (h2 over TLS, or h2c for http://), for gRPC.
+    pub async fn open_h2(
+        &self,
+        url: &Url,
+        overrides: &Overrides,
+        deadline: Instant,
+    ) -> Result<H2, NetError> {
+        conn::open_h2(self, url, overrides, deadline).await
     }
 
     /// A TLS handshake only, for the `tls` check: the result says why the chain is or is not trusted.

@@ -18,6 +18,10 @@ pub enum Details {
     Cors(CorsDetails),
     Flow(FlowDetails),
     Latency(LatencyDetails),
+    Dns(DnsDetails),
+    Tcp(TcpDetails),
+    Grpc(GrpcDetails),
+    WebSocket(WebSocketDetails),
 }
 
 /// One hop of a redirect chain.
@@ -150,6 +154,72 @@ pub struct LatencyDetails {
     pub latency: LatencySummary,
 }
 
+/// One DNS query's answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DnsDetails {
+    /// The name server that answered, as ADDR:PORT.
+    pub server: String,
+    /// "udp", or "tcp" (asked for, or after a truncated UDP answer).
+    pub transport: String,
+    pub rcode: String,
+    pub authoritative: bool,
+    /// The answer section in presentation form, at most [`DnsDetails::MAX_ANSWERS`] of them.
+    pub answers: Vec<String>,
+    /// How many records the answer section held.
+    pub answers_total: usize,
+    /// The smallest TTL in the answer section, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+    pub lookup_ms: f64,
+}
+
+impl DnsDetails {
+    /// Records kept in a report; assertions see them all.
+    pub const MAX_ANSWERS: usize = 100;
+}
+
+/// A TCP connection: what the server said first, and the TLS upgrade when there was one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TcpDetails {
+    pub remote: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banner: Option<String>,
+    /// The banner was longer than shipwatch keeps and was cut.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub banner_truncated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starttls: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsDetails>,
+}
+
+/// A gRPC health check's answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GrpcDetails {
+    /// SERVING, NOT_SERVING, SERVICE_UNKNOWN or UNKNOWN; empty when the call failed.
+    pub status: String,
+    /// The `grpc-status` code and its name.
+    pub code: u32,
+    pub code_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A WebSocket exchange: the message judged and how the server closed, if it did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WebSocketDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_code: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_reason: Option<String>,
+    /// Frames received before the one judged (pings, or messages while waiting).
+    pub frames: u64,
+}
+
 impl Serialize for Details {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
@@ -161,6 +231,10 @@ impl Serialize for Details {
             Details::Cors(d) => d.serialize(s),
             Details::Flow(d) => d.serialize(s),
             Details::Latency(d) => d.serialize(s),
+            Details::Dns(d) => d.serialize(s),
+            Details::Tcp(d) => d.serialize(s),
+            Details::Grpc(d) => d.serialize(s),
+            Details::WebSocket(d) => d.serialize(s),
         }
     }
 }
@@ -186,7 +260,11 @@ impl Details {
             Kind::Cors => read(v).map(Details::Cors),
             Kind::Flow => read(v).map(Details::Flow),
             Kind::Latency => read(v).map(Details::Latency),
-            _ => None,
+            Kind::Dns => read(v).map(Details::Dns),
+            Kind::Tcp => read(v).map(Details::Tcp),
+            Kind::Grpc => read(v).map(Details::Grpc),
+            Kind::WebSocket => read(v).map(Details::WebSocket),
+            Kind::Page | Kind::Exposure => None,
         };
         d.unwrap_or_default()
     }
@@ -198,9 +276,18 @@ impl Details {
         }
     }
 
+    /// The certificate of a `tls` check, or of a `tcp` check's STARTTLS upgrade.
     pub fn tls(&self) -> Option<&TlsDetails> {
         match self {
             Details::Tls(d) => Some(d),
+            Details::Tcp(d) => d.tls.as_ref(),
+            _ => None,
+        }
+    }
+
+    pub fn dns(&self) -> Option<&DnsDetails> {
+        match self {
+            Details::Dns(d) => Some(d),
             _ => None,
         }
     }
@@ -234,14 +321,28 @@ impl Details {
                 hops(&mut d.redirects);
             }
             Details::Redirect(d) => hops(&mut d.hops),
-            Details::Tls(d) => {
-                r.scrub(&mut d.subject);
-                r.scrub(&mut d.issuer);
-                d.sans.iter_mut().for_each(|s| r.scrub(s));
+            Details::Tls(d) => d.redact(r),
+            Details::Dns(d) => d.answers.iter_mut().for_each(|a| r.scrub(a)),
+            Details::Tcp(d) => {
+                d.banner.iter_mut().for_each(|b| r.scrub(b));
+                d.tls.iter_mut().for_each(|t| t.redact(r));
+            }
+            Details::Grpc(d) => d.message.iter_mut().for_each(|m| r.scrub(m)),
+            Details::WebSocket(d) => {
+                d.message.iter_mut().for_each(|m| r.scrub(m));
+                d.close_reason.iter_mut().for_each(|m| r.scrub(m));
             }
             Details::Headers(d) => r.scrub(&mut d.final_url),
             Details::Flow(d) => d.steps.iter_mut().for_each(|s| r.scrub(&mut s.name)),
         }
+    }
+}
+
+impl TlsDetails {
+    fn redact(&mut self, r: &Redactor) {
+        r.scrub(&mut self.subject);
+        r.scrub(&mut self.issuer);
+        self.sans.iter_mut().for_each(|s| r.scrub(s));
     }
 }
 

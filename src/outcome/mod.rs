@@ -25,10 +25,14 @@ pub enum Kind {
     Exposure,
     Flow,
     Latency,
+    Dns,
+    Tcp,
+    Grpc,
+    WebSocket,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 9] = [
+    pub(crate) const ALL: [Kind; 13] = [
         Kind::Http,
         Kind::Page,
         Kind::Redirect,
@@ -38,6 +42,10 @@ impl Kind {
         Kind::Exposure,
         Kind::Flow,
         Kind::Latency,
+        Kind::Dns,
+        Kind::Tcp,
+        Kind::Grpc,
+        Kind::WebSocket,
     ];
 
     /// The name written as `kind = "…"`, shown in reports and used as a metric label.
@@ -52,6 +60,10 @@ impl Kind {
             Kind::Exposure => "exposure",
             Kind::Flow => "flow",
             Kind::Latency => "latency",
+            Kind::Dns => "dns",
+            Kind::Tcp => "tcp",
+            Kind::Grpc => "grpc",
+            Kind::WebSocket => "websocket",
         }
     }
 

@@ -526,3 +526,51 @@ pub async fn get(url: &str) -> Option<(u16, String)> {
         .ok()?;
     Some((r.status, String::from_utf8_lossy(&r.body).into_owned()))
 }
+
+/// Starts `tests/support/SCRIPT` with `args` and waits until it prints "ready" (at most 30 s);
+/// the server is killed when the child is dropped.
+pub async fn support_server(
+    script: &str,
+    args: &[&std::ffi::OsStr],
+    what: &str,
+) -> tokio::process::Child {
+    use tokio::io::AsyncBufReadExt;
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(script);
+    let mut child = tokio::process::Command::new("python3")
+        .arg(path)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("python3 for {what}: {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
+    assert!(
+        matches!(ready, Ok(Ok(Some(ref l))) if l == "ready"),
+        "{what} did not start (scripts/test.sh installs it): {ready:?}"
+    );
+    child
+}
+
+/// Waits until something accepts TCP connections on `port` (at most 20 s).
+pub async fn wait_for_port(port: u16, what: &str) {
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not listen on port {port}");
+}
+
+/// The outcome's `details` as JSON, as the report writes them.
+pub fn details(o: &Outcome) -> serde_json::Value {
+    o.details.json()
+}

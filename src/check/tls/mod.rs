@@ -74,8 +74,8 @@ impl TlsProbe {
     }
 
     /// Every finding on a handshake's result; `legacy_only` when it came from a legacy probe, where
-    /// no OCSP staple was asked for.
-    fn judge(&self, info: &TlsInfo, legacy_only: bool) -> Probed {
+    /// no OCSP staple was asked for. A `tcp` check judges its STARTTLS upgrade with it too.
+    pub(crate) fn judge(&self, info: &TlsInfo, legacy_only: bool) -> Probed {
         let certs: Vec<Cert> = info.chain.iter().filter_map(|d| Cert::parse(d)).collect();
         let Some(leaf) = certs.first() else {
             return Probed::failed(NetError::Tls(
@@ -140,17 +140,46 @@ pub(crate) const KEYS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct TlsSpec {
     pub host: Spanned<String>,
+    pub rules: TlsRules,
+    /// Whether accepting TLS 1.0/1.1 fails or warns.
+    pub legacy_warn: bool,
+}
+
+/// The thresholds a certificate and protocol are judged by, as written.
+#[derive(Debug, Clone)]
+pub struct TlsRules {
+    /// SNI and the name to verify, when it is not the host's.
     pub server_name: Option<Spanned<String>>,
     pub warn_days: i64,
     pub fail_days: i64,
     /// "1.2" or "1.3".
     pub min_version: String,
-    /// Whether accepting TLS 1.0/1.1 fails or warns.
-    pub legacy_warn: bool,
 }
 
 pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<TlsSpec> {
     let host = required(t, "host", diags);
+    let rules = read_rules(t, diags);
+    let legacy_warn = match t.str("legacy", diags) {
+        Some(v) if v.value == "warn" => true,
+        Some(v) if v.value == "fail" => false,
+        Some(v) => {
+            diags.error(
+                v.span,
+                format!("legacy \"{}\" must be \"fail\" or \"warn\"", v.value),
+            );
+            false
+        }
+        None => false,
+    };
+    Some(TlsSpec {
+        host: host?,
+        rules,
+        legacy_warn,
+    })
+}
+
+/// How a certificate and protocol are judged: `server_name`, `warn_days`, `fail_days`, `min_version`.
+pub(crate) fn read_rules(t: &mut Table<'_>, diags: &mut Diagnostics) -> TlsRules {
     let server_name = t.str("server_name", diags);
     let warn_days = t.int("warn_days", 0..3651, diags).unwrap_or(30);
     let fail_days = t.int("fail_days", 0..3651, diags).unwrap_or(7);
@@ -177,26 +206,35 @@ pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<TlsSpec
         }
         None => "1.2".into(),
     };
-    let legacy_warn = match t.str("legacy", diags) {
-        Some(v) if v.value == "warn" => true,
-        Some(v) if v.value == "fail" => false,
-        Some(v) => {
-            diags.error(
-                v.span,
-                format!("legacy \"{}\" must be \"fail\" or \"warn\"", v.value),
-            );
-            false
-        }
-        None => false,
-    };
-    Some(TlsSpec {
-        host: host?,
+    TlsRules {
         server_name,
         warn_days,
         fail_days,
         min_version,
-        legacy_warn,
-    })
+    }
+}
+
+/// A probe that judges a handshake made on `host:port` (the host name is the default SNI).
+pub(crate) fn build_probe(
+    rules: &TlsRules,
+    name: String,
+    port: u16,
+    legacy_status: Status,
+    b: &mut Build<'_>,
+) -> TlsProbe {
+    let server_name = rules
+        .server_name
+        .as_ref()
+        .map_or_else(|| name.clone(), |s| b.text(s));
+    TlsProbe {
+        host: name,
+        port,
+        server_name,
+        warn_days: rules.warn_days,
+        fail_days: rules.fail_days,
+        min_version: rules.min_version.clone(),
+        legacy_status,
+    }
 }
 
 /// The job of a `kind = "tls"` check, its strings interpolated.
@@ -209,21 +247,10 @@ pub(crate) fn build(t: &TlsSpec, b: &mut Build<'_>) -> Option<TlsProbe> {
         );
         return None;
     };
-    let server_name = t
-        .server_name
-        .as_ref()
-        .map_or_else(|| name.clone(), |s| b.text(s));
-    Some(TlsProbe {
-        host: name,
-        port,
-        server_name,
-        warn_days: t.warn_days,
-        fail_days: t.fail_days,
-        min_version: t.min_version.clone(),
-        legacy_status: if t.legacy_warn {
-            Status::Warn
-        } else {
-            Status::Fail
-        },
-    })
+    let legacy = if t.legacy_warn {
+        Status::Warn
+    } else {
+        Status::Fail
+    };
+    Some(build_probe(&t.rules, name, port, legacy, b))
 }
