@@ -140,7 +140,39 @@ vars = {{ health_path = "{health}", tls_host = "{tls}", allowed_origins = "" }} 
 # resolve = {{ "{tls}" = "10.0.3.7" }}   # probe a new stack's address with the production name
 # labels = {{ region = "eu-west-1" }}
 
-{checks}"#,
+{checks}
+
+# More of what a deploy breaks. Uncomment and adapt:
+#
+# [[check]]                           # the name still points at the right load balancer
+# name = "api-dns"
+# kind = "dns"
+# query = "api.example.com"
+# type = "A"                          # A AAAA CNAME MX TXT NS CAA SOA SRV PTR
+# server = "10.0.0.2:53"              # default: the system resolver's name servers
+# transport = "udp"                   # udp (asks again over tcp when truncated) | tcp
+# expect = ['answers contains "10.0.3.7"', 'ttl <= 300']
+#
+# [[check]]                           # the mail server's certificate, behind STARTTLS
+# name = "smtp"
+# kind = "tcp"
+# host = "mail.example.com:587"
+# starttls = "smtp"                   # smtp | imap | pop3 | postgres | none
+# expect = ['banner matches "^220 "']
+#
+# [[check]]                           # grpc.health.v1: SERVING expected
+# name = "payments-grpc"
+# kind = "grpc"
+# url = "https://payments.example.com:443"   # http:// for plain-text HTTP/2
+# service = "payments.v1.Payments"    # "" asks about the whole server
+#
+# [[check]]                           # the ingress still upgrades WebSockets
+# name = "live-updates"
+# kind = "websocket"
+# url = "wss://example.com/socket"
+# send = '{{"type":"ping"}}'
+# expect = ['message contains "pong"']
+"#,
         base = get("base_url"),
         http = get("http_url"),
         health = get("health_path"),

@@ -60,6 +60,7 @@ pub struct Metrics {
     chain_expiry: FGauge,
     tls_version: FGauge,
     security_score: FGauge,
+    dns_lookup: FGauge,
     alert_firing: FGauge,
     /// Fed by the notification sinks.
     pub notifications: Family<Labels, Counter>,
@@ -98,6 +99,7 @@ impl Metrics {
             chain_expiry: FGauge::default(),
             tls_version: FGauge::default(),
             security_score: FGauge::default(),
+            dns_lookup: FGauge::default(),
             alert_firing: FGauge::default(),
             notifications: Family::default(),
             queue_depth: Gauge::default(),
@@ -199,6 +201,9 @@ impl Metrics {
                 .get_or_create(&ce)
                 .set(f64::from(h.score));
         }
+        if let Some(d) = o.details.dns() {
+            self.dns_lookup.get_or_create(&ce).set(d.lookup_ms / 1000.0);
+        }
     }
 
     /// Sets whether a check's alert fires, by severity.
@@ -256,6 +261,7 @@ impl Metrics {
         self.cert_expiry.remove(&ce);
         self.chain_expiry.remove(&ce);
         self.security_score.remove(&ce);
+        self.dns_lookup.remove(&ce);
     }
 
     /// The OpenMetrics exposition.
@@ -388,6 +394,11 @@ fn register_tls_and_security(r: &mut Registry, m: &Metrics) {
         "security_score",
         "Observatory-style security header score",
         m.security_score.clone(),
+    );
+    r.register(
+        "dns_lookup_seconds",
+        "Duration of the last DNS query of a dns check",
+        m.dns_lookup.clone(),
     );
 }
 

@@ -432,6 +432,27 @@ async fn init_writes_a_config_that_validates_and_runs() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text(&out).contains("ok (8 checks, 1 environment)"));
+    // The commented examples of the other kinds are valid once uncommented.
+    let (head, examples) = written
+        .split_once("# More of what a deploy breaks")
+        .unwrap();
+    let uncommented: String = examples
+        .lines()
+        .skip(1)
+        .map(|l| format!("{}\n", l.trim_start_matches('#').trim_start()))
+        .collect();
+    let full = dir.join("full.toml");
+    std::fs::write(&full, format!("{head}{uncommented}")).unwrap();
+    let out = shipwatch(
+        &["validate".into(), "-c".into(), full.display().to_string()],
+        dir,
+    )
+    .await;
+    assert!(
+        text(&out).contains("ok (12 checks, 1 environment)"),
+        "{}",
+        text(&out)
+    );
     // Point the generated config's plain-HTTP listener at the test one and run it.
     let config = written.replace(
         "http://localhost/",

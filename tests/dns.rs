@@ -4,61 +4,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{assert_finding, details, finding, free_port, run_toml, wait_for_port};
+use common::{
+    assert_every_report_format, assert_finding, details, dnsmasq, finding, free_port, run_toml,
+};
 use shipwatch::probe::Status;
-
-/// dnsmasq serving a small zone on `port` (UDP and TCP), answering nothing it does not own:
-/// names under shipwatch.test it does not know are NXDOMAIN, others are REFUSED.
-struct Dnsmasq {
-    port: u16,
-    _child: tokio::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-async fn dnsmasq() -> Dnsmasq {
-    let dir = tempfile::tempdir().unwrap();
-    // 2,000 addresses for one name: far more than a UDP answer holds, so it comes over TCP.
-    let hosts: String = (0..2000)
-        .map(|i| format!("10.1.{}.{} big.shipwatch.test\n", i / 250, i % 250 + 1))
-        .collect();
-    let hosts_file = dir.path().join("big.hosts");
-    std::fs::write(&hosts_file, hosts).unwrap();
-    let port = free_port();
-    let child = tokio::process::Command::new("dnsmasq")
-        .args([
-            "-k",
-            "-C",
-            "/dev/null",
-            "--listen-address=127.0.0.1",
-            "--bind-interfaces",
-        ])
-        .args([
-            "--no-resolv",
-            "--no-hosts",
-            "--user=root",
-            "--pid-file=",
-            "--local-ttl=300",
-        ])
-        .arg(format!("--port={port}"))
-        .arg("--local=/shipwatch.test/")
-        .arg("--host-record=api.shipwatch.test,10.0.3.7")
-        .arg("--txt-record=shipwatch.test,v=spf1 -all")
-        .arg("--mx-host=shipwatch.test,mail.shipwatch.test,10")
-        .arg("--cname=www.shipwatch.test,api.shipwatch.test")
-        .arg("--srv-host=_imap._tcp.shipwatch.test,mail.shipwatch.test,143,0,5")
-        .arg(format!("--addn-hosts={}", hosts_file.display()))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("dnsmasq (scripts/test.sh installs dnsmasq-base)");
-    wait_for_port(port, "dnsmasq").await;
-    Dnsmasq {
-        port,
-        _child: child,
-        _dir: dir,
-    }
-}
 
 fn check(name: &str, query: &str, kind: &str, server: &str, extra: &str) -> String {
     format!(
@@ -157,6 +106,16 @@ async fn answers_ttl_and_rcode_from_a_real_server() {
     assert_finding(&out[8], "dns.rcode", Status::Fail, "REFUSED");
     assert_eq!(details(&out[9])["transport"], "tcp");
     assert_eq!(out[9].status, Status::Pass);
+    assert_every_report_format(&out);
+    let metrics = shipwatch::metrics::Metrics::new();
+    metrics.record(a);
+    let text = metrics.encode();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("shipwatch_dns_lookup_seconds{check=\"a\""))
+        .unwrap_or_else(|| panic!("no lookup metric in {text}"));
+    let seconds: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(seconds > 0.0 && seconds < 1.0, "{line}");
 }
 
 #[tokio::test]
@@ -279,6 +238,7 @@ async fn hostile_and_absent_servers_are_errors_within_the_deadline() {
     for o in &out {
         assert_eq!(o.status, Status::Error, "{}", o.name);
     }
+    assert_every_report_format(&out);
 }
 
 #[tokio::test]

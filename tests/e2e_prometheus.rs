@@ -78,6 +78,8 @@ async fn prometheus_evaluates_every_dashboard_and_rule_expression() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let ca = pki.write_ca(&dir);
+    // A name server, so the DNS panel has data.
+    let dns = common::dnsmasq().await;
     // A webhook receiver, so the notification panel has data: the orders check will alert.
     let hook = http_server(|_| Resp::new(200, "ok")).await;
     let agent_port = free_port();
@@ -120,11 +122,17 @@ name = "latency"
 kind = "latency"
 url = "{{{{ base_url }}}}/slow"
 requests = 4
+[[check]]
+name = "dns"
+kind = "dns"
+query = "api.shipwatch.test"
+server = "127.0.0.1:{dns_port}"
 "#,
             ca = ca.display(),
             p = site.port(),
             state = dir.path().join("state").display(),
-            hook = hook.url("http", "127.0.0.1")
+            hook = hook.url("http", "127.0.0.1"),
+            dns_port = dns.port,
         ),
     )
     .unwrap();

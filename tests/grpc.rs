@@ -12,7 +12,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use common::{
-    Pki, Resp, assert_finding, details, free_port, http_server, run_toml, support_server,
+    Pki, Resp, assert_every_report_format, assert_finding, details, free_port, http_server,
+    run_toml, support_server,
 };
 use http_body_util::StreamBody;
 use hyper::body::Frame;
@@ -59,6 +60,7 @@ async fn health_statuses_from_grpcio() {
     assert_eq!(details(&out[2])["status"], "NOT_SERVING");
     assert_finding(&out[3], "grpc.code", Status::Fail, "NOT_FOUND");
     assert_finding(&out[3], "grpc.status", Status::Fail, "nobody.v1.Nobody");
+    assert_every_report_format(&out);
 }
 
 #[tokio::test]
@@ -233,4 +235,5 @@ async fn servers_that_are_not_grpc_or_never_finish() {
         Status::Fail,
         "HTTP 200 with content-type \"text/html",
     );
+    assert_every_report_format(&out);
 }

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::{
-    Pki, assert_finding, details, free_port, raw_server, run_toml, support_server, wait_for_port,
+    Pki, assert_every_report_format, assert_finding, details, free_port, raw_server, run_toml,
+    support_server, wait_for_port,
 };
 use shipwatch::probe::Status;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -106,6 +107,7 @@ async fn banners_exchanges_and_unreachable_ports() {
     );
     assert_finding(&out[4], "tcp.connect", Status::Fail, "refused");
     assert_eq!(out[4].status, Status::Fail);
+    assert_every_report_format(&out);
 }
 
 #[tokio::test]
@@ -184,6 +186,7 @@ async fn hostile_servers_cannot_hang_the_check_or_grow_its_memory() {
     let e = out[4].error.as_ref().expect("a timeout");
     assert_eq!(e.kind, "timeout");
     assert!(e.message.contains("SMTP greeting"), "{}", e.message);
+    assert_every_report_format(&out);
 }
 
 #[tokio::test]
@@ -250,6 +253,7 @@ async fn smtp_starttls_is_judged_like_a_tls_check() {
         "does not offer STARTTLS",
     );
     assert_finding(&out[2], "tls.hostname", Status::Fail, "mail.example.com");
+    assert_every_report_format(&out);
 }
 
 #[tokio::test]
@@ -515,4 +519,33 @@ async fn config_errors_point_at_the_value() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("must be HOST:PORT"), "{err}");
+}
+
+#[tokio::test]
+async fn a_secret_sent_and_echoed_is_hidden_everywhere() {
+    const SECRET: &str = "tcp-Secret-9f8e7d";
+    let echo = raw_server(|mut tcp| async move {
+        let mut buf = [0u8; 256];
+        if let Ok(n) = tcp.read(&mut buf).await {
+            let _ = tcp.write_all(&buf[..n]).await;
+        }
+    })
+    .await;
+    let toml = format!(
+        "[secrets]\nauth = {{ env = \"SW_TCP_SECRET\" }}\n{}",
+        tcp_check(
+            "echo",
+            &format!("127.0.0.1:{}", echo.port()),
+            "send = \"AUTH {{ secrets.auth }}\\r\\n\"\nexpect = ['banner == \"+OK\"']"
+        )
+    );
+    let getenv = |name: &str| (name == "SW_TCP_SECRET").then(|| SECRET.to_string());
+    let opts = shipwatch::plan::PlanOptions {
+        getenv: Some(&getenv),
+        ..Default::default()
+    };
+    let out = common::run_toml_with(&toml, opts).await;
+    assert_finding(&out[0], "tcp.assert.1", Status::Fail, "AUTH");
+    let shown = format!("{out:?}");
+    assert!(!shown.contains(SECRET), "{shown}");
 }

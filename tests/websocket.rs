@@ -7,8 +7,8 @@ use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
 use common::{
-    Pki, Resp, assert_finding, details, free_port, http_server, raw_server, run_toml,
-    support_server,
+    Pki, Resp, assert_every_report_format, assert_finding, details, free_port, http_server,
+    raw_server, run_toml, support_server,
 };
 use shipwatch::probe::Status;
 
@@ -103,6 +103,7 @@ async fn messages_closes_and_floods_from_a_real_server() {
         out[6].error
     );
     assert_eq!(details(&out[6])["message"].as_str().unwrap().len(), 1000);
+    assert_every_report_format(&out);
 }
 
 #[tokio::test]
@@ -228,4 +229,33 @@ async fn servers_that_do_not_upgrade_or_lie_about_it() {
     let e = out[2].error.as_ref().expect("an error");
     assert!(e.message.contains("longer than"), "{}", e.message);
     assert_eq!(out[3].error.as_ref().map(|e| e.kind), Some("connect"));
+    assert_every_report_format(&out);
+}
+
+#[tokio::test]
+async fn a_secret_the_server_echoes_is_hidden_everywhere() {
+    let port = free_port();
+    let _server = ws_server(&[port.to_string().into()]).await;
+    let toml = format!(
+        "[secrets]\nws = {{ env = \"SW_WS_SECRET\" }}\n{}",
+        ws_check(
+            "echo",
+            &format!("ws://127.0.0.1:{port}/socket"),
+            "send = 'hello {{ secrets.ws }}'\nexpect = ['message == \"bye\"']"
+        )
+    );
+    let getenv = |name: &str| (name == "SW_WS_SECRET").then(|| format!("Bearer {TOKEN}"));
+    let opts = shipwatch::plan::PlanOptions {
+        getenv: Some(&getenv),
+        ..Default::default()
+    };
+    let out = common::run_toml_with(&toml, opts).await;
+    // The server echoed the secret back, so the failed assertion would show it.
+    assert_finding(&out[0], "websocket.assert.1", Status::Fail, "hello");
+    let shown = format!("{out:?}");
+    assert!(!shown.contains(TOKEN), "{shown}");
+    assert!(
+        !shown.contains(&shipwatch::assert::base64(TOKEN.as_bytes())),
+        "{shown}"
+    );
 }

@@ -574,3 +574,95 @@ pub async fn wait_for_port(port: u16, what: &str) {
 pub fn details(o: &Outcome) -> serde_json::Value {
     o.details.json()
 }
+
+/// Renders `outcomes` in every report format: the JSON report must follow the schema, and the
+/// text, Markdown and JUnit reports must name every check and every failed finding.
+pub fn assert_every_report_format(outcomes: &[Outcome]) {
+    use shipwatch::report::{Format, Report};
+    let report = Report {
+        environment: "test".into(),
+        target: String::new(),
+        started_at: OffsetDateTime::now_utc(),
+        duration: Duration::from_millis(1),
+        checks: outcomes.to_vec(),
+    };
+    let json = shipwatch::report::to_json(&report);
+    let schema_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema/report.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).expect("schema")).expect("JSON");
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let problems: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}\n{json:#}");
+    for format in [Format::Text, Format::Markdown, Format::Junit] {
+        let mut out = Vec::new();
+        report.write(format, false, &mut out).expect("render");
+        let text = String::from_utf8(out).expect("UTF-8");
+        for o in outcomes {
+            assert!(text.contains(&o.name), "{format:?} lacks {}", o.name);
+            for f in o.findings.iter().filter(|f| f.status == Status::Fail) {
+                assert!(
+                    text.contains(&f.id),
+                    "{format:?} lacks {} of {}",
+                    f.id,
+                    o.name
+                );
+            }
+        }
+    }
+}
+
+/// dnsmasq serving a small zone on `port` (UDP and TCP), answering nothing it does not own:
+/// names under shipwatch.test it does not know are NXDOMAIN, others are REFUSED.
+pub struct Dnsmasq {
+    pub port: u16,
+    _child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn dnsmasq() -> Dnsmasq {
+    let dir = tempfile::tempdir().unwrap();
+    // 2,000 addresses for one name: far more than a UDP answer holds, so it comes over TCP.
+    let hosts: String = (0..2000)
+        .map(|i| format!("10.1.{}.{} big.shipwatch.test\n", i / 250, i % 250 + 1))
+        .collect();
+    let hosts_file = dir.path().join("big.hosts");
+    std::fs::write(&hosts_file, hosts).unwrap();
+    let port = free_port();
+    let child = tokio::process::Command::new("dnsmasq")
+        .args([
+            "-k",
+            "-C",
+            "/dev/null",
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+        ])
+        .args([
+            "--no-resolv",
+            "--no-hosts",
+            "--user=root",
+            "--pid-file=",
+            "--local-ttl=300",
+        ])
+        .arg(format!("--port={port}"))
+        .arg("--local=/shipwatch.test/")
+        .arg("--host-record=api.shipwatch.test,10.0.3.7")
+        .arg("--txt-record=shipwatch.test,v=spf1 -all")
+        .arg("--mx-host=shipwatch.test,mail.shipwatch.test,10")
+        .arg("--cname=www.shipwatch.test,api.shipwatch.test")
+        .arg("--srv-host=_imap._tcp.shipwatch.test,mail.shipwatch.test,143,0,5")
+        .arg(format!("--addn-hosts={}", hosts_file.display()))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("dnsmasq (scripts/test.sh installs dnsmasq-base)");
+    wait_for_port(port, "dnsmasq").await;
+    Dnsmasq {
+        port,
+        _child: child,
+        _dir: dir,
+    }
+}
