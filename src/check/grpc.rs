@@ -183,7 +183,7 @@ impl Reply {
         if let Some(code) = header(headers, "grpc-status") {
             self.code = Some(code.trim().parse().unwrap_or(2));
         }
-        if let Some(m) = header(headers, "grpc-message") {
+        if let Some(m) = header(headers, "grpc-message").filter(|m| !m.is_empty()) {
             let decoded = percent_encoding::percent_decode_str(&m).decode_utf8_lossy();
             self.message = Some(decoded.chars().take(500).collect());
         }
