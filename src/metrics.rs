@@ -168,6 +168,12 @@ impl Metrics {
                 .get_or_create(&l(&[("check", c), ("env", e)]))
                 .observe(t.total.as_secs_f64());
         }
+        self.record_details(o);
+    }
+
+    /// The families read from a check's details: latency, certificate, grade and DNS lookup.
+    fn record_details(&self, o: &Outcome) {
+        let (c, e) = (o.name.as_str(), o.environment.as_str());
         if let Some(lat) = o.details.latency() {
             let quantiles =
                 [lat.p50_ms, lat.p90_ms, lat.p95_ms, lat.p99_ms, lat.p99_9_ms].map(|v| v / 1000.0);

@@ -5,15 +5,15 @@ mod common;
 
 use std::convert::Infallible;
 use std::ffi::OsString;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use common::{
-    Pki, Resp, assert_every_report_format, assert_finding, details, free_port, http_server,
-    run_toml, support_server,
+    Resp, TlsFiles, assert_every_report_format, assert_finding, details, free_port, http_server,
+    run_toml, support_server, tls_files,
 };
 use http_body_util::StreamBody;
 use hyper::body::Frame;
@@ -65,13 +65,12 @@ async fn health_statuses_from_grpcio() {
 
 #[tokio::test]
 async fn tls_is_verified_like_every_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new();
-    let ca = pki.write_ca(&dir);
-    let id = pki.leaf(&["localhost"], 90);
-    let (cert, key) = (dir.path().join("g.crt"), dir.path().join("g.key"));
-    std::fs::write(&cert, format!("{}{}", id.cert_pem, pki.inter_pem)).unwrap();
-    std::fs::write(&key, &id.key_pem).unwrap();
+    let TlsFiles {
+        ca,
+        cert,
+        key,
+        dir: _dir,
+    } = tls_files(90);
     let port = free_port();
     let _server = grpc_server(&[port.to_string().into(), cert.into(), key.into()]).await;
     let toml = grpc_check(
@@ -79,21 +78,7 @@ async fn tls_is_verified_like_every_connection() {
         &format!("https://localhost:{port}"),
         "payments.v1.Payments",
     );
-    let trusted = run_toml(&toml, Some(ca)).await;
-    assert_eq!(
-        trusted[0].status,
-        Status::Pass,
-        "{:?} {:?}",
-        trusted[0].findings,
-        trusted[0].error
-    );
-    let untrusted = run_toml(&toml, None).await;
-    let e = untrusted[0]
-        .error
-        .as_ref()
-        .expect("an untrusted certificate");
-    assert_eq!(e.kind, "tls");
-    assert!(e.message.contains("not trusted"), "{}", e.message);
+    common::assert_trusted_only_with(&toml, ca).await;
 }
 
 /// Frames from a channel, as a response body: the test decides when (or whether) trailers come.
@@ -196,13 +181,7 @@ async fn servers_that_are_not_grpc_or_never_finish() {
         grpc_check("page", &format!("http://127.0.0.1:{}", page.port()), ""),
     ]
     .concat();
-    let started = Instant::now();
-    let out = run_toml(&toml, None).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(8),
-        "{:?}",
-        started.elapsed()
-    );
+    let out = common::run_bounded(&toml).await;
     let hang = out[0].error.as_ref().expect("a timeout");
     assert_eq!(hang.kind, "timeout");
     assert!(

@@ -4,11 +4,11 @@
 mod common;
 
 use std::ffi::OsString;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{
-    Pki, Resp, assert_every_report_format, assert_finding, details, free_port, http_server,
-    raw_server, run_toml, support_server,
+    Resp, TlsFiles, assert_every_report_format, assert_finding, details, free_port, http_server,
+    raw_server, run_toml, support_server, tls_files,
 };
 use shipwatch::probe::Status;
 
@@ -61,13 +61,7 @@ async fn messages_closes_and_floods_from_a_real_server() {
         ),
     ]
     .concat();
-    let started = Instant::now();
-    let out = run_toml(&toml, None).await;
-    assert!(
-        started.elapsed() < Duration::from_secs(8),
-        "{:?}",
-        started.elapsed()
-    );
+    let out = common::run_bounded(&toml).await;
     assert_eq!(
         out[0].status,
         Status::Pass,
@@ -136,13 +130,12 @@ async fn headers_carry_credentials_that_never_show() {
 
 #[tokio::test]
 async fn wss_is_verified_like_every_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::new();
-    let ca = pki.write_ca(&dir);
-    let id = pki.leaf(&["localhost"], 90);
-    let (cert, key) = (dir.path().join("w.crt"), dir.path().join("w.key"));
-    std::fs::write(&cert, format!("{}{}", id.cert_pem, pki.inter_pem)).unwrap();
-    std::fs::write(&key, &id.key_pem).unwrap();
+    let TlsFiles {
+        ca,
+        cert,
+        key,
+        dir: _dir,
+    } = tls_files(90);
     let port = free_port();
     let _server = ws_server(&[port.to_string().into(), cert.into(), key.into()]).await;
     let toml = ws_check(
@@ -150,16 +143,7 @@ async fn wss_is_verified_like_every_connection() {
         &format!("wss://localhost:{port}/socket"),
         "send = 'hi'\nexpect = ['message == hi']",
     );
-    let trusted = run_toml(&toml, Some(ca)).await;
-    assert_eq!(
-        trusted[0].status,
-        Status::Pass,
-        "{:?} {:?}",
-        trusted[0].findings,
-        trusted[0].error
-    );
-    let untrusted = run_toml(&toml, None).await;
-    assert_eq!(untrusted[0].error.as_ref().map(|e| e.kind), Some("tls"));
+    common::assert_trusted_only_with(&toml, ca).await;
 }
 
 #[tokio::test]

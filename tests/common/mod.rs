@@ -118,6 +118,17 @@ impl Pki {
         }
     }
 
+    /// A leaf for `names` with `days` left, written to `dir` as `STEM.crt` (leaf and intermediate)
+    /// and `STEM.key`, as a server outside the test process reads them.
+    pub fn write_chain(&self, dir: &std::path::Path, stem: &str, days: i64) -> (PathBuf, PathBuf) {
+        let id = self.leaf(&["localhost"], days);
+        let cert = dir.join(format!("{stem}.crt"));
+        let key = dir.join(format!("{stem}.key"));
+        std::fs::write(&cert, format!("{}{}", id.cert_pem, self.inter_pem)).expect("write chain");
+        std::fs::write(&key, id.key_pem).expect("write key");
+        (cert, key)
+    }
+
     /// Writes the root to a PEM file for `--ca-file`.
     pub fn write_ca(&self, dir: &tempfile::TempDir) -> PathBuf {
         let path = dir.path().join("ca.pem");
@@ -665,4 +676,45 @@ pub async fn dnsmasq() -> Dnsmasq {
         _child: child,
         _dir: dir,
     }
+}
+
+/// Runs `toml` once and asserts it finished within 8 s: hostile servers must not hold a check
+/// past its own timeout.
+pub async fn run_bounded(toml: &str) -> Vec<Outcome> {
+    let started = std::time::Instant::now();
+    let out = run_toml(toml, None).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(8), "the run took {took:?}");
+    out
+}
+
+/// A private CA and a localhost leaf with `days` left, as files for a server in another process.
+pub struct TlsFiles {
+    pub dir: tempfile::TempDir,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn tls_files(days: i64) -> TlsFiles {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new();
+    let ca = pki.write_ca(&dir);
+    let (cert, key) = pki.write_chain(dir.path(), "server", days);
+    TlsFiles { dir, ca, cert, key }
+}
+
+/// A check of a server with a private CA's certificate passes when the CA is given, and without
+/// it errors with the TLS reason (nothing is sent over the untrusted connection).
+pub async fn assert_trusted_only_with(toml: &str, ca: PathBuf) {
+    let trusted = run_toml(toml, Some(ca)).await;
+    let o = &trusted[0];
+    assert_eq!(o.status, Status::Pass, "{:?} {:?}", o.findings, o.error);
+    let untrusted = run_toml(toml, None).await;
+    let e = untrusted[0]
+        .error
+        .as_ref()
+        .expect("an untrusted certificate");
+    assert_eq!(e.kind, "tls");
+    assert!(e.message.contains("not trusted"), "{}", e.message);
 }

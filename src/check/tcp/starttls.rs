@@ -218,20 +218,36 @@ fn has_word(lines: &[String], word: &str) -> bool {
     })
 }
 
-async fn imap<S: AsyncRead + AsyncWrite + Unpin>(
+/// One line that starts a new answer: a greeting, or the answer to a one-line command.
+async fn answer_line<S: AsyncRead + AsyncWrite + Unpin>(
     wire: &mut Wire<S>,
-) -> Result<Option<String>, Refused> {
+    proto: Starttls,
+    what: &str,
+) -> Result<String, Refused> {
     wire.begin();
-    let greeting = wire
-        .line()
-        .await
-        .map_err(waiting(Starttls::Imap, "greeting"))?;
-    if !greeting.starts_with("* OK") {
+    wire.line().await.map_err(waiting(proto, what))
+}
+
+/// The greeting, which must start with `ok` ("* OK" for IMAP, "+OK" for POP3).
+async fn greeting<S: AsyncRead + AsyncWrite + Unpin>(
+    wire: &mut Wire<S>,
+    proto: Starttls,
+    ok: &str,
+) -> Result<String, Refused> {
+    let greeting = answer_line(wire, proto, "greeting").await?;
+    if !greeting.starts_with(ok) {
         return Err(refused(format!(
-            "the server did not greet with \"* OK\": {}",
+            "the server did not greet with \"{ok}\": {}",
             quote(&greeting)
         )));
     }
+    Ok(greeting)
+}
+
+async fn imap<S: AsyncRead + AsyncWrite + Unpin>(
+    wire: &mut Wire<S>,
+) -> Result<Option<String>, Refused> {
+    let greeting = greeting(wire, Starttls::Imap, "* OK").await?;
     send(wire, Starttls::Imap, b"a1 CAPABILITY\r\n").await?;
     let (caps, _) = imap_answer(wire, "a1", "answer to CAPABILITY").await?;
     if !has_word(&caps, "STARTTLS") && !has_word(std::slice::from_ref(&greeting), "STARTTLS") {
@@ -254,23 +270,9 @@ async fn imap<S: AsyncRead + AsyncWrite + Unpin>(
 async fn pop3<S: AsyncRead + AsyncWrite + Unpin>(
     wire: &mut Wire<S>,
 ) -> Result<Option<String>, Refused> {
-    wire.begin();
-    let greeting = wire
-        .line()
-        .await
-        .map_err(waiting(Starttls::Pop3, "greeting"))?;
-    if !greeting.starts_with("+OK") {
-        return Err(refused(format!(
-            "the server did not greet with \"+OK\": {}",
-            quote(&greeting)
-        )));
-    }
+    let greeting = greeting(wire, Starttls::Pop3, "+OK").await?;
     send(wire, Starttls::Pop3, b"CAPA\r\n").await?;
-    wire.begin();
-    let first = wire
-        .line()
-        .await
-        .map_err(waiting(Starttls::Pop3, "answer to CAPA"))?;
+    let first = answer_line(wire, Starttls::Pop3, "answer to CAPA").await?;
     if first.starts_with("+OK") {
         let mut caps = Vec::new();
         loop {
@@ -291,11 +293,7 @@ async fn pop3<S: AsyncRead + AsyncWrite + Unpin>(
         }
     }
     send(wire, Starttls::Pop3, b"STLS\r\n").await?;
-    wire.begin();
-    let answer = wire
-        .line()
-        .await
-        .map_err(waiting(Starttls::Pop3, "answer to STLS"))?;
+    let answer = answer_line(wire, Starttls::Pop3, "answer to STLS").await?;
     if !answer.starts_with("+OK") {
         return Err(refused(format!(
             "the server refused STLS: {}",
