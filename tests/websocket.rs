@@ -172,7 +172,15 @@ async fn servers_that_do_not_upgrade_or_lie_about_it() {
         {}
     })
     .await;
+    // Not HTTP at all.
+    let ssh = raw_server(|mut tcp| async move {
+        use tokio::io::AsyncWriteExt;
+        let _ = tcp.write_all(b"SSH-2.0-OpenSSH_9.2\r\n\r\n").await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    })
+    .await;
     let toml = [
+        ws_check("ssh", &format!("ws://127.0.0.1:{}/socket", ssh.port()), ""),
         ws_check(
             "page",
             &format!("ws://127.0.0.1:{}/socket", page.port()),
@@ -196,23 +204,25 @@ async fn servers_that_do_not_upgrade_or_lie_about_it() {
     ]
     .concat();
     let out = run_toml(&toml, None).await;
+    let not_http = "the answer is not HTTP: \"SSH-2.0";
+    assert_finding(&out[0], "websocket.upgrade", Status::Fail, not_http);
     assert_finding(
-        &out[0],
+        &out[1],
         "websocket.upgrade",
         Status::Fail,
         "status 200 instead of 101",
     );
     // No message is awaited after a failed upgrade.
-    assert_eq!(out[0].findings.len(), 1, "{:?}", out[0].findings);
+    assert_eq!(out[1].findings.len(), 1, "{:?}", out[1].findings);
     assert_finding(
-        &out[1],
+        &out[2],
         "websocket.upgrade",
         Status::Fail,
         "where the key gives",
     );
-    let e = out[2].error.as_ref().expect("an error");
+    let e = out[3].error.as_ref().expect("an error");
     assert!(e.message.contains("longer than"), "{}", e.message);
-    assert_eq!(out[3].error.as_ref().map(|e| e.kind), Some("connect"));
+    assert_eq!(out[4].error.as_ref().map(|e| e.kind), Some("connect"));
     assert_every_report_format(&out);
 }
 

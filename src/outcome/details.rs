@@ -285,6 +285,13 @@ impl Details {
         }
     }
 
+    pub fn grpc(&self) -> Option<&GrpcDetails> {
+        match self {
+            Details::Grpc(d) => Some(d),
+            _ => None,
+        }
+    }
+
     pub fn dns(&self) -> Option<&DnsDetails> {
         match self {
             Details::Dns(d) => Some(d),

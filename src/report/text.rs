@@ -85,15 +85,21 @@ fn write_table(r: &Report, p: &Paint, w: &mut dyn Write) -> io::Result<()> {
         .max()
         .unwrap_or(5)
         .max(5);
+    // As wide as the longest kind name, so every row lines up.
+    let kind_w = crate::outcome::Kind::ALL
+        .iter()
+        .map(|k| k.name().len())
+        .max()
+        .unwrap_or(8);
     writeln!(
         w,
-        "  {:<7}  {:<name_w$}  {:<8}  {:>9}",
+        "  {:<7}  {:<name_w$}  {:<kind_w$}  {:>9}",
         "STATUS", "CHECK", "KIND", "TIME"
     )?;
     for c in &r.checks {
         writeln!(
             w,
-            "  {} {}  {:<name_w$}  {:<8}  {:>7.1}ms{}",
+            "  {} {}  {:<name_w$}  {:<kind_w$}  {:>7.1}ms{}",
             p.mark(c.status),
             p.status(c.status),
             r.label(c),
@@ -156,6 +162,20 @@ fn note(c: &crate::outcome::Outcome) -> String {
     }
     if let Some(h) = c.details.headers() {
         parts.push(format!("grade {} (score {})", h.grade, h.score));
+    }
+    if let Some(d) = c.details.dns() {
+        let mut answer = d
+            .answers
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "no answer".into());
+        if d.answers_total > 1 {
+            answer.push_str(&format!(" and {} more", d.answers_total - 1));
+        }
+        parts.push(format!("{}, {answer}", d.rcode));
+    }
+    if let Some(g) = c.details.grpc().filter(|g| !g.status.is_empty()) {
+        parts.push(g.status.clone());
     }
     if c.attempts.len() > 1 {
         parts.push(format!("after {} attempts", c.attempts.len()));
