@@ -69,6 +69,12 @@ pub struct Metrics {
     pub outbox_write_errors: Counter,
     reload_success: Gauge<i64>,
     reload_timestamp: Gauge<f64, AtomicU64>,
+    /// 1 while the history database takes writes.
+    pub history_up: Gauge<i64>,
+    pub history_errors: Counter,
+    /// Runs not recorded because the history writer's queue was full.
+    pub history_dropped: Counter,
+    pub history_bytes: Gauge<i64>,
 }
 
 fn l(pairs: &[(&str, &str)]) -> Labels {
@@ -106,11 +112,16 @@ impl Metrics {
             outbox_write_errors: Counter::default(),
             reload_success: Gauge::default(),
             reload_timestamp: Gauge::default(),
+            history_up: Gauge::default(),
+            history_errors: Counter::default(),
+            history_dropped: Counter::default(),
+            history_bytes: Gauge::default(),
             registry: Registry::default(),
         };
         register_checks(&mut r, &m);
         register_tls_and_security(&mut r, &m);
         register_alerts_and_agent(&mut r, &m);
+        register_history(&mut r, &m);
         Metrics { registry: r, ..m }
     }
 
@@ -405,6 +416,30 @@ fn register_tls_and_security(r: &mut Registry, m: &Metrics) {
         "dns_lookup_seconds",
         "Duration of the last DNS query of a dns check",
         m.dns_lookup.clone(),
+    );
+}
+
+/// The families about the agent's history database.
+fn register_history(r: &mut Registry, m: &Metrics) {
+    r.register(
+        "history_up",
+        "1 while the history database takes writes, 0 when it is unavailable (full or read-only disk)",
+        m.history_up.clone(),
+    );
+    r.register(
+        "history_write_errors",
+        "Writes to the history database that failed",
+        m.history_errors.clone(),
+    );
+    r.register(
+        "history_dropped",
+        "Runs not recorded in the history because its write queue was full",
+        m.history_dropped.clone(),
+    );
+    r.register(
+        "history_bytes",
+        "Size of the history database",
+        m.history_bytes.clone(),
     );
 }
 

@@ -100,6 +100,24 @@ pub fn count(n: u64, noun: &str) -> String {
     format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
+/// A duration in its two largest units, as people say it: "2d 3h", "3h 5m", "5m 12s", "12s".
+pub fn span(d: Duration) -> String {
+    let s = d.as_secs();
+    let units = [(86400, "d"), (3600, "h"), (60, "m"), (1, "s")];
+    let Some(i) = units.iter().position(|(n, _)| s >= *n) else {
+        return "0s".into();
+    };
+    let (big, big_name) = units[i];
+    let mut out = format!("{}{big_name}", s / big);
+    if let Some((small, small_name)) = units.get(i + 1) {
+        let rest = s % big / small;
+        if rest > 0 {
+            out.push_str(&format!(" {rest}{small_name}"));
+        }
+    }
+    out
+}
+
 /// RFC 3339 for Unix seconds, as every payload writes times.
 pub fn rfc3339(unix: u64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix as i64)
@@ -109,6 +127,20 @@ pub fn rfc3339(unix: u64) -> String {
                 .ok()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod span_tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_as_people_say_them() {
+        assert_eq!(span(Duration::from_secs(7 * 86400)), "7d");
+        assert_eq!(span(Duration::from_secs(86400 + 3 * 3600 + 5)), "1d 3h");
+        assert_eq!(span(Duration::from_secs(312)), "5m 12s");
+        assert_eq!(span(Duration::from_secs(12)), "12s");
+        assert_eq!(span(Duration::ZERO), "0s");
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! `/metrics`, a status page and an API, and reloads its configuration on SIGHUP or file change.
 
 pub mod alerting;
+pub mod history;
+mod history_api;
 mod page;
 mod runs;
 pub mod scheduler;
@@ -80,6 +82,8 @@ impl Loaded {
 pub struct State {
     pub metrics: Arc<Metrics>,
     pub alerting: Arc<alerting::Alerting>,
+    /// Every run and alert, kept across restarts.
+    pub history: Arc<history::History>,
     pub latest: RwLock<BTreeMap<Key, Outcome>>,
     /// When each check last finished, for the status page.
     pub ran_at: RwLock<BTreeMap<Key, SystemTime>>,
@@ -122,7 +126,10 @@ impl State {
     /// Takes in a finished run: metrics, the latest outcome, one log line per state change.
     pub(crate) fn record(&self, o: Outcome) {
         self.metrics.record(&o);
-        self.alerting.observe(&o, &self.metrics);
+        self.history.record(&o);
+        if let Some(change) = self.alerting.observe(&o, &self.metrics) {
+            self.history.incident(&change);
+        }
         let key = Key {
             check: o.name.clone(),
             env: o.environment.clone(),
@@ -320,9 +327,16 @@ impl Agent {
             &loaded.agent.state_dir,
             loaded.alerts.clone(),
         )?);
+        let metrics = Arc::new(Metrics::new());
+        let history = Arc::new(history::History::open(
+            &loaded.agent.state_dir,
+            loaded.agent.history,
+            metrics.clone(),
+        ));
         let state = Arc::new(State {
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             alerting,
+            history,
             latest: RwLock::new(BTreeMap::new()),
             ran_at: RwLock::new(BTreeMap::new()),
             loaded: RwLock::new(Arc::new(loaded)),
@@ -443,6 +457,7 @@ impl Agent {
         // A reload is a deploy of the checks: what ran before it is the next comparison's baseline.
         self.state.mark_deploy();
         self.state.alerting.configure(new.alerts.clone());
+        self.state.history.configure(new.agent.history);
         if let Ok(mut l) = self.state.loaded.write() {
             *l = Arc::new(new);
         }
@@ -489,6 +504,8 @@ impl Agent {
         for d in self.dispatchers.drain(..) {
             d.abort();
         }
+        let history = self.state.history.clone();
+        let _ = tokio::task::spawn_blocking(move || history.close(Duration::from_secs(5))).await;
     }
 }
 

@@ -94,14 +94,7 @@ async fn route(req: http::Request<Incoming>, state: Arc<State>) -> Result<Resp, 
         Err(_) => return Ok(respond(500, "text/plain", "state unavailable")),
     };
     let resp = match (req.method().as_str(), req.uri().path()) {
-        ("GET", "/metrics") if !authorized(&req, loaded.metrics_auth.as_ref()) => {
-            let mut r = respond(401, "text/plain", "unauthorized\n");
-            r.headers_mut().insert(
-                http::header::WWW_AUTHENTICATE,
-                http::HeaderValue::from_static("Basic realm=\"shipwatch\""),
-            );
-            r
-        }
+        ("GET", "/metrics") if !authorized(&req, loaded.metrics_auth.as_ref()) => unauthorized(),
         ("GET", "/metrics") => metrics(&req, &state),
         ("GET", "/healthz") => respond(200, "text/plain", "ok\n"),
         ("GET", "/readyz") if state.alerting.storage_problem().is_some() => respond(
@@ -121,18 +114,94 @@ async fn route(req: http::Request<Incoming>, state: Arc<State>) -> Result<Resp, 
             "the first round of checks is still running\n",
         ),
         ("GET", "/api/v1/status") => json_resp(200, &status_json(&state)),
-        ("GET", "/") => respond(200, "text/html; charset=utf-8", page::render(&state)),
+        ("GET", "/api/v1/history" | "/api/v1/incidents")
+            if !authorized(&req, loaded.metrics_auth.as_ref()) =>
+        {
+            unauthorized()
+        }
+        ("GET", path @ ("/api/v1/history" | "/api/v1/incidents")) => {
+            history_answer(&req, &state, path == "/api/v1/history").await
+        }
+        ("GET", "/") => status_page(&req, &state).await,
         ("POST", "/api/v1/run") => run_now(&req, &state, loaded.api_token.as_deref()).await,
         ("POST", "/api/v1/deploy") => deploy(&req, &state, loaded.api_token.as_deref()),
         ("GET", "/api/v1/compare") => compare_json(&state),
         (
             _,
             "/metrics" | "/healthz" | "/readyz" | "/api/v1/status" | "/" | "/api/v1/run"
-            | "/api/v1/deploy" | "/api/v1/compare",
+            | "/api/v1/deploy" | "/api/v1/compare" | "/api/v1/history" | "/api/v1/incidents",
         ) => respond(405, "text/plain", "method not allowed\n"),
         _ => respond(404, "text/plain", "not found\n"),
     };
     Ok(resp)
+}
+
+fn unauthorized() -> Resp {
+    let mut r = respond(401, "text/plain", "unauthorized\n");
+    r.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Basic realm=\"shipwatch\""),
+    );
+    r
+}
+
+/// The request's query as name/value pairs.
+fn query_pairs(req: &http::Request<Incoming>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The history API; its database reads run off the async threads.
+async fn history_answer(req: &http::Request<Incoming>, state: &Arc<State>, runs: bool) -> Resp {
+    let pairs = query_pairs(req);
+    let state = state.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let q = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        if runs {
+            super::history_api::history(&state, &q)
+        } else {
+            super::history_api::incidents(&state, &q)
+        }
+    })
+    .await;
+    match answer {
+        Ok((status, body)) => json_resp(status, &body),
+        Err(_) => respond(500, "text/plain", "the history query failed\n"),
+    }
+}
+
+/// The status page, filtered by `env` and `status`, rendered off the async threads. It refreshes
+/// itself every 30 s: a browser may reuse it for 25 s, shared caches never keep it.
+async fn status_page(req: &http::Request<Incoming>, state: &Arc<State>) -> Resp {
+    let pairs = query_pairs(req);
+    let state = state.clone();
+    let html = tokio::task::spawn_blocking(move || {
+        let q = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let filter = page::Filter {
+            env: q("env").filter(|e| !e.is_empty()),
+            status: q("status").filter(|s| !s.is_empty()),
+        };
+        page::render(&state, &filter)
+    })
+    .await
+    .unwrap_or_else(|_| "<!doctype html><p>the status page failed to render</p>".into());
+    let mut r = respond(200, "text/html; charset=utf-8", html);
+    r.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("private, max-age=25"),
+    );
+    r
 }
 
 /// OpenMetrics for scrapers that ask for it (Prometheus does), the 0.0.4 text format otherwise.

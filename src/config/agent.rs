@@ -148,6 +148,29 @@ pub struct AgentSpec {
     pub api_runs_per_minute: u32,
     /// Where the status page is reachable, for links in alerts.
     pub public_url: Option<String>,
+    /// How long run history is kept, and how large it may grow.
+    pub history: HistorySpec,
+}
+
+/// `history_raw`, `history_rollups` and `history_max_mb` of `[agent]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistorySpec {
+    /// Every run is kept this long...
+    pub raw: Duration,
+    /// ...and hourly roll-ups this long.
+    pub rollups: Duration,
+    /// The database's bound on disk; the oldest history goes first when it is reached.
+    pub max_bytes: u64,
+}
+
+impl Default for HistorySpec {
+    fn default() -> Self {
+        HistorySpec {
+            raw: Duration::from_secs(7 * 86400),
+            rollups: Duration::from_secs(90 * 86400),
+            max_bytes: 1024 << 20,
+        }
+    }
 }
 
 impl Default for AgentSpec {
@@ -163,6 +186,7 @@ impl Default for AgentSpec {
             concurrency: 32,
             api_runs_per_minute: 60,
             public_url: None,
+            history: HistorySpec::default(),
         }
     }
 }
@@ -226,6 +250,7 @@ pub(super) fn read_agent(node: &Node, diags: &mut Diagnostics) -> AgentSpec {
         a.api_runs_per_minute = r as u32;
     }
     a.public_url = t.str("public_url", diags).map(|s| s.value);
+    a.history = read_history(&mut t, diags);
     t.finish(
         &[
             "listen",
@@ -239,10 +264,38 @@ pub(super) fn read_agent(node: &Node, diags: &mut Diagnostics) -> AgentSpec {
             "concurrency",
             "api_runs_per_minute",
             "public_url",
+            "history_raw",
+            "history_rollups",
+            "history_max_mb",
         ],
         diags,
     );
     a
+}
+
+/// The history keys of `[agent]`: raw runs last at least an hour and roll-ups at least as long.
+fn read_history(t: &mut Table<'_>, diags: &mut Diagnostics) -> HistorySpec {
+    let mut h = HistorySpec::default();
+    if let Some(d) = t.duration("history_raw", diags) {
+        h.raw = d.max(Duration::from_secs(3600));
+    }
+    if let Some(d) = t.duration("history_rollups", diags) {
+        h.rollups = d;
+    }
+    if h.rollups < h.raw {
+        diags.error(
+            t.span(),
+            format!(
+                "agent: history_rollups ({}) is shorter than history_raw ({}); roll-ups are made from the raw runs and must outlast them",
+                crate::units::span(h.rollups),
+                crate::units::span(h.raw)
+            ),
+        );
+    }
+    if let Some(mb) = t.int("history_max_mb", 1..1_048_577, diags) {
+        h.max_bytes = (mb as u64) << 20;
+    }
+    h
 }
 
 const ALERTS_KEYS: &[&str] = &[

@@ -23,7 +23,8 @@ pub use crate::doc::{Diagnostics, Node, SecretRef, SecretSource, Spanned, Table,
 pub use crate::units::parse_duration;
 pub use crate::units::suggest;
 pub use agent::{
-    AgentSpec, AlertsSpec, Backlog, QuietSpec, SecretOr, SinkKind, SinkSpec, check_rule, read_rule,
+    AgentSpec, AlertsSpec, Backlog, HistorySpec, QuietSpec, SecretOr, SinkKind, SinkSpec,
+    check_rule, read_rule,
 };
 pub use spec::CheckSpec;
 

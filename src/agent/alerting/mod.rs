@@ -324,11 +324,12 @@ impl Alerting {
             .unwrap_or_default()
     }
 
-    /// Takes in one run: state changes become notifications in the outbox.
-    pub fn observe(&self, o: &Outcome, metrics: &Metrics) {
+    /// Takes in one run: state changes become notifications in the outbox, and are returned so
+    /// the history can keep them as incidents.
+    pub fn observe(&self, o: &Outcome, metrics: &Metrics) -> Option<Notification> {
         let now = now_s();
         let Ok(mut engine) = self.engine.lock() else {
-            return;
+            return None;
         };
         let note = engine.observe(o, now);
         let firing = engine.firing(&o.name, &o.environment);
@@ -344,9 +345,9 @@ impl Alerting {
         ] {
             metrics.set_firing(&o.name, &o.environment, sev.as_str(), firing == Some(sev));
         }
-        if let Some(n) = note {
+        if let Some(n) = &note {
             // The outbox first, then the state: a restart neither loses nor repeats the change.
-            self.enqueue(&n, |_| true, metrics);
+            self.enqueue(n, |_| true, metrics);
             if let Ok(mut dirty) = self.state_dirty.lock() {
                 *dirty = true;
             }
@@ -373,6 +374,7 @@ impl Alerting {
         metrics
             .queue_depth
             .set(self.outbox.lock().map_or(0, |o| o.len() as i64));
+        note
     }
 
     fn quiet(&self, n: &Notification) -> bool {
