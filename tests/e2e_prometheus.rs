@@ -26,7 +26,8 @@ fn dashboard_exprs() -> Vec<String> {
             out.push(
                 e.replace("$env", ".*")
                     .replace("$check", ".*")
-                    .replace("$__rate_interval", "1m"),
+                    .replace("$__rate_interval", "1m")
+                    .replace("$__range", "5m"),
             );
         }
     }

@@ -73,6 +73,18 @@ fn the_prometheus_rule_matches_the_rules_file_and_passes_promtool() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // The error-budget alerts fire when, and at the severity, the SRE workbook's burn rates say.
+    let out = Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(repo("dashboards/prometheus-rules.test.yml"))
+        .output()
+        .expect("promtool");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
