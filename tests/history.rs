@@ -76,20 +76,7 @@ async fn poll_json(
 }
 
 async fn get_with(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
-    let engine = shipwatch::net::Engine::new(&Default::default()).ok()?;
-    let mut req = shipwatch::net::Request::get(
-        url::Url::parse(&format!("http://127.0.0.1:{port}{path}")).ok()?,
-    );
-    if let Some(t) = token {
-        req.headers
-            .push(("Authorization".into(), format!("Bearer {t}")));
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let r = engine
-        .send(&req, &Default::default(), deadline)
-        .await
-        .ok()?;
-    Some((r.status, String::from_utf8_lossy(&r.body).into_owned()))
+    get_bearer(&format!("http://127.0.0.1:{port}{path}"), token).await
 }
 
 fn runs(v: &serde_json::Value) -> usize {

@@ -528,8 +528,17 @@ pub fn spawn_quiet_agent(cfg: &std::path::Path) -> tokio::process::Child {
 
 /// A GET within 5 s: status and body, or `None` when nothing answered.
 pub async fn get(url: &str) -> Option<(u16, String)> {
+    get_bearer(url, None).await
+}
+
+/// A GET within 5 s with `Authorization: Bearer TOKEN` when a token is given.
+pub async fn get_bearer(url: &str, token: Option<&str>) -> Option<(u16, String)> {
     let engine = shipwatch::net::Engine::new(&Default::default()).ok()?;
-    let req = shipwatch::net::Request::get(url::Url::parse(url).ok()?);
+    let mut req = shipwatch::net::Request::get(url::Url::parse(url).ok()?);
+    if let Some(t) = token {
+        req.headers
+            .push(("Authorization".into(), format!("Bearer {t}")));
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let r = engine
         .send(&req, &Default::default(), deadline)
