@@ -86,6 +86,13 @@ struct Running {
 
 async fn start_agent(dir: &Path, toml: &str, port: u16) -> Running {
     let cfg = dir.join("shipwatch.toml");
+    // Each test's alert state and history stay in its own directory.
+    let toml = if toml.contains("state_dir") {
+        toml.to_string()
+    } else {
+        let state = format!("[agent]\nstate_dir = \"{}\"\n", dir.join("state").display());
+        toml.replacen("[agent]\n", &state, 1)
+    };
     std::fs::write(&cfg, toml).unwrap();
     let getenv: shipwatch::agent::SharedEnv =
         Arc::new(|n: &str| (n == "SW_API_TOKEN").then(|| "t0ken-for-tests".to_string()));
@@ -377,6 +384,8 @@ async fn signals_reload_and_stop_the_binary() {
     std::fs::write(&cfg, config(port, &url, &["one"], "")).unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
         .args(["agent", "-c"])
+        // The default state_dir is relative: it lands in the test's directory.
+        .current_dir(dir.path())
         .arg(&cfg)
         .env("SW_API_TOKEN", "x-token")
         .stderr(std::process::Stdio::piped())
@@ -462,7 +471,13 @@ async fn several_environments_read_apart_on_the_page_and_in_remote_reports() {
     let page = call("GET", &format!("{base}/"), None).await.1;
     assert_eq!(page.matches("<h2>prod</h2>").count(), 1, "{page}");
     assert_eq!(page.matches("<h2>staging</h2>").count(), 1, "{page}");
-    assert_eq!(page.matches("<h2>").count(), 2);
+    // The two environments, and the incidents (none: every check passes).
+    assert_eq!(page.matches("<h2>").count(), 3);
+    assert!(
+        page.contains("<h2>Incidents</h2><p class=meta>No alert has fired.</p>"),
+        "{}",
+        &page[page.find("Incidents").unwrap_or(0)..]
+    );
     let remote = |format: &'static str| {
         let base = base.clone();
         async move {
@@ -520,6 +535,8 @@ async fn the_agent_says_what_it_runs_on_start_and_reload() {
     let log = dir.path().join("agent.log");
     let mut agent = tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
         .args(["agent", "-c"])
+        // The default state_dir is relative: it lands in the test's directory.
+        .current_dir(dir.path())
         .arg(&cfg)
         .env("SW_API_TOKEN", "t0ken-for-tests")
         .env_remove("SHIPWATCH_LOG")
@@ -690,6 +707,8 @@ async fn an_unusable_tls_certificate_stops_the_start() {
         Duration::from_secs(20),
         tokio::process::Command::new(env!("CARGO_BIN_EXE_shipwatch"))
             .args(["agent", "-c"])
+            // The default state_dir is relative: it lands in the test's directory.
+            .current_dir(dir.path())
             .arg(&cfg)
             .env("SW_API_TOKEN", "t0ken-for-tests")
             .output(),
