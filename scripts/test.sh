@@ -33,6 +33,8 @@ python3 -c 'import aiosmtpd' 2>/dev/null || python3 -m pip install --quiet aiosm
 # kind's run the websockets library's server.
 python3 -c 'import grpc_health' 2>/dev/null || python3 -m pip install --quiet grpcio grpcio-health-checking
 python3 -c 'import websockets' 2>/dev/null || python3 -m pip install --quiet websockets
+# The Kubernetes manifests are checked against the Kubernetes OpenAPI schema, offline.
+command -v kubernetes-validate >/dev/null 2>&1 || python3 -m pip install --quiet kubernetes-validate
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings

@@ -75,6 +75,8 @@ pub struct Metrics {
     /// Runs not recorded because the history writer's queue was full.
     pub history_dropped: Counter,
     pub history_bytes: Gauge<i64>,
+    /// The `location` label of every series, if any.
+    location: Option<String>,
 }
 
 fn l(pairs: &[(&str, &str)]) -> Labels {
@@ -92,7 +94,19 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
-        let mut r = Registry::with_prefix("shipwatch");
+        Metrics::at(None)
+    }
+
+    /// Metrics whose every series carries `location="…"` when the agent has one, so several
+    /// agents watching the same checks from different places can be told apart and compared.
+    pub fn at(location: Option<&str>) -> Metrics {
+        let labels = location.map(|l| {
+            (
+                std::borrow::Cow::Borrowed("location"),
+                std::borrow::Cow::Owned(l.to_string()),
+            )
+        });
+        let mut r = Registry::with_prefix_and_labels("shipwatch", labels.into_iter());
         let m = Metrics {
             check_success: FGauge::default(),
             check_duration: FGauge::default(),
@@ -116,13 +130,18 @@ impl Metrics {
             history_errors: Counter::default(),
             history_dropped: Counter::default(),
             history_bytes: Gauge::default(),
+            location: None,
             registry: Registry::default(),
         };
         register_checks(&mut r, &m);
         register_tls_and_security(&mut r, &m);
         register_alerts_and_agent(&mut r, &m);
         register_history(&mut r, &m);
-        Metrics { registry: r, ..m }
+        Metrics {
+            registry: r,
+            location: location.map(str::to_string),
+            ..m
+        }
     }
 
     /// Records a config load.
@@ -304,8 +323,16 @@ impl Metrics {
         let mut out = String::from(
             "# HELP shipwatch_latency_seconds Quantiles from the latest latency run.\n# TYPE shipwatch_latency_seconds summary\n",
         );
+        let location = self
+            .location
+            .as_ref()
+            .map_or(String::new(), |l| format!(",location=\"{}\"", escape(l)));
         for ((check, env), s) in m.iter() {
-            let base = format!("check=\"{}\",env=\"{}\"", escape(check), escape(env));
+            let base = format!(
+                "check=\"{}\",env=\"{}\"{location}",
+                escape(check),
+                escape(env)
+            );
             for (q, v) in QUANTILES.iter().zip(s.quantiles) {
                 out.push_str(&format!(
                     "shipwatch_latency_seconds{{{base},quantile=\"{q}\"}} {v}\n"

@@ -100,6 +100,7 @@ async fn start_agent(dir: &Path, toml: &str, port: u16) -> Running {
         config_path: cfg.clone(),
         shard: (0, 1),
         getenv,
+        location: None,
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await

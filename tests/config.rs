@@ -314,6 +314,7 @@ fn validate_reports_every_problem_of_the_file_at_once() {
         config_path: fixture("everything_at_once.toml"),
         shard: (0, 1),
         getenv: std::sync::Arc::new(|_: &str| None),
+        location: None,
     };
     let msg = shipwatch::agent::load(&opts).err().unwrap().to_string();
     assert!(

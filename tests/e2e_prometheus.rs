@@ -40,6 +40,9 @@ fn rule_exprs() -> Vec<String> {
         .unwrap()
         .lines()
         .filter_map(|l| l.trim().strip_prefix("expr: ").map(str::to_string))
+        // The multi-location rule needs agents in two locations; promtool's unit test
+        // (dashboards/prometheus-rules.test.yml) feeds it three.
+        .filter(|e| !e.contains("location"))
         .collect()
 }
 
@@ -141,6 +144,7 @@ server = "127.0.0.1:{dns_port}"
         config_path: cfg,
         shard: (0, 1),
         getenv: std::sync::Arc::new(|_: &str| None),
+        location: None,
     };
     let listener = TcpListener::bind(("127.0.0.1", agent_port)).await.unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

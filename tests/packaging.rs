@@ -14,20 +14,6 @@ fn repo(path: &str) -> PathBuf {
 }
 
 /// Parses YAML with PyYAML and prints it back as JSON.
-fn yaml_to_json(path: &std::path::Path) -> serde_json::Value {
-    let out = Command::new("python3")
-        .args(["-c", "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))"])
-        .arg(path)
-        .output()
-        .expect("python3 with PyYAML (scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "{} does not parse: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 #[test]
 fn every_yaml_file_parses() {

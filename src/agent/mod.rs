@@ -2,6 +2,7 @@
 //! `/metrics`, a status page and an API, and reloads its configuration on SIGHUP or file change.
 
 pub mod alerting;
+mod gate;
 pub mod history;
 mod history_api;
 mod page;
@@ -38,6 +39,8 @@ pub struct Options {
     /// `--shard i/n`: run only the pairs whose hash falls in shard `i` of `n`.
     pub shard: (u64, u64),
     pub getenv: SharedEnv,
+    /// `--location`, which wins over `[agent].location`.
+    pub location: Option<String>,
 }
 
 /// One environment's plan and the engine its checks share.
@@ -327,7 +330,8 @@ impl Agent {
             &loaded.agent.state_dir,
             loaded.alerts.clone(),
         )?);
-        let metrics = Arc::new(Metrics::new());
+        let location = opts.location.clone().or(loaded.agent.location.clone());
+        let metrics = Arc::new(Metrics::at(location.as_deref()));
         let history = Arc::new(history::History::open(
             &loaded.agent.state_dir,
             loaded.agent.history,

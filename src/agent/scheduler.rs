@@ -99,16 +99,72 @@ pub fn spawn(
 
 /// Keeps the check × environment pairs whose stable hash falls in shard `index` of `count`.
 pub(crate) fn in_shard(key: &Key, index: u64, count: u64) -> bool {
-    if count <= 1 {
-        return true;
-    }
-    // FNV-1a: stable across builds and platforms, unlike the std hasher.
+    count <= 1 || shard_of(key, count) == index
+}
+
+/// The shard that runs `key` among `count`, by rendezvous (highest random weight) hashing: each
+/// shard scores the pair and the highest score wins. Going from N to N+1 shards moves only the
+/// pairs the new shard now wins, about 1/(N+1) of them, so the rest keep their agent, and with it
+/// their history and alert state.
+pub fn shard_of(key: &Key, count: u64) -> u64 {
+    // FNV-1a of the pair: stable across builds and platforms, unlike the std hasher.
     let mut h: u64 = 0xcbf29ce484222325;
     for b in key.check.bytes().chain([0]).chain(key.env.bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x100000001b3);
     }
-    h % count == index
+    (0..count.max(1))
+        .max_by_key(|shard| (mix(h ^ mix(*shard + 1)), std::cmp::Reverse(*shard)))
+        .unwrap_or(0)
+}
+
+/// SplitMix64's finaliser: spreads every input bit over the whole word.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::*;
+
+    fn keys() -> Vec<Key> {
+        (0..10_000)
+            .map(|i| Key {
+                check: format!("check-{i}"),
+                env: ["prod", "staging"][i % 2].into(),
+            })
+            .collect()
+    }
+
+    /// Growing from 3 agents to 4 moves about a quarter of the checks, and only to the new one.
+    #[test]
+    fn resizing_moves_only_what_the_new_shard_takes() {
+        let keys = keys();
+        for (from, to) in [(3u64, 4u64), (4, 5), (1, 2)] {
+            let moved: Vec<&Key> = keys
+                .iter()
+                .filter(|k| shard_of(k, from) != shard_of(k, to))
+                .collect();
+            assert!(moved.iter().all(|k| shard_of(k, to) == to - 1));
+            let share = moved.len() as f64 / keys.len() as f64;
+            let ideal = 1.0 / to as f64;
+            assert!((share - ideal).abs() < 0.02, "{from}→{to}: {share}");
+            eprintln!(
+                "{from} → {to} agents: {:.1}% of 10,000 pairs moved",
+                share * 100.0
+            );
+        }
+        // Every pair has exactly one shard, and the shards are even within 5%.
+        let mut per = [0usize; 4];
+        for k in &keys {
+            per[shard_of(k, 4) as usize] += 1;
+            assert_eq!((0..4).filter(|i| in_shard(k, *i, 4)).count(), 1);
+        }
+        assert!(per.iter().all(|n| (2375..=2625).contains(n)), "{per:?}");
+        eprintln!("4 agents: {per:?} pairs each");
+    }
 }
 
 #[cfg(test)]

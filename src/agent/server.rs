@@ -93,7 +93,11 @@ async fn route(req: http::Request<Incoming>, state: Arc<State>) -> Result<Resp, 
         Ok(l) => l.clone(),
         Err(_) => return Ok(respond(500, "text/plain", "state unavailable")),
     };
-    let resp = match (req.method().as_str(), req.uri().path()) {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    if method == http::Method::POST && path == "/api/v1/gate" {
+        return Ok(gate(req, &state, loaded.api_token.as_deref()).await);
+    }
+    let resp = match (method.as_str(), path.as_str()) {
         ("GET", "/metrics") if !authorized(&req, loaded.metrics_auth.as_ref()) => unauthorized(),
         ("GET", "/metrics") => metrics(&req, &state),
         ("GET", "/healthz") => respond(200, "text/plain", "ok\n"),
@@ -129,7 +133,8 @@ async fn route(req: http::Request<Incoming>, state: Arc<State>) -> Result<Resp, 
         (
             _,
             "/metrics" | "/healthz" | "/readyz" | "/api/v1/status" | "/" | "/api/v1/run"
-            | "/api/v1/deploy" | "/api/v1/compare" | "/api/v1/history" | "/api/v1/incidents",
+            | "/api/v1/deploy" | "/api/v1/compare" | "/api/v1/history" | "/api/v1/incidents"
+            | "/api/v1/gate",
         ) => respond(405, "text/plain", "method not allowed\n"),
         _ => respond(404, "text/plain", "not found\n"),
     };
@@ -366,13 +371,25 @@ async fn run_now(req: &http::Request<Incoming>, state: &Arc<State>, token: Optio
     if keys.is_empty() {
         return json_resp(404, &json!({"error": "no configured check matches"}));
     }
+    match run_keys(state, &keys, env).await {
+        Ok(report) => json_resp(200, &report_json(&report)),
+        Err(busy) => busy,
+    }
+}
+
+/// Runs `keys` now, through the agent's concurrency bound and the run API's rate limit.
+pub(super) async fn run_keys(
+    state: &Arc<State>,
+    keys: &[Key],
+    env: Option<String>,
+) -> Result<Report, Resp> {
     let started_at = time::OffsetDateTime::now_utc();
     let clock = std::time::Instant::now();
     let per_minute = state
         .loaded
         .read()
         .map_or(60, |l| l.agent.api_runs_per_minute);
-    let checks = match super::runs::OnDemand::run(state, &keys, per_minute).await {
+    let checks = match super::runs::OnDemand::run(state, keys, per_minute).await {
         Ok(c) => c,
         Err(wait) => {
             let secs = wait.as_secs().max(1);
@@ -383,18 +400,64 @@ async fn run_now(req: &http::Request<Incoming>, state: &Arc<State>, token: Optio
             if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
                 r.headers_mut().insert(http::header::RETRY_AFTER, v);
             }
-            return r;
+            return Err(r);
         }
     };
     let (environment, target) = header(state, &checks);
-    let report = Report {
+    Ok(Report {
         environment: env.unwrap_or(environment),
         target,
         started_at,
         duration: clock.elapsed(),
         checks,
+    })
+}
+
+/// `POST /api/v1/gate`: a rollout gate for Flagger's webhooks and Argo Rollouts' `web` metric.
+/// The API token comes as a bearer token or, since Flagger's webhooks send no headers, as
+/// `metadata.token`.
+async fn gate(req: http::Request<Incoming>, state: &Arc<State>, token: Option<&str>) -> Resp {
+    let Some(token) = token else {
+        return json_resp(
+            403,
+            &json!({"error": "the run API is off: set [agent].api_token"}),
+        );
     };
-    json_resp(200, &report_json(&report))
+    let always_200 = query(&req, "verdict").as_deref() == Some("body");
+    let bearer_ok = bearer(&req).is_some_and(|got| same(got, token));
+    let body = match read_body(req.into_body(), 64 << 10).await {
+        Ok(b) => b,
+        Err(why) => return json_resp(400, &json!({ "error": why })),
+    };
+    let keys = match super::gate::keys(state, &body, |got| bearer_ok || same(got, token)) {
+        Ok(k) => k,
+        Err((status, why)) => return json_resp(status, &json!({ "error": why })),
+    };
+    let env = keys.first().map(|k| k.env.clone());
+    let report = match run_keys(state, &keys, env).await {
+        Ok(r) => r,
+        Err(busy) => return busy,
+    };
+    let passed = matches!(
+        report.status(),
+        crate::outcome::Status::Pass | crate::outcome::Status::Warn
+    );
+    // Flagger halts the rollout on any non-2xx answer; Argo's `web` provider reads the body.
+    let status = if passed || always_200 { 200 } else { 412 };
+    json_resp(status, &report_json(&report))
+}
+
+/// A request body, at most `cap` bytes.
+async fn read_body(body: Incoming, cap: usize) -> Result<Bytes, String> {
+    use http_body_util::BodyExt;
+    let limited = http_body_util::Limited::new(body, cap);
+    match tokio::time::timeout(std::time::Duration::from_secs(10), limited.collect()).await {
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(e)) => Err(format!(
+            "the request body could not be read (at most {cap} bytes): {e}"
+        )),
+        Err(_) => Err("the request body did not arrive within 10 s".into()),
+    }
 }
 
 /// Serves until the task is aborted; TLS when a certificate and key are configured.

@@ -65,15 +65,23 @@ pub enum Command {
         /// Config file.
         #[arg(short, long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Print the checks shard I of N runs, one per line (I/N or auto, as for `agent`).
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
     },
     /// Run continuously: scheduler, /metrics, status page and API, reload on SIGHUP or file change.
     Agent {
         /// Config file.
         #[arg(short, long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
-        /// Run only shard I of N (a stable hash of check and environment), e.g. 0/3.
+        /// Run only shard I of N (rendezvous hashing of check and environment), e.g. 0/3; `auto`
+        /// takes I from the StatefulSet pod name and N from SHIPWATCH_SHARDS.
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,
+        /// Where this agent probes from, as the `location` label of every series (overrides
+        /// `[agent].location`).
+        #[arg(long)]
+        location: Option<String>,
     },
     /// Send a test message to each configured alert sink, or re-send the notifications receivers
     /// refused (the dead-letter folder), and report what happened.
@@ -212,9 +220,16 @@ pub async fn run(cli: Cli, io: &mut Io<'_>) -> i32 {
             let c = *c;
             canary::compare(c.check, &c.stable, &c.canary, io).await
         }
-        Command::Validate { config } => validate(&config, io),
+        Command::Validate { config, shard } => match shard {
+            None => validate(&config, io),
+            Some(s) => agent::shard_checks(config, &s, io),
+        },
         Command::Init { url, output, force } => init(url, &output, force, io),
-        Command::Agent { config, shard } => agent(config, shard.as_deref(), io).await,
+        Command::Agent {
+            config,
+            shard,
+            location,
+        } => agent(config, shard.as_deref(), location, io).await,
         Command::Healthcheck { url } => healthcheck(&url, io).await,
         Command::Notify {
             config,
@@ -510,8 +525,47 @@ async fn check(args: CheckArgs, io: &mut Io<'_>) -> i32 {
     code
 }
 
+/// `--format github`: annotations on stdout, pointing at the config file's lines when there is
+/// one, and the Markdown report appended to `$GITHUB_STEP_SUMMARY` when it is set.
+fn github(report: &Report, args: &CheckArgs, io: &mut Io<'_>) -> i32 {
+    let text = args
+        .config
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok());
+    let path = args.config.as_ref().map(|p| p.display().to_string());
+    let source = match (&path, &text) {
+        (Some(path), Some(text)) => Some(crate::report::github::Source { path, text }),
+        _ => None,
+    };
+    if let Err(e) = crate::report::github::write(report, source.as_ref(), io.out) {
+        let _ = writeln!(io.err, "error: cannot write the report: {e}");
+        return EXIT_FAIL;
+    }
+    if let Some(summary) = (io.getenv)("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
+        let mut md = Vec::new();
+        let appended = report
+            .write(Format::Markdown, false, &mut md)
+            .and_then(|_| {
+                use std::io::Write as _;
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&summary)?;
+                f.write_all(&md)
+            });
+        if let Err(e) = appended {
+            let _ = writeln!(io.err, "error: cannot append the summary to {summary}: {e}");
+            return EXIT_FAIL;
+        }
+    }
+    report.exit_code(args.strict)
+}
+
 fn emit(report: &Report, args: &CheckArgs, io: &mut Io<'_>) -> i32 {
     let format = args.format.unwrap_or(Format::Text);
+    if format == Format::Github && args.output.is_none() {
+        return github(report, args, io);
+    }
     let written = match &args.output {
         Some(path) => {
             let mut buf = Vec::new();

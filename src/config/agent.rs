@@ -96,6 +96,9 @@ pub struct SinkSpec {
     pub kind: SinkKind,
     /// The URL, which may itself be a secret (a Slack webhook is).
     pub url: SecretOr,
+    /// Alertmanager only: the other instances of an HA cluster (`urls = [...]`); every alert
+    /// goes to each, and the cluster deduplicates.
+    pub more_urls: Vec<String>,
     pub hmac_secret: Option<SecretSource>,
     pub headers: Vec<(String, String)>,
     pub min_severity: crate::alert::Severity,
@@ -150,6 +153,8 @@ pub struct AgentSpec {
     pub public_url: Option<String>,
     /// How long run history is kept, and how large it may grow.
     pub history: HistorySpec,
+    /// Where this agent probes from (`eu-west-1`): a `location` label on every series.
+    pub location: Option<String>,
 }
 
 /// `history_raw`, `history_rollups` and `history_max_mb` of `[agent]`.
@@ -187,6 +192,7 @@ impl Default for AgentSpec {
             api_runs_per_minute: 60,
             public_url: None,
             history: HistorySpec::default(),
+            location: None,
         }
     }
 }
@@ -233,16 +239,7 @@ pub(super) fn read_agent(node: &Node, diags: &mut Diagnostics) -> AgentSpec {
             ),
         }
     }
-    let cert = t.str("tls_cert", diags);
-    let key = t.str("tls_key", diags);
-    match (cert, key) {
-        (Some(c), Some(k)) => a.tls = Some((PathBuf::from(c.value), PathBuf::from(k.value))),
-        (None, None) => {}
-        _ => diags.error(
-            t.span(),
-            "agent: set both `tls_cert` and `tls_key`, or neither",
-        ),
-    }
+    a.tls = read_tls(&mut t, diags);
     if let Some(c) = t.int("concurrency", 1..10_001, diags) {
         a.concurrency = c as usize;
     }
@@ -251,6 +248,7 @@ pub(super) fn read_agent(node: &Node, diags: &mut Diagnostics) -> AgentSpec {
     }
     a.public_url = t.str("public_url", diags).map(|s| s.value);
     a.history = read_history(&mut t, diags);
+    a.location = t.str("location", diags).map(|s| s.value);
     t.finish(
         &[
             "listen",
@@ -267,10 +265,28 @@ pub(super) fn read_agent(node: &Node, diags: &mut Diagnostics) -> AgentSpec {
             "history_raw",
             "history_rollups",
             "history_max_mb",
+            "location",
         ],
         diags,
     );
     a
+}
+
+/// `tls_cert` and `tls_key`: both or neither.
+fn read_tls(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<(PathBuf, PathBuf)> {
+    let cert = t.str("tls_cert", diags);
+    let key = t.str("tls_key", diags);
+    match (cert, key) {
+        (Some(c), Some(k)) => Some((PathBuf::from(c.value), PathBuf::from(k.value))),
+        (None, None) => None,
+        _ => {
+            diags.error(
+                t.span(),
+                "agent: set both `tls_cert` and `tls_key`, or neither",
+            );
+            None
+        }
+    }
 }
 
 /// The history keys of `[agent]`: raw runs last at least an hour and roll-ups at least as long.
@@ -448,6 +464,7 @@ const SINK_KEYS: &[&str] = &[
     "kind",
     "name",
     "url",
+    "urls",
     "webhook_url",
     "smtp_url",
     "hmac_secret",
@@ -465,7 +482,7 @@ const SINK_KEYS: &[&str] = &[
 fn read_sink(node: &Node, i: usize, diags: &mut Diagnostics) -> Option<SinkSpec> {
     let mut t = Table::of(node, format!("alerts.sink[{i}]"), diags);
     let kind = read_sink_kind(&mut t, node, i, diags);
-    let url = read_sink_url(&mut t, kind, node, i, diags);
+    let (url, more_urls) = read_sink_urls(&mut t, kind, node, i, diags);
     let hmac_secret = t
         .get("hmac_secret")
         .and_then(|n| secret_ref(n, &format!("alerts.sink[{i}].hmac_secret"), diags));
@@ -486,6 +503,7 @@ fn read_sink(node: &Node, i: usize, diags: &mut Diagnostics) -> Option<SinkSpec>
         name: name.unwrap_or_else(|| kind.name().to_string()),
         kind,
         url: url?,
+        more_urls,
         hmac_secret,
         headers,
         min_severity,
@@ -539,6 +557,30 @@ fn read_sink_kind(
 
 /// The receiver's address (`url`, Slack's `webhook_url`, email's `smtp_url`), which may be a
 /// secret.
+/// `url`, or for Alertmanager `urls = [...]` (the instances of an HA cluster): the first, and
+/// the others.
+fn read_sink_urls(
+    t: &mut Table<'_>,
+    kind: Option<SinkKind>,
+    node: &Node,
+    i: usize,
+    diags: &mut Diagnostics,
+) -> (Option<SecretOr>, Vec<String>) {
+    let Some(list) = t.str_list("urls", diags) else {
+        return (read_sink_url(t, kind, node, i, diags), Vec::new());
+    };
+    if kind != Some(SinkKind::Alertmanager) || t.get("url").is_some() || list.is_empty() {
+        diags.error(
+            node.span.clone(),
+            format!("alerts.sink[{i}]: `urls` is for an alertmanager sink, instead of `url`, with at least one URL"),
+        );
+        return (None, Vec::new());
+    }
+    let mut urls = list.into_iter().map(|u| u.value);
+    let first = urls.next().map(SecretOr::Plain);
+    (first, urls.collect())
+}
+
 fn read_sink_url(
     t: &mut Table<'_>,
     kind: Option<SinkKind>,

@@ -1,5 +1,6 @@
 //! Reports: a run's outcomes as text, JSON, JUnit XML or Markdown, each written to any `Write`.
 
+pub mod github;
 mod json;
 mod junit;
 mod markdown;
@@ -23,6 +24,9 @@ pub enum Format {
     Json,
     Junit,
     Markdown,
+    /// GitHub Actions annotations (`::error` / `::warning`); the Markdown report goes to the job
+    /// summary when `GITHUB_STEP_SUMMARY` is set.
+    Github,
 }
 
 /// One run, ready to render: the outcomes plus when, where and how long.
@@ -122,6 +126,7 @@ impl Report {
             }
             Format::Junit => junit::write(self, w),
             Format::Markdown => markdown::write(self, w),
+            Format::Github => github::write(self, None, w),
         }
     }
 }

@@ -44,9 +44,9 @@ pub enum Receiver {
         headers: Vec<(String, String)>,
         hmac_secret: Option<String>,
     },
-    /// Alertmanager's base URL; alerts go to `/api/v2/alerts`.
+    /// Alertmanager's base URLs, one per instance of a cluster; alerts go to `/api/v2/alerts`.
     Alertmanager {
-        url: String,
+        urls: Vec<String>,
         headers: Vec<(String, String)>,
     },
     /// An SMTP relay.
@@ -237,6 +237,8 @@ pub(crate) fn headline(batch: &[Notification]) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     pub url: String,
+    /// Where the same message goes as well: the other instances of an Alertmanager cluster.
+    pub also: Vec<String>,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -280,10 +282,14 @@ impl Sink {
         let (url, body) = match &self.to {
             Receiver::Webhook { url, .. } => (url.clone(), webhook::payload(batch, status_url)),
             Receiver::Slack { url } => (url.clone(), slack::payload(batch, status_url)),
-            Receiver::Alertmanager { url, .. } => (
-                format!("{}/api/v2/alerts", url.trim_end_matches('/')),
-                alertmanager::payload(batch, status_url),
-            ),
+            Receiver::Alertmanager { urls, .. } => {
+                let mut d = self.post(
+                    alerts_url(urls.first().map_or("", String::as_str)),
+                    alertmanager::payload(batch, status_url),
+                );
+                d.also = urls.iter().skip(1).map(|u| alerts_url(u)).collect();
+                return d;
+            }
             Receiver::Email(_) => (String::new(), Vec::new()),
         };
         self.post(url, body)
@@ -307,12 +313,43 @@ impl Sink {
             Receiver::Alertmanager { headers: extra, .. } => headers.extend(extra.iter().cloned()),
             Receiver::Slack { .. } | Receiver::Email(_) => {}
         }
-        Delivery { url, headers, body }
+        Delivery {
+            url,
+            also: Vec::new(),
+            headers,
+            body,
+        }
     }
 
-    /// Sends a delivery; any answer but 2xx, or no answer within the timeout, is a failure.
+    /// Sends a delivery; any answer but 2xx, or no answer within the timeout, is a failure. A
+    /// message for an Alertmanager cluster goes to every instance, as Prometheus sends it, and is
+    /// delivered when one of them took it: they share it by gossip.
     pub async fn send(&self, engine: &Engine, d: &Delivery) -> Result<(), SinkError> {
-        let url = url::Url::parse(&d.url).map_err(|e| SinkError::Rejected {
+        if d.also.is_empty() {
+            return self.send_to(engine, &d.url, d).await;
+        }
+        let urls = std::iter::once(&d.url).chain(&d.also);
+        let sends = urls.map(|u| self.send_to(engine, u, d));
+        let results = futures_util::future::join_all(sends).await;
+        let mut first_error = None;
+        let mut taken = 0;
+        for (url, r) in std::iter::once(&d.url).chain(&d.also).zip(results) {
+            match r {
+                Ok(()) => taken += 1,
+                Err(e) => {
+                    tracing::warn!(sink = %self.name, %url, "one Alertmanager of the cluster did not take the alerts: {e}");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) if taken == 0 => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    async fn send_to(&self, engine: &Engine, target: &str, d: &Delivery) -> Result<(), SinkError> {
+        let url = url::Url::parse(target).map_err(|e| SinkError::Rejected {
             why: format!("invalid sink URL: {e}"),
             split: false,
         })?;
@@ -331,6 +368,11 @@ impl Sink {
             })?;
         judge(&self.name, resp.status, &resp.headers, &resp.body)
     }
+}
+
+/// Alertmanager's alerts endpoint under its base URL.
+fn alerts_url(base: &str) -> String {
+    format!("{}/api/v2/alerts", base.trim_end_matches('/'))
 }
 
 /// The sinks of a configuration, with their secrets read through `read`.
@@ -378,7 +420,12 @@ fn receiver(
             headers,
             hmac_secret: secret(s.hmac_secret.as_ref(), "hmac_secret")?,
         },
-        SinkKind::Alertmanager => Receiver::Alertmanager { url, headers },
+        SinkKind::Alertmanager => Receiver::Alertmanager {
+            urls: std::iter::once(url)
+                .chain(s.more_urls.iter().cloned())
+                .collect(),
+            headers,
+        },
         SinkKind::Email => Receiver::Email(Mail {
             smtp_url: url,
             username: s.username.clone(),

@@ -727,3 +727,19 @@ pub async fn assert_trusted_only_with(toml: &str, ca: PathBuf) {
     assert_eq!(e.kind, "tls");
     assert!(e.message.contains("not trusted"), "{}", e.message);
 }
+
+/// A YAML file (every document of it) as JSON, read with PyYAML.
+pub fn yaml_to_json(path: &std::path::Path) -> serde_json::Value {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))"])
+        .arg(path)
+        .output()
+        .expect("python3 with PyYAML (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{} does not parse: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
