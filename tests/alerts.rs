@@ -384,15 +384,7 @@ async fn alertmanager_sees_the_alert_active_then_resolved() {
         "route:\n  receiver: blackhole\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n",
     )
     .unwrap();
-    let binary = ["prometheus-alertmanager", "alertmanager"]
-        .into_iter()
-        .find(|b| {
-            std::process::Command::new(b)
-                .arg("--version")
-                .output()
-                .is_ok()
-        })
-        .expect("Alertmanager is installed (scripts/test.sh installs prometheus-alertmanager)");
+    let binary = alertmanager_binary();
     let mut am = tokio::process::Command::new(binary)
         .arg(format!("--config.file={}", am_cfg.display()))
         .arg(format!(

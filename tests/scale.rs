@@ -11,18 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn alertmanager_binary() -> &'static str {
-    ["prometheus-alertmanager", "alertmanager"]
-        .into_iter()
-        .find(|b| {
-            std::process::Command::new(b)
-                .arg("--version")
-                .output()
-                .is_ok()
-        })
-        .expect("Alertmanager is installed (scripts/test.sh installs prometheus-alertmanager)")
-}
-
 /// One member of a gossip cluster on loopback, sending to `receiver`.
 fn alertmanager(
     dir: &Path,

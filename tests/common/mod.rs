@@ -743,3 +743,16 @@ pub fn yaml_to_json(path: &std::path::Path) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// The Alertmanager binary: Debian names it prometheus-alertmanager.
+pub fn alertmanager_binary() -> &'static str {
+    ["prometheus-alertmanager", "alertmanager"]
+        .into_iter()
+        .find(|b| {
+            std::process::Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok()
+        })
+        .expect("Alertmanager is installed (scripts/test.sh installs prometheus-alertmanager)")
+}
