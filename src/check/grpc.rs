@@ -89,10 +89,8 @@ impl GrpcProbe {
 
     fn request(&self, deadline: Instant) -> Result<http::Request<Full<Bytes>>, NetError> {
         let prefix = self.url.path().trim_end_matches('/');
-        let authority = match self.url.port() {
-            Some(p) => format!("{}:{p}", self.url.host_str().unwrap_or_default()),
-            None => self.url.host_str().unwrap_or_default().to_string(),
-        };
+        // As written in the URL: IPv6 hosts keep their brackets.
+        let authority = &self.url[url::Position::BeforeHost..url::Position::AfterPort];
         let uri = format!("{}://{authority}{prefix}/{METHOD}", self.url.scheme());
         let left = deadline.saturating_duration_since(Instant::now());
         let mut b = http::Request::post(uri)

@@ -278,6 +278,10 @@ impl History {
 
     /// Waits (up to `limit`) until everything queued is written and maintenance has run.
     pub fn flush(&self, limit: Duration) -> bool {
+        let writing = self.tx.lock().is_ok_and(|tx| tx.is_some());
+        if !writing {
+            return false;
+        }
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         self.send(Msg::Flush(done_tx));
         done_rx.recv_timeout(limit).is_ok()
