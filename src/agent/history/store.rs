@@ -69,6 +69,8 @@ fn open_checked(path: &Path) -> Result<Connection, rusqlite::Error> {
     c.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     c.pragma_update(None, "journal_mode", "WAL")?;
     c.pragma_update(None, "synchronous", "NORMAL")?;
+    // A small page cache: the writer appends and the readers look at one series at a time.
+    c.pragma_update(None, "cache_size", -1024)?;
     let ok: String = c.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
     if ok != "ok" {
         return Err(rusqlite::Error::SqliteFailure(
@@ -87,6 +89,7 @@ pub(super) fn open_reader(dir: &Path) -> Result<Connection, rusqlite::Error> {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     c.busy_timeout(Duration::from_secs(2))?;
+    c.pragma_update(None, "cache_size", -1024)?;
     Ok(c)
 }
 
