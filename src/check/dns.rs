@@ -203,13 +203,6 @@ fn rcode_name(code: u16) -> String {
         .map_or_else(|| format!("RCODE{code}"), |n| n.to_string())
 }
 
-fn timed_out(started: Instant) -> NetError {
-    NetError::Timeout {
-        phase: Phase::Dns,
-        after: Duration::from_millis(started.elapsed().as_millis() as u64),
-    }
-}
-
 fn decode(buf: &[u8], server: SocketAddr) -> Result<Message, NetError> {
     Message::from_vec(buf).map_err(|e| {
         NetError::Protocol(format!(
@@ -244,7 +237,9 @@ async fn udp_exchange(
         loop {
             let received = tokio::time::timeout_at(wait_until, socket.recv(&mut buf)).await;
             let n = match received {
-                Err(_) if wait_until >= deadline => return Err(timed_out(started)),
+                Err(_) if wait_until >= deadline => {
+                    return Err(NetError::timed_out(Phase::Dns, started));
+                }
                 Err(_) => break,
                 Ok(r) => r.map_err(|e| {
                     NetError::Connect(format!("no DNS service at {server} over UDP: {e}"))
@@ -290,7 +285,7 @@ async fn tcp_exchange(
     };
     tokio::time::timeout_at(deadline, exchange)
         .await
-        .unwrap_or_else(|_| Err(timed_out(started)))
+        .unwrap_or_else(|_| Err(NetError::timed_out(Phase::Dns, started)))
 }
 
 // The `[[check]]` keys of this kind, read and validated with positions.

@@ -127,7 +127,7 @@ impl GrpcProbe {
             };
         let response = match tokio::time::timeout_at(deadline, head).await {
             Ok(r) => r?,
-            Err(_) => return Err(timeout(Phase::Ttfb, started).into()),
+            Err(_) => return Err(NetError::timed_out(Phase::Ttfb, started).into()),
         };
         timings.ttfb = started.elapsed();
         let (parts, body) = response.into_parts();
@@ -281,13 +281,6 @@ fn header(headers: &http::HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-}
-
-fn timeout(phase: Phase, started: Instant) -> NetError {
-    NetError::Timeout {
-        phase,
-        after: std::time::Duration::from_millis(started.elapsed().as_millis() as u64),
-    }
 }
 
 /// HealthCheckRequest { string service = 1; }: empty for the whole server.

@@ -117,11 +117,11 @@ impl WebSocketProbe {
         let request = self.request(key);
         wire.send(request.as_bytes())
             .await
-            .map_err(|e| wire_error(e, "sending the handshake"))?;
+            .map_err(|e| e.during("sending the handshake"))?;
         let head = wire
             .head()
             .await
-            .map_err(|e| wire_error(e, "waiting for the handshake answer"))?;
+            .map_err(|e| e.during("waiting for the handshake answer"))?;
         let accept = base64(&crate::crypto::sha1(format!("{key}{GUID}").as_bytes()));
         let answer = Handshake::parse(&head);
         Ok((
@@ -155,7 +155,7 @@ impl WebSocketProbe {
         if let Some(text) = &self.send {
             wire.send(&client_frame(0x1, text.as_bytes()))
                 .await
-                .map_err(|e| wire_error(e, "sending the message"))?;
+                .map_err(|e| e.during("sending the message"))?;
         }
         let mut message = Vec::new();
         loop {
@@ -163,7 +163,7 @@ impl WebSocketProbe {
                 Ok(f) => f,
                 Err(WireError::Timeout) => return Ok(Received::Nothing),
                 Err(WireError::Closed) => return Ok(Received::Closed(1006, String::new())),
-                Err(e) => return Err(wire_error(e, "reading a frame")),
+                Err(e) => return Err(e.during("reading a frame")),
             };
             details.frames += 1;
             match frame.opcode {
@@ -362,17 +362,6 @@ fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&mask);
     out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
     out
-}
-
-fn wire_error(e: WireError, doing: &str) -> ProbeError {
-    ProbeError {
-        kind: if matches!(e, WireError::Timeout) {
-            "timeout"
-        } else {
-            "protocol"
-        },
-        message: format!("{doing}: {e}"),
-    }
 }
 
 // The `[[check]]` keys of this kind, read and validated with positions.

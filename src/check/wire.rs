@@ -38,6 +38,19 @@ pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
+impl WireError {
+    /// The check's error when `doing` failed: a timeout, or a protocol failure.
+    pub(crate) fn during(self, doing: &str) -> crate::outcome::ProbeError {
+        crate::outcome::ProbeError {
+            kind: match self {
+                WireError::Timeout => "timeout",
+                _ => "protocol",
+            },
+            message: format!("{doing}: {self}"),
+        }
+    }
+}
+
 /// A connection read a line at a time, keeping what arrived after the last line.
 pub(crate) struct Wire<S> {
     pub io: S,

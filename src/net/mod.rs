@@ -57,6 +57,14 @@ impl NetError {
     pub(crate) const KINDS: [&'static str; 6] =
         ["setup", "dns", "connect", "tls", "timeout", "protocol"];
 
+    /// The deadline passed during `phase`, `started` being when the wait began.
+    pub(crate) fn timed_out(phase: Phase, started: Instant) -> NetError {
+        NetError::Timeout {
+            phase,
+            after: round_ms(started.elapsed()),
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             NetError::Setup(_) => "setup",
@@ -419,10 +427,7 @@ async fn within<T>(
 ) -> Result<T, NetError> {
     match tokio::time::timeout_at(deadline, fut).await {
         Ok(r) => r,
-        Err(_) => Err(NetError::Timeout {
-            phase,
-            after: round_ms(started.elapsed()),
-        }),
+        Err(_) => Err(NetError::timed_out(phase, started)),
     }
 }
 

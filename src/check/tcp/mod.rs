@@ -15,7 +15,7 @@ use crate::doc::{Diagnostics, Spanned, Table};
 use crate::net::{NetError, Timings};
 use crate::outcome::{Details, ProbeError, TcpDetails};
 
-use super::wire::{self, Wire};
+use super::wire::Wire;
 use super::{Ctx, Finding, Probed, Status, judge_assertions};
 pub use starttls::Starttls;
 
@@ -101,9 +101,7 @@ impl TcpProbe {
     /// Sends `send`, then reads the banner when something will judge it.
     async fn exchange(&self, wire: &mut Wire<TcpStream>, run: &mut Run) -> Result<(), ProbeError> {
         if let Some(bytes) = &self.send {
-            wire.send(bytes)
-                .await
-                .map_err(|e| timeout_or(e, "sending"))?;
+            wire.send(bytes).await.map_err(|e| e.during("sending"))?;
         }
         let wanted = self.send.is_some()
             || self
@@ -114,7 +112,7 @@ impl TcpProbe {
             let (banner, cut) = wire
                 .banner(MAX_BANNER)
                 .await
-                .map_err(|e| timeout_or(e, "waiting for the banner"))?;
+                .map_err(|e| e.during("waiting for the banner"))?;
             run.details.banner = Some(banner);
             run.details.banner_truncated = cut;
         }
@@ -137,7 +135,12 @@ impl TcpProbe {
         };
         match starttls::negotiate(proto, &mut wire).await {
             Ok(greeting) => run.details.banner = greeting,
-            Err(r) if r.timeout => return Err(timeout(r.message)),
+            Err(r) if r.timeout => {
+                return Err(ProbeError {
+                    kind: "timeout",
+                    message: r.message,
+                });
+            }
             Err(r) => {
                 run.findings.push(refused(r.message));
                 return Ok(());
@@ -192,24 +195,6 @@ impl TcpProbe {
             details: Details::Tcp(run.details),
             redact: Vec::new(),
         }
-    }
-}
-
-fn timeout(message: String) -> ProbeError {
-    ProbeError {
-        kind: "timeout",
-        message,
-    }
-}
-
-/// A wire failure as the check's error: a timeout, or a protocol failure.
-fn timeout_or(e: wire::WireError, doing: &str) -> ProbeError {
-    match e {
-        wire::WireError::Timeout => timeout(format!("timeout {doing}: {e}")),
-        other => ProbeError {
-            kind: NetError::Protocol(String::new()).kind(),
-            message: format!("{doing}: {other}"),
-        },
     }
 }
 
