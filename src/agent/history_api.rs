@@ -7,12 +7,12 @@ use serde_json::{Value, json};
 
 use super::State;
 use super::history::{Hour, Incident, RunRow, now_ms};
+use super::server::Query;
 
 /// Ranges longer than this are answered with hourly roll-ups instead of every run.
 const RAW_RANGE_S: i64 = 48 * 3600;
 /// Runs returned at most.
 const MAX_RUNS: usize = 10_000;
-const STATUSES: [&str; 4] = ["pass", "warn", "fail", "error"];
 
 /// An answer: the HTTP status and its JSON body.
 pub(super) type Answer = (u16, Value);
@@ -28,7 +28,7 @@ fn at(ms: i64) -> String {
 fn run_json(r: &RunRow) -> Value {
     let mut v = json!({
         "at": at(r.at_ms),
-        "status": STATUSES.get(r.status as usize).copied().unwrap_or("error"),
+        "status": r.status.as_str(),
         "duration_ms": r.duration_ms,
         "failing": r.failing,
     });
@@ -85,18 +85,18 @@ fn env_of(state: &State, check: &str) -> Result<String, Answer> {
 }
 
 /// `?check=NAME&env=ENV&since=24h`: the runs (or hourly roll-ups past 48 hours) and uptime.
-pub(super) fn history(state: &Arc<State>, q: &dyn Fn(&str) -> Option<String>) -> Answer {
-    let Some(check) = q("check") else {
+pub(super) fn history(state: &Arc<State>, q: &Query) -> Answer {
+    let Some(check) = q.get("check") else {
         return problem(400, "add check=NAME (and env=ENV when it runs in several)");
     };
-    let env = match q("env") {
+    let env = match q.get("env") {
         Some(e) => e,
         None => match env_of(state, &check) {
             Ok(e) => e,
             Err(a) => return a,
         },
     };
-    let since_text = q("since").unwrap_or_else(|| "24h".into());
+    let since_text = q.get("since").unwrap_or_else(|| "24h".into());
     let since = match crate::units::parse_duration(&since_text) {
         Ok(d) => d.as_secs() as i64,
         Err(e) => return problem(400, format!("since=\"{since_text}\": {e}")),
@@ -158,8 +158,8 @@ fn incident_json(i: &Incident) -> Value {
 }
 
 /// `?limit=N` (default 100, at most 1,000): each alert's firing and resolution, newest first.
-pub(super) fn incidents(state: &Arc<State>, q: &dyn Fn(&str) -> Option<String>) -> Answer {
-    let limit = match q("limit").map(|l| l.parse::<usize>()) {
+pub(super) fn incidents(state: &Arc<State>, q: &Query) -> Answer {
+    let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
         None => 100,
         Some(Ok(n)) if (1..=1000).contains(&n) => n,
         Some(_) => return problem(400, "limit must be a number from 1 to 1000"),

@@ -64,15 +64,6 @@ fn badge(s: Status) -> String {
     )
 }
 
-fn status_of(code: i64) -> Status {
-    match code {
-        0 => Status::Pass,
-        1 => Status::Warn,
-        2 => Status::Fail,
-        _ => Status::Error,
-    }
-}
-
 /// "2026-11-24 06:01:31 UTC": a time as people read it.
 fn clock(ms: i64) -> String {
     crate::units::rfc3339((ms.max(0) / 1000) as u64)
@@ -213,7 +204,7 @@ fn strip(recent: &[RunRow], html: &mut String) {
     let mut rects = String::new();
     let offset = SLOTS - recent.len().min(SLOTS);
     for (i, r) in recent.iter().take(SLOTS).rev().enumerate() {
-        let s = status_of(r.status);
+        let s = r.status;
         counts[s as usize] += 1;
         let h = match s {
             Status::Pass => 28,

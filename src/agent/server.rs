@@ -83,9 +83,7 @@ fn authorized(req: &http::Request<Incoming>, auth: Option<&MetricsAuth>) -> bool
 }
 
 fn query(req: &http::Request<Incoming>, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(req.uri().query()?.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    Query::of(req).get(name)
 }
 
 async fn route(req: http::Request<Incoming>, state: Arc<State>) -> Result<Resp, Infallible> {
@@ -150,57 +148,68 @@ fn unauthorized() -> Resp {
     r
 }
 
-/// The request's query as name/value pairs.
-fn query_pairs(req: &http::Request<Incoming>) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
-        .into_owned()
-        .collect()
-}
+/// A request's query string, parsed once.
+pub(super) struct Query(Vec<(String, String)>);
 
-/// The history API; its database reads run off the async threads.
-async fn history_answer(req: &http::Request<Incoming>, state: &Arc<State>, runs: bool) -> Resp {
-    let pairs = query_pairs(req);
-    let state = state.clone();
-    let answer = tokio::task::spawn_blocking(move || {
-        let q = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        if runs {
-            super::history_api::history(&state, &q)
-        } else {
-            super::history_api::incidents(&state, &q)
-        }
-    })
-    .await;
-    match answer {
-        Ok((status, body)) => json_resp(status, &body),
-        Err(_) => respond(500, "text/plain", "the history query failed\n"),
+impl Query {
+    fn of(req: &http::Request<Incoming>) -> Query {
+        let text = req.uri().query().unwrap_or("");
+        Query(
+            url::form_urlencoded::parse(text.as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    /// The first value of `name`.
+    pub(super) fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
     }
 }
 
-/// The status page, filtered by `env` and `status`, rendered off the async threads. It refreshes
-/// itself every 30 s: a browser may reuse it for 25 s, shared caches never keep it.
+/// Runs `f` with the request's query on a blocking thread, so database reads and page rendering
+/// stay off the async workers. `None` if it panicked.
+async fn blocking<T: Send + 'static>(
+    req: &http::Request<Incoming>,
+    state: &Arc<State>,
+    f: impl FnOnce(&Arc<State>, &Query) -> T + Send + 'static,
+) -> Option<T> {
+    let (q, state) = (Query::of(req), state.clone());
+    tokio::task::spawn_blocking(move || f(&state, &q))
+        .await
+        .ok()
+}
+
+/// The history API.
+async fn history_answer(req: &http::Request<Incoming>, state: &Arc<State>, runs: bool) -> Resp {
+    let answer = blocking(req, state, move |state, q| {
+        if runs {
+            super::history_api::history(state, q)
+        } else {
+            super::history_api::incidents(state, q)
+        }
+    });
+    match answer.await {
+        Some((status, body)) => json_resp(status, &body),
+        None => respond(500, "text/plain", "the history query failed\n"),
+    }
+}
+
+/// The status page, filtered by `env` and `status`. It refreshes itself every 30 s: a browser
+/// may reuse it for 25 s, shared caches never keep it.
 async fn status_page(req: &http::Request<Incoming>, state: &Arc<State>) -> Resp {
-    let pairs = query_pairs(req);
-    let state = state.clone();
-    let html = tokio::task::spawn_blocking(move || {
-        let q = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
+    let html = blocking(req, state, |state, q| {
         let filter = page::Filter {
-            env: q("env").filter(|e| !e.is_empty()),
-            status: q("status").filter(|s| !s.is_empty()),
+            env: q.get("env").filter(|e| !e.is_empty()),
+            status: q.get("status").filter(|s| !s.is_empty()),
         };
-        page::render(&state, &filter)
+        page::render(state, &filter)
     })
     .await
-    .unwrap_or_else(|_| "<!doctype html><p>the status page failed to render</p>".into());
+    .unwrap_or_else(|| "<!doctype html><p>the status page failed to render</p>".into());
     let mut r = respond(200, "text/html; charset=utf-8", html);
     r.headers_mut().insert(
         http::header::CACHE_CONTROL,

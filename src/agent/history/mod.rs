@@ -113,7 +113,7 @@ impl Incident {
 #[derive(Debug, Clone)]
 pub struct RunRow {
     pub at_ms: i64,
-    pub status: i64,
+    pub status: Status,
     pub duration_ms: f64,
     pub p95: Option<f64>,
     pub days_left: Option<i64>,

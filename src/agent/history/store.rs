@@ -16,6 +16,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Hour, Incident, Record, RunRow, Uptime};
+use crate::outcome::Status;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, check_name TEXT NOT NULL, env TEXT NOT NULL, UNIQUE (check_name, env));
@@ -31,9 +32,19 @@ CREATE INDEX IF NOT EXISTS incidents_by_time ON incidents (fired_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 ";
 
-/// Statuses as stored: the order of [`crate::outcome::Status`].
-pub(super) fn status_code(s: crate::outcome::Status) -> i64 {
+/// Statuses as stored: the order of [`Status`].
+fn status_code(s: Status) -> i64 {
     s as i64
+}
+
+/// A stored status read back; anything unknown counts as an error.
+fn status_from(code: i64) -> Status {
+    match code {
+        0 => Status::Pass,
+        1 => Status::Warn,
+        2 => Status::Fail,
+        _ => Status::Error,
+    }
 }
 
 /// Runs that count against uptime: fail and error (pass and warn are up).
@@ -386,7 +397,7 @@ pub(super) fn runs(
     let rows = stmt.query_map(params![series, since_ms, limit as i64], |r| {
         Ok(RunRow {
             at_ms: r.get(0)?,
-            status: r.get(1)?,
+            status: status_from(r.get(1)?),
             duration_ms: r.get(2)?,
             p95: r.get(3)?,
             days_left: r.get(4)?,
@@ -503,7 +514,6 @@ pub(super) fn incidents(c: &Connection, limit: usize) -> Result<Vec<Incident>, r
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::Status;
 
     fn record(check: &str, at_ms: i64, status: Status, duration_ms: f64) -> Record {
         Record {
