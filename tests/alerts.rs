@@ -481,30 +481,14 @@ async fn smtp_server_tls(
     auth: Option<(&str, &str)>,
     tls: Option<(&str, &Path, &Path)>,
 ) -> tokio::process::Child {
-    let script =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
-    let mut cmd = tokio::process::Command::new("python3");
-    cmd.arg(script).arg(port.to_string()).arg(out);
+    let mut args: Vec<std::ffi::OsString> = vec![port.to_string().into(), out.into()];
     if let Some((u, p)) = auth {
-        cmd.args([u, p]);
+        args.extend([u.into(), p.into()]);
     }
     if let Some((mode, cert, key)) = tls {
-        cmd.arg(mode).arg(cert).arg(key);
+        args.extend([mode.into(), cert.into(), key.into()]);
     }
-    let mut child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python3 with aiosmtpd (scripts/test.sh installs it)");
-    use tokio::io::AsyncBufReadExt;
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await;
-    assert!(
-        matches!(ready, Ok(Ok(Some(ref l))) if l == "ready"),
-        "the SMTP server did not start: {ready:?}"
-    );
-    child
+    support_server("smtp_sink.py", &args, "aiosmtpd").await
 }
 
 fn mails(out: &Path) -> Vec<serde_json::Value> {
@@ -687,13 +671,7 @@ fn payloads_match_the_golden_files() {
         )
         .unwrap()
             + "\n";
-        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/golden")
-            .join(name);
-        if std::env::var_os("SHIPWATCH_BLESS").is_some() {
-            std::fs::write(&path, &pretty).unwrap();
-        }
-        assert_eq!(pretty, std::fs::read_to_string(&path).unwrap(), "{name}");
+        golden(name, &pretty);
     }
     let (subject, text, html) = shipwatch::sink::email_content(&n, url);
     assert_eq!(

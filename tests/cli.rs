@@ -93,18 +93,6 @@ fn normalize(s: &str) -> String {
     s.into_owned()
 }
 
-fn golden(name: &str, actual: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("SHIPWATCH_BLESS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("missing golden file {name}; run with SHIPWATCH_BLESS=1"));
-    assert_eq!(actual, want, "golden {name} differs");
-}
-
 #[tokio::test]
 async fn checklist_passes_with_exit_0_and_golden_text() {
     let site = Site::start(|_| Resp::json(200, HEALTHY)).await;

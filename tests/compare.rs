@@ -420,18 +420,6 @@ fn normalize(s: &str) -> String {
     s.into_owned()
 }
 
-fn golden(name: &str, actual: &str) {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("SHIPWATCH_BLESS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-    }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("missing golden file {name}; run with SHIPWATCH_BLESS=1"));
-    assert_eq!(actual, want, "golden {name} differs");
-}
-
 /// What a release lead reads after a deploy that broke the health endpoint and dropped the
 /// security headers: the text and Markdown reports, byte for byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

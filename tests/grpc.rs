@@ -27,8 +27,7 @@ fn grpc_check(name: &str, url: &str, service: &str) -> String {
 }
 
 async fn grpc_server(args: &[OsString]) -> tokio::process::Child {
-    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-    support_server("grpc_server.py", &refs, "the grpcio health server").await
+    support_server("grpc_server.py", args, "the grpcio health server").await
 }
 
 #[tokio::test]

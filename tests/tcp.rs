@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -18,10 +17,6 @@ fn tcp_check(name: &str, host: &str, extra: &str) -> String {
     format!(
         "[[check]]\nname = \"{name}\"\nkind = \"tcp\"\nhost = \"{host}\"\ntimeout = \"2s\"\n{extra}\n"
     )
-}
-
-fn refs(v: &[std::ffi::OsString]) -> Vec<&OsStr> {
-    v.iter().map(|s| s.as_os_str()).collect()
 }
 
 fn world_readable(dir: &Path) {
@@ -196,8 +191,8 @@ async fn smtp_starttls_is_judged_like_a_tls_check() {
     };
     let tls_args = args(tls_port, true);
     let plain_args = args(plain_port, false);
-    let _tls = support_server("smtp_sink.py", &refs(&tls_args), "aiosmtpd").await;
-    let _plain = support_server("smtp_sink.py", &refs(&plain_args), "aiosmtpd").await;
+    let _tls = support_server("smtp_sink.py", &tls_args, "aiosmtpd").await;
+    let _plain = support_server("smtp_sink.py", &plain_args, "aiosmtpd").await;
     let toml = [
         tcp_check(
             "smtp",

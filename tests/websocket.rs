@@ -21,8 +21,7 @@ fn ws_check(name: &str, url: &str, extra: &str) -> String {
 }
 
 async fn ws_server(args: &[OsString]) -> tokio::process::Child {
-    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-    support_server("ws_server.py", &refs, "the websockets server").await
+    support_server("ws_server.py", args, "the websockets server").await
 }
 
 #[tokio::test]

@@ -551,7 +551,7 @@ pub async fn get_bearer(url: &str, token: Option<&str>) -> Option<(u16, String)>
 /// the server is killed when the child is dropped.
 pub async fn support_server(
     script: &str,
-    args: &[&std::ffi::OsStr],
+    args: &[impl AsRef<std::ffi::OsStr>],
     what: &str,
 ) -> tokio::process::Child {
     use tokio::io::AsyncBufReadExt;
@@ -755,4 +755,17 @@ pub fn alertmanager_binary() -> &'static str {
                 .is_ok()
         })
         .expect("Alertmanager is installed (scripts/test.sh installs prometheus-alertmanager)")
+}
+
+/// Compares `actual` with `tests/golden/NAME`; `SHIPWATCH_BLESS=1` writes it instead.
+pub fn golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("SHIPWATCH_BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("missing golden file {name}; run with SHIPWATCH_BLESS=1"));
+    assert_eq!(actual, want, "golden {name} differs");
 }
