@@ -80,7 +80,7 @@ async fn answers_ttl_and_rcode_from_a_real_server() {
     .concat();
     let out = run_toml(&toml, None).await;
     let a = &out[0];
-    assert_eq!(a.status, Status::Pass, "{:?}", a.findings);
+    assert_eq!(a.status, Status::Pass, "{:?} {:?}", a.findings, a.error);
     assert_finding(a, "dns.rcode", Status::Pass, "NOERROR");
     assert_finding(a, "dns.assert.1", Status::Pass, "10.0.3.7");
     assert_eq!(details(a)["answers"], serde_json::json!(["10.0.3.7"]));

@@ -680,6 +680,7 @@ pub async fn dnsmasq() -> Dnsmasq {
         .spawn()
         .expect("dnsmasq (scripts/test.sh installs dnsmasq-base)");
     wait_for_port(port, "dnsmasq").await;
+    wait_for_udp_dns(port).await;
     Dnsmasq {
         port,
         _child: child,
@@ -768,4 +769,23 @@ pub fn golden(name: &str, actual: &str) {
     let want = std::fs::read_to_string(&path)
         .unwrap_or_else(|_| panic!("missing golden file {name}; run with SHIPWATCH_BLESS=1"));
     assert_eq!(actual, want, "golden {name} differs");
+}
+
+/// Waits until a DNS server answers over UDP on `port` (at most 10 s): its TCP listener can be
+/// up a moment before its UDP socket.
+pub async fn wait_for_udp_dns(port: u16) {
+    // A query for the root's NS records; any answer, even REFUSED, means the socket is up.
+    const QUERY: [u8; 17] = [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1];
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let mut buf = [0u8; 512];
+    for _ in 0..100 {
+        let _ = socket.send_to(&QUERY, ("127.0.0.1", port)).await;
+        let reply = tokio::time::timeout(Duration::from_millis(100), socket.recv(&mut buf)).await;
+        if matches!(reply, Ok(Ok(n)) if n >= 12) {
+            return;
+        }
+    }
+    panic!("nothing answers DNS over UDP on port {port}");
 }
