@@ -4,6 +4,10 @@ mod common;
 
 use common::*;
 use shipwatch::probe::Status;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::PrivateKeyDer;
 
 fn tls_check(port: u16, extra: &str) -> String {
     format!("[[check]]\nname = \"tls\"\nkind = \"tls\"\nhost = \"localhost:{port}\"\n{extra}\n")
@@ -542,5 +546,76 @@ async fn a_chain_longer_than_clients_follow_is_named() {
         "tls.trust",
         Status::Fail,
         "more than 6 intermediate certificates",
+    );
+}
+
+/// The engine remembers the verdict on a chain it has verified, but a server that presents that
+/// same chain without its private key must still fail: the handshake's own signature is checked
+/// on every connection. A different chain is verified afresh.
+#[tokio::test]
+async fn a_remembered_chain_still_needs_the_servers_key() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = shipwatch::net::Engine::new(&shipwatch::net::EngineOptions {
+        ca_file: Some(pki.write_ca(&dir)),
+        nameservers: vec![],
+    })
+    .unwrap();
+    let good = pki.leaf(&["localhost"], 30);
+    let real = https_server(&good, |_| Resp::new(200, "ok")).await;
+    // The same certificates, signing with a key of the imposter's own.
+    let imposter_key = rcgen::KeyPair::generate().unwrap().serialize_der();
+    let provider = Arc::new(shipwatch::crypto::provider());
+    let signing = provider
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(imposter_key.into()))
+        .unwrap();
+    let stolen = rustls::sign::CertifiedKey::new(good.chain.clone(), signing);
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(stolen)));
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let imposter = serve(
+        Arc::new(|_: &Req| Resp::new(200, "ok")),
+        Some(Arc::new(config)),
+    )
+    .await;
+    let other = https_server(&pki.leaf(&["elsewhere.test"], 30), |_| Resp::new(200, "ok")).await;
+
+    let handshake = |port: u16| {
+        let engine = engine.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            let overrides = Default::default();
+            let (info, _) = engine
+                .handshake("localhost", port, "localhost", &overrides, deadline)
+                .await
+                .expect("handshake");
+            info
+        }
+    };
+    for _ in 0..3 {
+        assert!(handshake(real.port()).await.verified());
+    }
+    let replayed = handshake(imposter.port()).await;
+    assert_eq!(replayed.chain.as_ref(), good.chain.as_slice());
+    assert!(!replayed.verified());
+    assert!(
+        replayed
+            .problem()
+            .unwrap_or_default()
+            .contains("handshake signature"),
+        "{:?}",
+        replayed.problem()
+    );
+    // The real server is still trusted afterwards, and a chain for another name is judged anew.
+    assert!(handshake(real.port()).await.verified());
+    let elsewhere = handshake(other.port()).await;
+    assert!(elsewhere.trust.is_ok());
+    assert_eq!(
+        elsewhere.hostname,
+        Err(shipwatch::net::CertProblem::NotValidForName)
     );
 }

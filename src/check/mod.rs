@@ -287,12 +287,7 @@ pub(crate) fn leaf_not_after(der: &[u8]) -> Option<i64> {
 
 /// `Subject` over a response, with the certificate's remaining days.
 pub(crate) fn subject_of<'a>(resp: &'a crate::net::Response, redirects: usize) -> Subject<'a> {
-    let cert_days = resp
-        .tls
-        .as_ref()
-        .and_then(|t| t.chain.first())
-        .and_then(|c| leaf_not_after(c))
-        .map(days_until);
+    let cert_days = resp.tls.as_ref().and_then(|t| t.not_after).map(days_until);
     Subject {
         status: Some(resp.status),
         time: Some(resp.timings.total),

@@ -1,5 +1,7 @@
 //! TLS set-up: trusted roots, and a verifier that records what the server presented instead of hanging up.
 
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -21,8 +23,11 @@ pub struct TlsInfo {
     pub version: String,
     pub cipher: String,
     pub alpn: Option<String>,
-    /// The chain in the order the server sent it, leaf first.
-    pub chain: Vec<CertificateDer<'static>>,
+    /// The chain in the order the server sent it, leaf first. Shared with the engine's memory
+    /// of chains already verified, so a probe that meets the same chain copies nothing.
+    pub chain: Arc<[CertificateDer<'static>]>,
+    /// The leaf's notAfter (Unix seconds), read once per distinct chain.
+    pub not_after: Option<i64>,
     pub ocsp: Vec<u8>,
     /// Why the chain does not lead to a trusted root, if it does not.
     pub trust: Result<(), CertProblem>,
@@ -233,38 +238,211 @@ pub(crate) fn load_roots(ca_file: Option<&Path>) -> Result<RootCertStore, NetErr
     Ok(roots)
 }
 
+/// The TLS client set-up every connection of an engine starts from: one configuration to copy
+/// (building one per connection would cost more than the handshake's key exchange), and what
+/// the engine's verifiers share, including the verdicts on chains already seen.
+pub(crate) struct TlsSetup {
+    template: rustls::ClientConfig,
+    shared: Arc<Shared>,
+}
+
+impl TlsSetup {
+    pub fn new(roots: RootCertStore, provider: Arc<CryptoProvider>) -> Result<TlsSetup, NetError> {
+        let roots = Arc::new(roots);
+        let setup_error =
+            |e: &dyn std::fmt::Display| NetError::Setup(format!("TLS set-up failed: {e}"));
+        let inner = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .build()
+            .map_err(|e| setup_error(&e))?;
+        let shared = Arc::new(Shared {
+            roots,
+            provider: provider.clone(),
+            inner,
+            known: Mutex::new(HashMap::new()),
+        });
+        let mut template = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| setup_error(&e))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(RecordingVerifier::new(shared.clone())))
+            .with_no_client_auth();
+        // Every probe does a full handshake and sees the certificate: a resumed session would
+        // skip both, and a probe is there to see what a new visitor sees.
+        template.resumption = rustls::client::Resumption::disabled();
+        Ok(TlsSetup { template, shared })
+    }
+
+    /// A configuration for one connection, with its own verifier to record what it sees.
+    pub fn config(&self, alpn: &[&[u8]]) -> (rustls::ClientConfig, Arc<RecordingVerifier>) {
+        let verifier = Arc::new(RecordingVerifier::new(self.shared.clone()));
+        let mut config = self.template.clone();
+        config
+            .dangerous()
+            .set_certificate_verifier(verifier.clone());
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        (config, verifier)
+    }
+
+    pub fn roots(&self) -> usize {
+        self.shared.roots.len()
+    }
+
+    /// Judges a chain read without a handshake (from a legacy-protocol server).
+    pub fn judge_chain(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> (Result<(), CertProblem>, Result<(), CertProblem>) {
+        judge_chain(
+            &self.shared.roots,
+            &self.shared.provider,
+            end_entity,
+            intermediates,
+            server_name,
+            now,
+        )
+    }
+}
+
+/// What every verifier of an engine shares.
+#[derive(Debug)]
+struct Shared {
+    roots: Arc<RootCertStore>,
+    provider: Arc<CryptoProvider>,
+    inner: Arc<WebPkiServerVerifier>,
+    /// Verdicts on chains already verified, by a hash of the server name and the chain's bytes.
+    known: Mutex<HashMap<u64, Arc<Known>>>,
+}
+
+/// The most chains an engine remembers; past it the memory starts again, empty.
+const MAX_KNOWN_CHAINS: usize = 4096;
+
+/// One chain's verdict, and the span of time over which it holds.
+///
+/// Why reusing it is safe: path building and the chain's signature checks are a pure function of
+/// the presented certificates (compared byte for byte, not by hash), the server name, the trust
+/// anchors and signature algorithms (fixed for the engine that owns this memory), and the time.
+/// The time only enters through each certificate's validity period, so a verdict reached at one
+/// instant holds at every instant inside all of them (`from..=until`), and is reached afresh
+/// outside. What proves the server holds the leaf's private key is the handshake's own signature
+/// (CertificateVerify, or the TLS 1.2 key exchange signature), which covers this connection's
+/// transcript: it is verified on every handshake and never remembered. A server that replays a
+/// known chain without its key still fails, and a changed chain is a different key.
+#[derive(Debug)]
+struct Known {
+    name: String,
+    chain: Arc<[CertificateDer<'static>]>,
+    trust: Result<(), CertProblem>,
+    hostname: Result<(), CertProblem>,
+    from: i64,
+    until: i64,
+    not_after: Option<i64>,
+}
+
+impl Shared {
+    /// The verdict on a presented chain: remembered when this exact chain was verified for this
+    /// name while every certificate in it was valid, else verified now.
+    fn verdict(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        now: UnixTime,
+    ) -> Arc<Known> {
+        let name = server_name.to_str();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        name.hash(&mut h);
+        end_entity.as_ref().hash(&mut h);
+        intermediates.iter().for_each(|c| c.as_ref().hash(&mut h));
+        let key = h.finish();
+        let at = now.as_secs() as i64;
+        let remembered = self.known.lock().ok().and_then(|k| k.get(&key).cloned());
+        if let Some(k) = remembered.filter(|k| {
+            k.name == name
+                && (k.from..=k.until).contains(&at)
+                && k.chain.first().is_some_and(|c| c == end_entity)
+                && k.chain[1..] == *intermediates
+        }) {
+            return k;
+        }
+        let (trust, hostname) = judge_chain(
+            &self.roots,
+            &self.provider,
+            end_entity,
+            intermediates,
+            server_name,
+            now,
+        );
+        let chain: Arc<[CertificateDer<'static>]> = std::iter::once(end_entity)
+            .chain(intermediates)
+            .map(|c| c.clone().into_owned())
+            .collect();
+        let window = validity(&chain);
+        let known = Arc::new(Known {
+            name: name.into_owned(),
+            chain,
+            trust,
+            hostname,
+            from: window.map_or(i64::MAX, |w| w.0),
+            until: window.map_or(i64::MIN, |w| w.1),
+            not_after: window.map(|w| w.2),
+        });
+        if (known.from..=known.until).contains(&at)
+            && let Ok(mut k) = self.known.lock()
+        {
+            if k.len() >= MAX_KNOWN_CHAINS {
+                k.clear();
+            }
+            k.insert(key, known.clone());
+        }
+        known
+    }
+}
+
+/// The latest notBefore, the earliest notAfter and the leaf's notAfter of a chain, or None when a
+/// certificate cannot be read (its verdict is then never remembered).
+fn validity(chain: &[CertificateDer<'_>]) -> Option<(i64, i64, i64)> {
+    let mut window = (i64::MIN, i64::MAX, 0);
+    for (i, der) in chain.iter().enumerate() {
+        let (_, c) = x509_parser::parse_x509_certificate(der).ok()?;
+        let v = c.validity();
+        window.0 = window.0.max(v.not_before.timestamp());
+        window.1 = window.1.min(v.not_after.timestamp());
+        if i == 0 {
+            window.2 = v.not_after.timestamp();
+        }
+    }
+    Some(window)
+}
+
 /// Records the presented chain and the verification results, and always lets the handshake finish.
 ///
 /// Handshake signatures are still checked for real: only the trust decision is deferred, so the
 /// `tls` check can say why a chain is bad and other checks can refuse to send over it.
 #[derive(Debug)]
 pub(crate) struct RecordingVerifier {
-    roots: Arc<RootCertStore>,
-    provider: Arc<CryptoProvider>,
-    inner: Arc<WebPkiServerVerifier>,
+    shared: Arc<Shared>,
     seen: Mutex<Option<Presented>>,
 }
 
 /// What the verifier saw during one handshake.
 #[derive(Debug, Clone)]
 pub(crate) struct Presented {
-    pub chain: Vec<CertificateDer<'static>>,
+    pub chain: Arc<[CertificateDer<'static>]>,
+    pub not_after: Option<i64>,
     pub ocsp: Vec<u8>,
     pub trust: Result<(), CertProblem>,
     pub hostname: Result<(), CertProblem>,
 }
 
 impl RecordingVerifier {
-    pub fn new(roots: Arc<RootCertStore>, provider: Arc<CryptoProvider>) -> Result<Self, NetError> {
-        let inner = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
-            .build()
-            .map_err(|e| NetError::Setup(format!("cannot build the certificate verifier: {e}")))?;
-        Ok(RecordingVerifier {
-            roots,
-            provider,
-            inner,
+    fn new(shared: Arc<Shared>) -> Self {
+        RecordingVerifier {
+            shared,
             seen: Mutex::new(None),
-        })
+        }
     }
 
     /// A handshake signature that cannot be checked (a 1024-bit RSA key, say) marks the connection
@@ -339,22 +517,16 @@ impl ServerCertVerifier for RecordingVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let (trust, hostname) = judge_chain(
-            &self.roots,
-            &self.provider,
-            end_entity,
-            intermediates,
-            server_name,
-            now,
-        );
-        let mut chain = vec![end_entity.clone().into_owned()];
-        chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
+        let known = self
+            .shared
+            .verdict(end_entity, intermediates, server_name, now);
         if let Ok(mut slot) = self.seen.lock() {
             *slot = Some(Presented {
-                chain,
+                chain: known.chain.clone(),
+                not_after: known.not_after,
                 ocsp: ocsp_response.to_vec(),
-                trust,
-                hostname,
+                trust: known.trust.clone(),
+                hostname: known.hostname.clone(),
             });
         }
         Ok(ServerCertVerified::assertion())
@@ -366,7 +538,7 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.tolerate(self.inner.verify_tls12_signature(message, cert, dss))
+        self.tolerate(self.shared.inner.verify_tls12_signature(message, cert, dss))
     }
 
     fn verify_tls13_signature(
@@ -375,10 +547,76 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.tolerate(self.inner.verify_tls13_signature(message, cert, dss))
+        self.tolerate(self.shared.inner.verify_tls13_signature(message, cert, dss))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.shared.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A CA named `ca_name` and a leaf for `localhost` valid for `days` more days.
+    fn chain(ca_name: &str, days: i64) -> (CertificateDer<'static>, CertificateDer<'static>) {
+        let now = time::OffsetDateTime::now_utc();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, ca_name);
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let mut leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        leaf.not_before = now - time::Duration::days(1);
+        leaf.not_after = now + time::Duration::days(days);
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = leaf.signed_by(&leaf_key, &issuer).unwrap();
+        (ca_cert.der().clone(), leaf.der().clone())
+    }
+
+    fn shared(root: CertificateDer<'static>) -> Arc<Shared> {
+        let mut roots = RootCertStore::empty();
+        roots.add(root).unwrap();
+        let setup = TlsSetup::new(roots, Arc::new(crate::crypto::provider())).unwrap();
+        setup.shared
+    }
+
+    #[test]
+    fn a_chain_is_verified_once_while_its_certificates_are_valid() {
+        let (root, leaf) = chain("cache test CA", 30);
+        let shared = shared(root);
+        let name = ServerName::try_from("localhost").unwrap();
+        let now = UnixTime::now();
+        let first = shared.verdict(&leaf, &[], &name, now);
+        assert!(first.trust.is_ok() && first.hostname.is_ok());
+        assert!(Arc::ptr_eq(&first, &shared.verdict(&leaf, &[], &name, now)));
+        // Past the leaf's notAfter the chain is judged again, and that verdict is not kept.
+        let later =
+            UnixTime::since_unix_epoch(std::time::Duration::from_secs(now.as_secs() + 31 * 86400));
+        let expired = shared.verdict(&leaf, &[], &name, later);
+        assert_eq!(expired.trust, Err(CertProblem::Expired));
+        assert!(Arc::ptr_eq(&first, &shared.verdict(&leaf, &[], &name, now)));
+        // Another name is another verdict.
+        let other = ServerName::try_from("elsewhere.test").unwrap();
+        let elsewhere = shared.verdict(&leaf, &[], &other, now);
+        assert!(!Arc::ptr_eq(&first, &elsewhere));
+        assert_eq!(elsewhere.hostname, Err(CertProblem::NotValidForName));
+        assert_eq!(first.not_after, Some(now.as_secs() as i64 + 30 * 86400));
+    }
+
+    #[test]
+    fn a_chain_from_an_unknown_issuer_is_not_trusted_twice_over() {
+        let (_, leaf) = chain("cache test CA", 30);
+        let (other_root, _) = chain("another CA", 30);
+        let shared = shared(other_root);
+        let name = ServerName::try_from("localhost").unwrap();
+        let now = UnixTime::now();
+        for _ in 0..2 {
+            let v = shared.verdict(&leaf, &[], &name, now);
+            assert_eq!(v.trust, Err(CertProblem::UnknownIssuer));
+        }
     }
 }

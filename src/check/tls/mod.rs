@@ -57,6 +57,7 @@ impl TlsProbe {
                             version: version.name(),
                             cipher: "unknown".into(),
                             alpn: None,
+                            not_after: chain.first().and_then(|c| crate::check::leaf_not_after(c)),
                             chain: chain.into_iter().map(Into::into).collect(),
                             ocsp: Vec::new(),
                             trust,
