@@ -54,7 +54,7 @@ pub struct Loaded {
     pub agent: AgentSpec,
     pub envs: BTreeMap<String, Arc<EnvRun>>,
     /// Each scheduled pair with its job's index in the plan and a fingerprint to detect changes.
-    pub jobs: BTreeMap<Key, (usize, String)>,
+    pub jobs: BTreeMap<Key, (usize, u64)>,
     pub api_token: Option<String>,
     pub metrics_auth: Option<server::MetricsAuth>,
     pub alerts: alerting::Settings,
@@ -228,10 +228,10 @@ pub fn load(opts: &Options) -> Result<Loaded, AgentError> {
             if scheduler::in_shard(&key, opts.shard.0, opts.shard.1) {
                 let interval = job.interval.unwrap_or(config.agent.interval);
                 // The fingerprint covers everything that changes a run; unchanged checks keep running.
-                let fingerprint = format!(
+                let fingerprint = fingerprint(format_args!(
                     "{interval:?}|{:?}|{:?}|{:?}",
                     job, plan.overrides, plan.engine
-                );
+                ));
                 jobs.insert(key, (i, fingerprint));
             }
         }
@@ -272,6 +272,22 @@ pub fn load(opts: &Options) -> Result<Loaded, AgentError> {
         alerts,
         sink_engine,
     })
+}
+
+/// A hash of a job's whole description, streamed: keeping the text itself would cost about a
+/// kilobyte per check for as long as the agent runs.
+fn fingerprint(description: std::fmt::Arguments<'_>) -> u64 {
+    use std::hash::Hasher;
+    struct Hashing(std::collections::hash_map::DefaultHasher);
+    impl std::fmt::Write for Hashing {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.write(s.as_bytes());
+            Ok(())
+        }
+    }
+    let mut h = Hashing(std::collections::hash_map::DefaultHasher::new());
+    let _ = std::fmt::Write::write_fmt(&mut h, description);
+    h.0.finish()
 }
 
 /// The alert rule, per-check overrides, sinks (secrets read) and quiet windows of a config.
@@ -318,7 +334,7 @@ pub struct Agent {
     tasks: BTreeMap<Key, Task>,
     dispatchers: Vec<tokio::task::JoinHandle<()>>,
     limit: Arc<Semaphore>,
-    tx: mpsc::Sender<Outcome>,
+    done: scheduler::DoneFn,
 }
 
 impl Agent {
@@ -351,20 +367,15 @@ impl Agent {
             before_deploy: RwLock::new(None),
         });
         state.metrics.reloaded(true, unix_now());
-        let (tx, mut rx) = mpsc::channel::<Outcome>(1024);
         let recorder = state.clone();
-        tokio::spawn(async move {
-            while let Some(o) = rx.recv().await {
-                recorder.record(o);
-            }
-        });
+        let done: scheduler::DoneFn = Arc::new(move |o| recorder.record(o));
         let mut agent = Agent {
             state,
             opts,
             tasks: BTreeMap::new(),
             dispatchers: Vec::new(),
             limit,
-            tx,
+            done,
         };
         agent.sync_tasks();
         agent.start_dispatchers();
@@ -383,10 +394,9 @@ impl Agent {
             // Every sink's counters exist from the first scrape, at zero: a rate() over a series
             // that appears only on the first failure misses that failure.
             for outcome in crate::metrics::NOTIFICATION_OUTCOMES {
-                let _ = self.state.metrics.notifications.get_or_create(&vec![
-                    ("sink".to_string(), sink.name.clone()),
-                    ("outcome".to_string(), outcome.to_string()),
-                ]);
+                self.state
+                    .metrics
+                    .count_notifications(&sink.name, outcome, 0);
             }
             let alerting = self.state.alerting.clone();
             let task =
@@ -427,7 +437,7 @@ impl Agent {
                     interval_of(&loaded, key),
                     self.limit.clone(),
                     self.runner(),
-                    self.tx.clone(),
+                    self.done.clone(),
                 );
                 self.tasks.insert(key.clone(), task);
             }
@@ -490,12 +500,8 @@ impl Agent {
         let Ok(mut latest) = self.state.latest.write() else {
             return;
         };
-        if let Some(o) = latest.remove(key) {
-            let findings: Vec<String> = o.findings.iter().map(|f| f.id.clone()).collect();
-            let version = o.details.tls().map(|t| t.version.as_str());
-            self.state
-                .metrics
-                .forget(&key.check, &key.env, o.kind, &findings, version);
+        if latest.remove(key).is_some() {
+            self.state.metrics.forget(&key.check, &key.env);
         }
     }
 

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -24,6 +24,9 @@ pub struct Key {
 /// Runs one check once; the agent passes the real runner, tests a counting one.
 pub(crate) type RunFn =
     Arc<dyn Fn(Key) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
+
+/// Takes a finished run (the agent records it where the run ended, with no hop to another task).
+pub(crate) type DoneFn = Arc<dyn Fn(Outcome) + Send + Sync>;
 
 /// A running check task. Dropping it does not stop it; `stop` does.
 pub struct Task {
@@ -68,7 +71,7 @@ pub fn spawn(
     interval: Duration,
     limit: Arc<Semaphore>,
     run: RunFn,
-    out: mpsc::Sender<Outcome>,
+    done: DoneFn,
 ) -> Task {
     let (stop, mut stopped) = watch::channel(false);
     let handle = tokio::spawn(async move {
@@ -86,9 +89,7 @@ pub fn spawn(
                 };
                 run(key.clone()).await
             };
-            if out.send(outcome).await.is_err() {
-                return;
-            }
+            done(outcome);
             // Runs never stack: the next one is scheduled from when this one started, and never in the past.
             let spread = interval.mul_f64(0.9 + 0.2 * jitter.next());
             next = (started + spread).max(Instant::now());
@@ -206,7 +207,10 @@ mod tests {
     async fn each_check_keeps_its_own_interval_and_a_slow_one_delays_nobody() {
         let t0 = Instant::now();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, mut rx) = mpsc::channel(1000);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1000);
+        let tx: DoneFn = Arc::new(move |o| {
+            let _ = tx.try_send(o);
+        });
         let limit = Arc::new(Semaphore::new(8));
         let key = |c: &str| Key {
             check: c.into(),
@@ -286,7 +290,10 @@ mod tests {
                 })
             })
         };
-        let (tx, _rx) = mpsc::channel(10_000);
+        let (tx, _rx) = tokio::sync::mpsc::channel(10_000);
+        let tx: DoneFn = Arc::new(move |o| {
+            let _ = tx.try_send(o);
+        });
         let limit = Arc::new(Semaphore::new(4));
         let tasks: Vec<Task> = (0..50)
             .map(|i| {

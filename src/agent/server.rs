@@ -97,7 +97,7 @@ async fn route(req: http::Request<Incoming>, state: Arc<State>) -> Result<Resp, 
     }
     let resp = match (method.as_str(), path.as_str()) {
         ("GET", "/metrics") if !authorized(&req, loaded.metrics_auth.as_ref()) => unauthorized(),
-        ("GET", "/metrics") => metrics(&req, &state),
+        ("GET", "/metrics") => metrics(&req, &state).await,
         ("GET", "/healthz") => respond(200, "text/plain", "ok\n"),
         ("GET", "/readyz") if state.alerting.storage_problem().is_some() => respond(
             503,
@@ -219,25 +219,31 @@ async fn status_page(req: &http::Request<Incoming>, state: &Arc<State>) -> Resp 
 }
 
 /// OpenMetrics for scrapers that ask for it (Prometheus does), the 0.0.4 text format otherwise.
-fn metrics(req: &http::Request<Incoming>, state: &State) -> Resp {
-    let accept = req
+/// Written on a blocking thread: with thousands of checks it takes a while, and the checks'
+/// timings must not wait for it.
+async fn metrics(req: &http::Request<Incoming>, state: &Arc<State>) -> Resp {
+    let openmetrics = req
         .headers()
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let body = state.metrics.encode();
-    if accept.contains("application/openmetrics-text") {
-        respond(
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    let body = blocking(req, state, move |state, _| {
+        let body = state.metrics.encode();
+        if openmetrics {
+            body
+        } else {
+            crate::metrics::to_prometheus_text(&body)
+        }
+    })
+    .await;
+    match (body, openmetrics) {
+        (Some(body), true) => respond(
             200,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             body,
-        )
-    } else {
-        respond(
-            200,
-            "text/plain; version=0.0.4; charset=utf-8",
-            crate::metrics::to_prometheus_text(&body),
-        )
+        ),
+        (Some(body), false) => respond(200, "text/plain; version=0.0.4; charset=utf-8", body),
+        (None, _) => respond(500, "text/plain", "the metrics could not be written\n"),
     }
 }
 

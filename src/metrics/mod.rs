@@ -1,24 +1,20 @@
 //! The Prometheus metrics: every family in DESIGN.md, bounded labels, OpenMetrics text.
 
+mod checks;
+
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::outcome::Outcome;
-use crate::outcome::Status;
 
-type Labels = Vec<(String, String)>;
-type FGauge = Family<Labels, Gauge<f64, AtomicU64>>;
-
-fn request_histogram() -> Histogram {
-    // 10 ms to about 10 s in steps of 2.7: enough for a p95 panel, few lines per check.
-    Histogram::new(exponential_buckets(0.01, std::f64::consts::E, 8))
-}
+/// Label names are fixed words; values are shared strings.
+type Labels = Vec<(&'static str, Arc<str>)>;
 
 /// One latency run, summarised.
 #[derive(Debug, Clone, Copy)]
@@ -38,8 +34,6 @@ fn escape(v: &str) -> String {
 /// Latency quantiles exported from a latency run, with the keys they come from.
 /// The quantile labels of `shipwatch_latency_seconds`, in the order the values are kept.
 const QUANTILES: [&str; 5] = ["0.5", "0.9", "0.95", "0.99", "0.999"];
-const PHASES: &[&str] = &["dns", "connect", "tls", "ttfb", "transfer"];
-const STATUSES: &[Status] = &[Status::Pass, Status::Warn, Status::Fail, Status::Error];
 
 /// The registry and its families. Passed in, never global.
 /// The `outcome` label values of `shipwatch_notifications_total`.
@@ -48,20 +42,8 @@ pub(crate) const NOTIFICATION_OUTCOMES: [&str; 5] =
 
 pub struct Metrics {
     registry: Registry,
-    check_success: FGauge,
-    check_duration: FGauge,
-    runs: Family<Labels, Counter>,
-    finding_status: FGauge,
-    http_phase: FGauge,
-    request_duration: Family<Labels, Histogram, fn() -> Histogram>,
     /// The latest latency run of each check, written as a summary (prometheus-client has no summary type).
     latency: std::sync::Mutex<std::collections::BTreeMap<(String, String), LatencySummary>>,
-    cert_expiry: FGauge,
-    chain_expiry: FGauge,
-    tls_version: FGauge,
-    security_score: FGauge,
-    dns_lookup: FGauge,
-    alert_firing: FGauge,
     /// Fed by the notification sinks.
     pub notifications: Family<Labels, Counter>,
     pub queue_depth: Gauge<i64>,
@@ -77,13 +59,12 @@ pub struct Metrics {
     pub history_bytes: Gauge<i64>,
     /// The `location` label of every series, if any.
     location: Option<String>,
+    /// Every check's own series.
+    checks: Arc<checks::Checks>,
 }
 
-fn l(pairs: &[(&str, &str)]) -> Labels {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+fn l(pairs: &[(&'static str, &str)]) -> Labels {
+    pairs.iter().map(|(k, v)| (*k, Arc::from(*v))).collect()
 }
 
 impl Default for Metrics {
@@ -108,19 +89,7 @@ impl Metrics {
         });
         let mut r = Registry::with_prefix_and_labels("shipwatch", labels.into_iter());
         let m = Metrics {
-            check_success: FGauge::default(),
-            check_duration: FGauge::default(),
-            runs: Family::default(),
-            finding_status: FGauge::default(),
-            http_phase: FGauge::default(),
-            request_duration: Family::new_with_constructor(request_histogram),
             latency: Default::default(),
-            cert_expiry: FGauge::default(),
-            chain_expiry: FGauge::default(),
-            tls_version: FGauge::default(),
-            security_score: FGauge::default(),
-            dns_lookup: FGauge::default(),
-            alert_firing: FGauge::default(),
             notifications: Family::default(),
             queue_depth: Gauge::default(),
             outbox_write_errors: Counter::default(),
@@ -132,9 +101,9 @@ impl Metrics {
             history_bytes: Gauge::default(),
             location: None,
             registry: Registry::default(),
+            checks: Arc::default(),
         };
-        register_checks(&mut r, &m);
-        register_tls_and_security(&mut r, &m);
+        r.register_collector(Box::new(m.checks.clone()));
         register_alerts_and_agent(&mut r, &m);
         register_history(&mut r, &m);
         Metrics {
@@ -154,64 +123,15 @@ impl Metrics {
 
     /// Records one check run.
     pub fn record(&self, o: &Outcome) {
-        let (c, e, k) = (o.name.as_str(), o.environment.as_str(), o.kind);
-        let cek = l(&[("check", c), ("env", e), ("kind", k)]);
-        let ok = matches!(o.status, Status::Pass | Status::Warn);
-        self.check_success
-            .get_or_create(&cek)
-            .set(if ok { 1.0 } else { 0.0 });
-        self.check_duration
-            .get_or_create(&cek)
-            .set(o.duration.as_secs_f64());
-        self.runs
-            .get_or_create(&l(&[
-                ("check", c),
-                ("env", e),
-                ("kind", k),
-                ("status", o.status.as_str()),
-            ]))
-            .inc();
-        for f in &o.findings {
-            let v = match f.status {
-                Status::Pass => 0.0,
-                Status::Warn => 1.0,
-                _ => 2.0,
-            };
-            self.finding_status
-                .get_or_create(&l(&[("check", c), ("env", e), ("finding", &f.id)]))
-                .set(v);
-        }
-        // A check that is not firing shows 0, so dashboards and rules always have a series.
-        for sev in ["warning", "critical"] {
-            let _ =
-                self.alert_firing
-                    .get_or_create(&l(&[("check", c), ("env", e), ("severity", sev)]));
-        }
-        if let Some(t) = o.timings {
-            let values = [t.dns, t.connect, t.tls, t.ttfb, t.transfer];
-            for (phase, d) in PHASES.iter().zip(values) {
-                self.http_phase
-                    .get_or_create(&l(&[("check", c), ("env", e), ("phase", phase)]))
-                    .set(d.as_secs_f64());
-            }
-            self.request_duration
-                .get_or_create(&l(&[("check", c), ("env", e)]))
-                .observe(t.total.as_secs_f64());
-        }
-        self.record_details(o);
-    }
-
-    /// The families read from a check's details: latency, certificate, grade and DNS lookup.
-    fn record_details(&self, o: &Outcome) {
-        let (c, e) = (o.name.as_str(), o.environment.as_str());
+        self.checks.record(o);
         if let Some(lat) = o.details.latency() {
             let quantiles =
                 [lat.p50_ms, lat.p90_ms, lat.p95_ms, lat.p99_ms, lat.p99_9_ms].map(|v| v / 1000.0);
             let count = lat.requests as f64;
             let sum = lat.mean_ms / 1000.0 * count;
-            if let Ok(mut m) = self.latency.lock() {
-                m.insert(
-                    (c.to_string(), e.to_string()),
+            if let Ok(mut latest) = self.latency.lock() {
+                latest.insert(
+                    (o.name.clone(), o.environment.clone()),
                     LatencySummary {
                         quantiles,
                         sum,
@@ -220,84 +140,26 @@ impl Metrics {
                 );
             }
         }
-        let ce = l(&[("check", c), ("env", e)]);
-        if let Some(tls) = o.details.tls() {
-            self.cert_expiry
-                .get_or_create(&ce)
-                .set(tls.not_after as f64);
-            if let Some(ts) = tls.chain_not_after {
-                self.chain_expiry.get_or_create(&ce).set(ts as f64);
-            }
-            self.tls_version
-                .get_or_create(&l(&[("check", c), ("env", e), ("version", &tls.version)]))
-                .set(1.0);
-        }
-        if let Some(h) = o.details.headers() {
-            self.security_score
-                .get_or_create(&ce)
-                .set(f64::from(h.score));
-        }
-        if let Some(d) = o.details.dns() {
-            self.dns_lookup.get_or_create(&ce).set(d.lookup_ms / 1000.0);
-        }
     }
 
     /// Sets whether a check's alert fires, by severity.
-    pub(crate) fn set_firing(&self, check: &str, env: &str, severity: &str, firing: bool) {
-        self.alert_firing
-            .get_or_create(&l(&[
-                ("check", check),
-                ("env", env),
-                ("severity", severity),
-            ]))
-            .set(f64::from(u8::from(firing)));
+    pub(crate) fn set_firing(&self, o: &Outcome, severity: &str, firing: bool) {
+        self.checks.set_firing(o, severity, firing);
+    }
+
+    /// Counts `n` notifications of a sink by outcome.
+    pub(crate) fn count_notifications(&self, sink: &str, outcome: &str, n: u64) {
+        self.notifications
+            .get_or_create(&l(&[("sink", sink), ("outcome", outcome)]))
+            .inc_by(n);
     }
 
     /// Removes every series of a check that is no longer configured.
-    pub(crate) fn forget(
-        &self,
-        check: &str,
-        env: &str,
-        kind: &str,
-        findings: &[String],
-        tls_version: Option<&str>,
-    ) {
-        let ce = l(&[("check", check), ("env", env)]);
-        let cek = l(&[("check", check), ("env", env), ("kind", kind)]);
-        self.check_success.remove(&cek);
-        self.check_duration.remove(&cek);
-        for s in STATUSES {
-            self.runs.remove(&l(&[
-                ("check", check),
-                ("env", env),
-                ("kind", kind),
-                ("status", s.as_str()),
-            ]));
-        }
-        for f in findings {
-            self.finding_status
-                .remove(&l(&[("check", check), ("env", env), ("finding", f)]));
-        }
-        for p in PHASES {
-            self.http_phase
-                .remove(&l(&[("check", check), ("env", env), ("phase", p)]));
-        }
+    pub(crate) fn forget(&self, check: &str, env: &str) {
+        self.checks.forget(check, env);
         if let Ok(mut m) = self.latency.lock() {
             m.remove(&(check.to_string(), env.to_string()));
         }
-        for sev in ["warning", "critical"] {
-            self.alert_firing
-                .remove(&l(&[("check", check), ("env", env), ("severity", sev)]));
-        }
-        if let Some(v) = tls_version {
-            self.tls_version
-                .remove(&l(&[("check", check), ("env", env), ("version", v)]));
-        }
-        self.request_duration.remove(&ce);
-        self.cert_expiry.remove(&ce);
-        self.chain_expiry.remove(&ce);
-        self.security_score.remove(&ce);
-        self.dns_lookup.remove(&ce);
     }
 
     /// The OpenMetrics exposition.
@@ -387,65 +249,6 @@ pub(crate) fn to_prometheus_text(openmetrics: &str) -> String {
     out
 }
 
-/// The families about checks: results, findings and timings.
-fn register_checks(r: &mut Registry, m: &Metrics) {
-    r.register(
-        "check_success",
-        "1 when the last run passed or warned, 0 when it failed or errored",
-        m.check_success.clone(),
-    );
-    r.register(
-        "check_duration_seconds",
-        "Duration of the last run",
-        m.check_duration.clone(),
-    );
-    r.register("check_runs", "Runs of each check by status", m.runs.clone());
-    r.register(
-        "finding_status",
-        "Last status of each finding: 0 pass, 1 warn, 2 fail",
-        m.finding_status.clone(),
-    );
-    r.register(
-        "http_phase_seconds",
-        "Phases of the last request: dns, connect, tls, ttfb, transfer",
-        m.http_phase.clone(),
-    );
-    r.register(
-        "request_duration_seconds",
-        "Duration of each check's main request",
-        m.request_duration.clone(),
-    );
-}
-
-/// The families about certificates and headers.
-fn register_tls_and_security(r: &mut Registry, m: &Metrics) {
-    r.register(
-        "tls_cert_expiry_timestamp_seconds",
-        "Leaf certificate notAfter",
-        m.cert_expiry.clone(),
-    );
-    r.register(
-        "tls_chain_expiry_timestamp_seconds",
-        "Earliest notAfter among the presented intermediates",
-        m.chain_expiry.clone(),
-    );
-    r.register(
-        "tls_version_info",
-        "Negotiated TLS version",
-        m.tls_version.clone(),
-    );
-    r.register(
-        "security_score",
-        "Observatory-style security header score",
-        m.security_score.clone(),
-    );
-    r.register(
-        "dns_lookup_seconds",
-        "Duration of the last DNS query of a dns check",
-        m.dns_lookup.clone(),
-    );
-}
-
 /// The families about the agent's history database.
 fn register_history(r: &mut Registry, m: &Metrics) {
     r.register(
@@ -472,11 +275,6 @@ fn register_history(r: &mut Registry, m: &Metrics) {
 
 /// The families about alerts, notifications and the agent itself.
 fn register_alerts_and_agent(r: &mut Registry, m: &Metrics) {
-    r.register(
-        "alert_firing",
-        "1 while the check's alert fires",
-        m.alert_firing.clone(),
-    );
     r.register(
         "notifications",
         "Notifications by sink and outcome",

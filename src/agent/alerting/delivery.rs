@@ -237,12 +237,7 @@ impl Courier {
 
     fn count(&self, outcome: &str, n: usize) {
         self.metrics
-            .notifications
-            .get_or_create(&vec![
-                ("sink".to_string(), self.sink.name.clone()),
-                ("outcome".to_string(), outcome.to_string()),
-            ])
-            .inc_by(n as u64);
+            .count_notifications(&self.sink.name, outcome, n as u64);
     }
 
     /// Accepted: the receiver is back, so what waits on our own backoff goes now.

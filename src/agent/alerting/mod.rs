@@ -218,13 +218,7 @@ impl Alerting {
                 sink = %e.sink, check = %n.check, env = %n.env, fingerprint = %n.fingerprint,
                 "a notification was dropped undelivered: {reason}"
             );
-            metrics
-                .notifications
-                .get_or_create(&vec![
-                    ("sink".to_string(), e.sink.clone()),
-                    ("outcome".to_string(), why.outcome().to_string()),
-                ])
-                .inc();
+            metrics.count_notifications(&e.sink, why.outcome(), 1);
             dropped.latest.push_back(format!(
                 "{} · {} · {} {} ({}) for {}: {reason}",
                 crate::units::rfc3339(now_s()),
@@ -343,7 +337,7 @@ impl Alerting {
             crate::alert::Severity::Warning,
             crate::alert::Severity::Critical,
         ] {
-            metrics.set_firing(&o.name, &o.environment, sev.as_str(), firing == Some(sev));
+            metrics.set_firing(o, sev.as_str(), firing == Some(sev));
         }
         if let Some(n) = &note {
             // The outbox first, then the state: a restart neither loses nor repeats the change.

@@ -30,6 +30,10 @@ const QUEUE: usize = 20_000;
 const BATCH: usize = 5_000;
 /// How often the writer rolls up and prunes.
 const MAINTENANCE: Duration = Duration::from_secs(60);
+/// How long the writer lets runs gather after the first one before it writes them in one
+/// transaction. Senders do not wake a writer that is not waiting, so a busy agent costs the
+/// writer a few wake-ups a second instead of one per run.
+const GATHER: Duration = Duration::from_millis(250);
 
 /// One run, as kept: when, what, how it went, and the figure that matters for its kind.
 #[derive(Debug, Clone)]
@@ -399,6 +403,9 @@ fn write_loop(
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => return,
         };
+        if matches!(first, Some(Msg::Run(_))) {
+            std::thread::sleep(GATHER);
+        }
         let mut runs = Vec::new();
         let mut flushes = Vec::new();
         let mut next = first;
