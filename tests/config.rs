@@ -100,6 +100,10 @@ fn each_fixture_has_its_exact_message() {
             "6:35: \"token\" is captured by the step \"login\", which has not run yet here: a step can use only what earlier steps captured",
         ),
         (
+            "streams_without_http2.toml",
+            "6:11: check \"load\": streams = 8 needs HTTP/2, but http2 = false; HTTP/1.1 carries one request at a time on a connection",
+        ),
+        (
             "unreadable_ca_file.toml",
             "2:11: cannot read CA file \"/nonexistent/shipwatch-ca.pem\": No such file or directory (os error 2)",
         ),

@@ -276,3 +276,57 @@ async fn failing_requests_fail_a_percentile_only_check() {
         "no data: none of 20 requests succeeded",
     );
 }
+
+/// `http2 = true` with `streams`: each connection carries that many requests at once, as h2load
+/// sends them, over TLS (ALPN h2) and over plain TCP (h2c, prior knowledge).
+#[tokio::test]
+async fn http2_streams_share_each_connection() {
+    let pki = Pki::new();
+    let tls = https_server(&pki.leaf(&["localhost"], 30), |_| {
+        Resp::new(200, "ok").delay(Duration::from_millis(5))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "[[check]]\nname = \"lat\"\nkind = \"latency\"\nurl = \"{}/x\"\nhttp2 = true\nstreams = 8\nconcurrency = 2\nrequests = 400\n",
+        tls.url("https", "localhost")
+    );
+    let o = run_toml(&toml, Some(pki.write_ca(&dir))).await.remove(0);
+    assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
+    assert_eq!(o.details.json()["latency"]["requests"], 400);
+    // Two connections for the run, and one for the request that checks the URL does not redirect.
+    assert_eq!(tls.accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+    let plain = http_server(|_| Resp::new(200, "ok")).await;
+    let o = latency(
+        &plain,
+        "http2 = true\nstreams = 4\nconcurrency = 1\nrequests = 100",
+    )
+    .await;
+    assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
+    assert_eq!(plain.accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+/// A server that speaks only HTTP/1.1 fails an HTTP/2 run with the reason, whether HTTP/2 was
+/// required or only asked for by ALPN with several streams.
+#[tokio::test]
+async fn http2_against_an_http1_only_server_says_why_it_failed() {
+    let pki = Pki::new();
+    let mut config = (*tls_config(&pki.leaf(&["localhost"], 30), None)).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let handler: Handler = Arc::new(|_: &Req| Resp::new(200, "ok"));
+    let h1 = serve(handler, Some(Arc::new(config))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = pki.write_ca(&dir);
+    for (http2, why) in [
+        ("true", "does not offer HTTP/2"),
+        ("\"auto\"", "streams needs HTTP/2"),
+    ] {
+        let toml = format!(
+            "[[check]]\nname = \"lat\"\nkind = \"latency\"\nurl = \"{}/x\"\nhttp2 = {http2}\nstreams = 4\nrequests = 20\n",
+            h1.url("https", "localhost")
+        );
+        let o = run_toml(&toml, Some(ca.clone())).await.remove(0);
+        assert_finding(&o, "latency.errors", Status::Fail, why);
+    }
+}

@@ -1,7 +1,8 @@
 //! `kind = "latency"`: many requests recorded in an HDR histogram (1 µs to 60 s, 3 significant
 //! figures). Closed loop sends as fast as `concurrency` allows; open loop schedules requests at a
 //! fixed `rate` and times each from its intended start, so a stalled server cannot hide behind
-//! coordinated omission.
+//! coordinated omission. Over HTTP/2, `streams` requests share each connection, as h2load sends
+//! them.
 
 use crate::assert::Context;
 use crate::check::build::Build;
@@ -17,7 +18,7 @@ use tokio::sync::{Barrier, OnceCell};
 use tokio::time::Instant;
 
 use crate::assert::{Assertion, Expected, Query, Severity, compare_number};
-use crate::net::{Engine, Overrides, Pool, Request};
+use crate::net::{Conn, Engine, NetError, Overrides, Pool, Protocol, Request};
 
 use super::{Ctx, Finding, Probed, Status};
 
@@ -49,6 +50,10 @@ pub struct LatencyProbe {
     /// Time where the URL's redirects lead; without it, a redirecting URL fails the check.
     pub follow_redirects: bool,
     pub expect: Vec<Assertion>,
+    /// The HTTP the run's connections speak.
+    pub protocol: Protocol,
+    /// Requests in flight on each HTTP/2 connection (1: one at a time, as over HTTP/1.1).
+    pub streams: u64,
 }
 
 /// Redirects followed to find the URL a run times, like the `http` kind.
@@ -84,6 +89,44 @@ struct Shared {
     barrier: Barrier,
     done: AtomicU64,
     empty: Histogram<u64>,
+    protocol: Protocol,
+    /// Why the first failed request failed, for the report.
+    first_error: std::sync::OnceLock<String>,
+}
+
+/// The HTTP/2 connection that `streams` workers share, opened by whichever needs it first and
+/// opened again once the server closed it.
+#[derive(Default)]
+struct Lane {
+    conn: tokio::sync::Mutex<Option<Conn>>,
+}
+
+impl Lane {
+    /// A handle on the lane's connection.
+    async fn handle(&self, s: &Shared, deadline: Instant) -> Result<Conn, NetError> {
+        let mut slot = self.conn.lock().await;
+        if let Some(handle) = slot
+            .as_ref()
+            .filter(|c| !c.is_closed())
+            .and_then(Conn::share)
+        {
+            return Ok(handle);
+        }
+        *slot = None;
+        let conn = s
+            .engine
+            .open_speaking(&s.request, s.protocol, &s.overrides, deadline)
+            .await?;
+        let handle = conn.share().ok_or_else(|| {
+            NetError::Protocol(
+                "the server answered in HTTP/1.1, which carries one request at a time: \
+                 streams needs HTTP/2 (set http2 = false and raise concurrency instead)"
+                    .into(),
+            )
+        })?;
+        *slot = Some(conn);
+        Ok(handle)
+    }
 }
 
 /// A worker's tally, merged at the end.
@@ -112,6 +155,8 @@ pub(crate) struct Stats {
     pub reconnects: u64,
     pub elapsed: Duration,
     hist: Histogram<u64>,
+    /// Why the first failed request failed.
+    first_error: Option<String>,
 }
 
 impl Stats {
@@ -294,7 +339,8 @@ impl LatencyProbe {
 
     async fn run_against(&self, ctx: &Ctx<'_>, request: Request) -> Probed {
         let (total, concurrency, interval, until) = self.pacing();
-        let workers = concurrency.clamp(1, total.max(1).saturating_add(self.warmup)) as usize;
+        let in_flight = concurrency.saturating_mul(self.streams.max(1));
+        let workers = in_flight.clamp(1, total.max(1).saturating_add(self.warmup)) as usize;
         let empty = match histogram() {
             Ok(h) => h,
             Err(e) => return Probed::failed(e),
@@ -318,6 +364,8 @@ impl LatencyProbe {
             barrier: Barrier::new(workers),
             done: AtomicU64::new(0),
             empty,
+            protocol: self.protocol,
+            first_error: std::sync::OnceLock::new(),
         });
         let merged = self.run_workers(ctx, &shared, workers).await;
         let started = shared.start.get().copied().unwrap_or_else(Instant::now);
@@ -335,14 +383,29 @@ impl LatencyProbe {
             reconnects: merged.reconnects,
             elapsed: started.elapsed(),
             hist: merged.hist,
+            first_error: shared.first_error.get().cloned(),
         })
     }
 
     /// Runs the workers to the end, with a progress bar on a terminal, and merges their tallies.
     async fn run_workers(&self, ctx: &Ctx<'_>, shared: &Arc<Shared>, workers: usize) -> Tally {
         let progress = ctx.progress.then(|| Progress::start(shared));
+        // Over HTTP/2 with several streams, each group of `streams` workers shares a connection.
+        let lanes: Vec<Arc<Lane>> = if self.streams > 1 {
+            let n = workers.div_ceil(self.streams as usize);
+            (0..n).map(|_| Arc::default()).collect()
+        } else {
+            Vec::new()
+        };
         let handles: Vec<_> = (0..workers)
-            .map(|_| tokio::spawn(worker(shared.clone(), self.keepalive)))
+            .map(|i| {
+                let way = match lanes.get(i / self.streams.max(1) as usize) {
+                    Some(lane) => Way::Lane(lane.clone()),
+                    None if self.keepalive => Way::Pool(Pool::new().speaking(self.protocol)),
+                    None => Way::Pool(Pool::single_use().speaking(self.protocol)),
+                };
+                tokio::spawn(worker(shared.clone(), way))
+            })
             .collect();
         let mut merged = Tally {
             hist: shared.empty.clone(),
@@ -427,11 +490,14 @@ fn judge(a: &Assertion, stats: &Stats, id: String) -> Finding {
         (false, Severity::Warn) => Status::Warn,
         (false, Severity::Fail) => Status::Fail,
     };
-    let msg = if passed {
+    let mut msg = if passed {
         format!("{} ({shown})", a.text)
     } else {
         format!("{} (was {shown})", a.text)
     };
+    if let (false, Query::Errors, Some(why)) = (passed, &a.query, &stats.first_error) {
+        msg.push_str(&format!("; the first error: {why}"));
+    }
     Finding::new(id, status, msg).with_values(a.expected_text(), shown)
 }
 
@@ -526,18 +592,19 @@ fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
     bar
 }
 
+/// How a worker sends: on connections of its own, or as one stream of a shared connection.
+enum Way {
+    Pool(Pool),
+    Lane(Arc<Lane>),
+}
+
 /// Claims request numbers until there are none left, keeping its connection when it can.
-async fn worker(s: Arc<Shared>, keepalive: bool) -> Tally {
+async fn worker(s: Arc<Shared>, mut pool: Way) -> Tally {
     let mut tally = Tally {
         hist: s.empty.clone(),
         errors: 0,
         attempts: 0,
         reconnects: 0,
-    };
-    let mut pool = if keepalive {
-        Pool::new()
-    } else {
-        Pool::single_use()
     };
     // Warm-up: sent, not recorded.
     while s
@@ -547,7 +614,9 @@ async fn worker(s: Arc<Shared>, keepalive: bool) -> Tally {
     {
         let _ = send(&s, &mut pool).await;
     }
-    pool.reconnects = 0;
+    if let Way::Pool(p) = &mut pool {
+        p.reconnects = 0;
+    }
     s.barrier.wait().await;
     let start = *s.start.get_or_init(|| async { Instant::now() }).await;
     loop {
@@ -584,23 +653,34 @@ async fn worker(s: Arc<Shared>, keepalive: bool) -> Tally {
         }
         s.done.fetch_add(1, Ordering::Relaxed);
     }
-    tally.reconnects = pool.reconnects;
+    if let Way::Pool(p) = &pool {
+        tally.reconnects = p.reconnects;
+    }
     tally
 }
 
-/// One request on the worker's kept connection, or a new one when the server closed it.
-async fn send(s: &Shared, pool: &mut Pool) -> Result<u16, ()> {
+/// One request on the worker's kept connection (a new one when the server closed it), or as a
+/// stream of its lane's connection.
+async fn send(s: &Shared, way: &mut Way) -> Result<u16, ()> {
     let deadline = (Instant::now() + REQUEST_TIMEOUT).min(s.deadline);
-    match pool
-        .send(&s.engine, &s.request, &s.overrides, deadline)
-        .await
-    {
-        Ok(r) => Ok(r.status),
-        Err(_) => {
-            pool.clear();
-            Err(())
+    let result = match way {
+        Way::Pool(pool) => {
+            let r = pool
+                .send(&s.engine, &s.request, &s.overrides, deadline)
+                .await;
+            if r.is_err() {
+                pool.clear();
+            }
+            r
         }
-    }
+        Way::Lane(lane) => match lane.handle(s, deadline).await {
+            Ok(mut conn) => conn.send(&s.request, deadline).await,
+            Err(e) => Err(e),
+        },
+    };
+    result.map(|r| r.status).map_err(|e| {
+        s.first_error.get_or_init(|| e.to_string());
+    })
 }
 
 #[cfg(test)]
@@ -623,6 +703,8 @@ pub const KEYS: &[&str] = &[
     "keepalive",
     "follow_redirects",
     "expect",
+    "http2",
+    "streams",
 ];
 
 /// `kind = "latency"`: many requests, percentiles from an HDR histogram.
@@ -641,6 +723,10 @@ pub struct LatencySpec {
     /// Time where the URL's redirects lead (true), or fail when it redirects (false).
     pub follow_redirects: bool,
     pub expect: Vec<Spanned<String>>,
+    /// `http2 = true` (HTTP/2 only: ALPN h2, h2c for http://), `false`, or `"auto"` (ALPN).
+    pub http2: Protocol,
+    /// Requests in flight on each HTTP/2 connection.
+    pub streams: u64,
 }
 
 pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<LatencySpec> {
@@ -670,6 +756,7 @@ pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<Latency
     let keepalive = t.bool("keepalive", diags).unwrap_or(true);
     let follow_redirects = t.bool("follow_redirects", diags).unwrap_or(true);
     let expect = read_expect(t, Context::Latency, diags);
+    let (http2, streams) = read_http2(t, diags);
     Some(LatencySpec {
         request: request?,
         requests,
@@ -680,7 +767,40 @@ pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<Latency
         keepalive,
         follow_redirects,
         expect,
+        http2,
+        streams,
     })
+}
+
+/// `http2` and `streams`: several streams need connections that can carry them.
+fn read_http2(t: &mut Table<'_>, diags: &mut Diagnostics) -> (Protocol, u64) {
+    let path = t.path().to_string();
+    let http2 = match t.get("http2") {
+        None => Protocol::Auto,
+        Some(n) => match &n.value {
+            Value::Bool(true) => Protocol::Http2,
+            Value::Bool(false) => Protocol::Http1,
+            Value::Str(s) if s == "auto" => Protocol::Auto,
+            _ => {
+                diags.wrong_type(&t.key_path("http2"), n, "true, false or \"auto\"");
+                Protocol::Auto
+            }
+        },
+    };
+    let streams = t.int("streams", 1..1001, diags).unwrap_or(1) as u64;
+    if streams > 1 && http2 == Protocol::Http1 {
+        let span = t
+            .get("streams")
+            .map_or_else(|| t.span(), |n| n.span.clone());
+        diags.error(
+            span,
+            format!(
+                "{path}: streams = {streams} needs HTTP/2, but http2 = false; \
+                 HTTP/1.1 carries one request at a time on a connection"
+            ),
+        );
+    }
+    (http2, streams)
 }
 
 /// The job of a `kind = "latency"` check, its strings interpolated.
@@ -710,6 +830,8 @@ pub(crate) fn build(l: &LatencySpec, b: &mut Build<'_>) -> Option<LatencyProbe> 
         keepalive: l.keepalive,
         follow_redirects: l.follow_redirects,
         expect,
+        protocol: l.http2,
+        streams: l.streams,
     })
 }
 

@@ -118,7 +118,7 @@ impl Diagnostics {
         self.diagnostics.push(Diagnostic::new(span, message.into()));
     }
 
-    fn wrong_type(&mut self, path: &str, node: &Node, want: &str) {
+    pub(crate) fn wrong_type(&mut self, path: &str, node: &Node, want: &str) {
         self.error(
             node.span.clone(),
             format!("{path}: expected {want}, found {}", node.type_name()),

@@ -15,8 +15,10 @@ use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use url::Url;
 
-use super::tls::{RecordingVerifier, TlsInfo};
-use super::{Engine, NetError, Overrides, Phase, Request, Response, Timings, dns, within};
+use super::tls::TlsInfo;
+use super::{
+    Engine, NetError, Overrides, Phase, Protocol, Request, Response, Timings, dns, within,
+};
 
 const USER_AGENT: &str = concat!("shipwatch/", env!("CARGO_PKG_VERSION"));
 
@@ -37,7 +39,8 @@ enum Sender {
 /// An open connection. Requests sent on it after the first report zero set-up time.
 pub struct Conn {
     sender: Sender,
-    _driver: AbortOnDrop,
+    /// Shared by the handles of one HTTP/2 connection; the last one dropped stops it.
+    _driver: Arc<AbortOnDrop>,
     tls: Option<Arc<TlsInfo>>,
     setup: Timings,
     remote: SocketAddr,
@@ -48,6 +51,23 @@ pub struct Conn {
 impl Conn {
     pub fn tls(&self) -> Option<&Arc<TlsInfo>> {
         self.tls.as_ref()
+    }
+
+    /// Another handle on the same HTTP/2 connection, for a stream sent alongside this one's.
+    /// `None` for HTTP/1.1, which carries one request at a time.
+    pub(crate) fn share(&self) -> Option<Conn> {
+        match &self.sender {
+            Sender::H2(s) => Some(Conn {
+                sender: Sender::H2(s.clone()),
+                _driver: self._driver.clone(),
+                tls: self.tls.clone(),
+                setup: self.setup,
+                remote: self.remote,
+                authority: self.authority.clone(),
+                fresh: false,
+            }),
+            Sender::H1(_) => None,
+        }
     }
 
     /// True once a request has been sent on this connection.
@@ -223,7 +243,7 @@ pub(super) async fn open(
     url: &Url,
     overrides: &Overrides,
     deadline: Instant,
-    allow_h2: bool,
+    protocol: Protocol,
 ) -> Result<Conn, NetError> {
     let (host, port) = host_and_port(url)?;
     let authority = match url.port() {
@@ -236,7 +256,11 @@ pub(super) async fn open(
         .map_err(|e| NetError::Connect(format!("connection to {host}:{port} lost: {e}")))?;
     match url.scheme() {
         "http" => {
-            let (sender, driver) = start_h1(tcp, deadline).await?;
+            let (sender, driver) = if protocol == Protocol::Http2 {
+                start_h2(tcp, deadline).await?
+            } else {
+                start_h1(tcp, deadline).await?
+            };
             Ok(Conn {
                 sender,
                 _driver: driver,
@@ -248,10 +272,10 @@ pub(super) async fn open(
             })
         }
         "https" => {
-            let alpn: &[&[u8]] = if allow_h2 {
-                &[b"h2", b"http/1.1"]
-            } else {
-                &[b"http/1.1"]
+            let alpn: &[&[u8]] = match protocol {
+                Protocol::Auto => &[b"h2", b"http/1.1"],
+                Protocol::Http1 => &[b"http/1.1"],
+                Protocol::Http2 => &[b"h2"],
             };
             let started = Instant::now();
             let (stream, info) = within(
@@ -262,7 +286,14 @@ pub(super) async fn open(
             )
             .await?;
             setup.tls = started.elapsed();
-            let (sender, driver) = if info.alpn.as_deref() == Some("h2") {
+            let h2 = info.alpn.as_deref() == Some("h2");
+            if protocol == Protocol::Http2 && !h2 {
+                return Err(NetError::Protocol(format!(
+                    "{host}:{port} does not offer HTTP/2 over TLS: asked for ALPN h2, it chose {}",
+                    info.alpn.as_deref().unwrap_or("none")
+                )));
+            }
+            let (sender, driver) = if h2 {
                 start_h2(stream, deadline).await?
             } else {
                 start_h1(stream, deadline).await?
@@ -427,17 +458,7 @@ pub(super) async fn tls_connect<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let verifier = Arc::new(RecordingVerifier::new(
-        engine.roots.clone(),
-        engine.provider.clone(),
-    )?);
-    let mut config = rustls::ClientConfig::builder_with_provider(engine.provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| NetError::Setup(format!("TLS set-up failed: {e}")))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier.clone())
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let (config, verifier) = engine.tls.config(alpn);
     let name = ServerName::try_from(
         host.trim_start_matches('[')
             .trim_end_matches(']')
@@ -472,6 +493,7 @@ where
             .alpn_protocol()
             .map(|p| String::from_utf8_lossy(p).into_owned()),
         chain: presented.chain,
+        not_after: presented.not_after,
         ocsp: presented.ocsp,
         trust: presented.trust,
         hostname: presented.hostname,
@@ -491,6 +513,9 @@ fn handshake_words(e: &std::io::Error) -> String {
         }
         E::AlertReceived(A::HandshakeFailure) => {
             "the server refused the handshake (handshake_failure): no cipher suite, key exchange or signature algorithm in common".into()
+        }
+        E::AlertReceived(A::NoApplicationProtocol) => {
+            "the server does not offer HTTP/2 or any other protocol asked for by ALPN (it answered no_application_protocol)".into()
         }
         E::AlertReceived(A::UnrecognisedName) => {
             "the server does not know this host name (unrecognized_name): check the SNI name".into()
@@ -534,22 +559,22 @@ fn version_name(v: rustls::ProtocolVersion) -> &'static str {
     }
 }
 
-async fn start_h1<S>(io: S, deadline: Instant) -> Result<(Sender, AbortOnDrop), NetError>
+async fn start_h1<S>(io: S, deadline: Instant) -> Result<(Sender, Arc<AbortOnDrop>), NetError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (sender, conn) = http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| protocol("HTTP/1.1 set-up failed", &e))?;
-    Ok((Sender::H1(sender), drive(conn, deadline)))
+    Ok((Sender::H1(sender), Arc::new(drive(conn, deadline))))
 }
 
-async fn start_h2<S>(io: S, deadline: Instant) -> Result<(Sender, AbortOnDrop), NetError>
+async fn start_h2<S>(io: S, deadline: Instant) -> Result<(Sender, Arc<AbortOnDrop>), NetError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (sender, driver) = h2_handshake(io, deadline).await?;
-    Ok((Sender::H2(sender), driver))
+    Ok((Sender::H2(sender), Arc::new(driver)))
 }
 
 /// The connection task also stops at the deadline, in case the connection is leaked.

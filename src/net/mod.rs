@@ -18,8 +18,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hickory_resolver::TokioResolver;
-use rustls::RootCertStore;
-use rustls::crypto::CryptoProvider;
 use tokio::time::Instant;
 use url::Url;
 
@@ -108,6 +106,18 @@ pub struct Timings {
     pub ttfb: Duration,
     pub transfer: Duration,
     pub total: Duration,
+}
+
+/// Which HTTP a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// HTTP/2 when the server picks it by ALPN over TLS, HTTP/1.1 otherwise (browsers' way).
+    #[default]
+    Auto,
+    /// HTTP/1.1 only.
+    Http1,
+    /// HTTP/2 only: by ALPN over TLS, by prior knowledge (h2c) over plain TCP.
+    Http2,
 }
 
 /// One request to send.
@@ -218,8 +228,7 @@ pub struct EngineOptions {
 /// Shared by every check of a run; cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
-    roots: Arc<RootCertStore>,
-    provider: Arc<CryptoProvider>,
+    tls: Arc<tls::TlsSetup>,
     /// A missing or broken resolv.conf only matters for names that need DNS, so it is kept as an error.
     resolver: Result<TokioResolver, NetError>,
     /// The name servers a `dns` check without a `server` asks, in order.
@@ -229,7 +238,7 @@ pub struct Engine {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("roots", &self.roots.len())
+            .field("roots", &self.tls.roots())
             .finish()
     }
 }
@@ -247,13 +256,15 @@ pub(crate) fn check_ca_file(path: &std::path::Path) -> Result<(), NetError> {
 
 impl Engine {
     pub fn new(options: &EngineOptions) -> Result<Engine, NetError> {
-        let roots = Arc::new(tls::load_roots(options.ca_file.as_deref())?);
-        let provider = Arc::new(crate::crypto::provider());
+        let roots = tls::load_roots(options.ca_file.as_deref())?;
+        let tls = Arc::new(tls::TlsSetup::new(
+            roots,
+            Arc::new(crate::crypto::provider()),
+        )?);
         let resolver = dns::build_resolver(&options.nameservers);
         let nameservers = dns::nameservers(&options.nameservers);
         Ok(Engine {
-            roots,
-            provider,
+            tls,
             resolver,
             nameservers,
         })
@@ -292,7 +303,20 @@ impl Engine {
         overrides: &Overrides,
         deadline: Instant,
     ) -> Result<Conn, NetError> {
-        let conn = self.open(&req.url, overrides, deadline).await?;
+        self.open_speaking(req, Protocol::Auto, overrides, deadline)
+            .await
+    }
+
+    /// [`Engine::open_for`] with the protocol chosen: an HTTP/2-only connection to a server that
+    /// does not offer HTTP/2 is an error that says so.
+    pub(crate) async fn open_speaking(
+        &self,
+        req: &Request,
+        protocol: Protocol,
+        overrides: &Overrides,
+        deadline: Instant,
+    ) -> Result<Conn, NetError> {
+        let conn = conn::open(self, &req.url, overrides, deadline, protocol).await?;
         if let Some(tls) = conn.tls().filter(|t| !t.verified() && !req.insecure) {
             return Err(NetError::Untrusted(tls.problem().unwrap_or_default()));
         }
@@ -306,7 +330,7 @@ impl Engine {
         overrides: &Overrides,
         deadline: Instant,
     ) -> Result<Conn, NetError> {
-        conn::open(self, url, overrides, deadline, true).await
+        conn::open(self, url, overrides, deadline, Protocol::Auto).await
     }
 
     /// The first address for `host:port` (overrides, then DNS), for probes that speak raw TCP.
@@ -351,14 +375,8 @@ impl Engine {
             };
             return (bad(), bad());
         };
-        tls::judge_chain(
-            &self.roots,
-            &self.provider,
-            leaf,
-            &certs[1..],
-            &name,
-            rustls::pki_types::UnixTime::now(),
-        )
+        self.tls
+            .judge_chain(leaf, &certs[1..], &name, rustls::pki_types::UnixTime::now())
     }
 
     /// The name servers the system resolver asks (or the ones the engine was given), in order.

@@ -8,7 +8,7 @@
 
 use tokio::time::Instant;
 
-use super::{Conn, Engine, Exchange, Hop, NetError, Overrides, Request, Response};
+use super::{Conn, Engine, Exchange, Hop, NetError, Overrides, Protocol, Request, Response};
 
 /// Open connections by origin, and how often one had to be replaced.
 pub struct Pool {
@@ -17,6 +17,8 @@ pub struct Pool {
     keep: bool,
     /// Requests sent again because a reused connection was found closed.
     pub reconnects: u64,
+    /// The HTTP new connections speak.
+    protocol: Protocol,
 }
 
 impl Default for Pool {
@@ -49,7 +51,13 @@ impl Pool {
             conns: Vec::new(),
             keep: true,
             reconnects: 0,
+            protocol: Protocol::Auto,
         }
+    }
+
+    /// The same pool, opening connections that speak `protocol`.
+    pub(crate) fn speaking(self, protocol: Protocol) -> Pool {
+        Pool { protocol, ..self }
     }
 
     /// A pool that opens a new connection (and handshake) for every request, so each response's
@@ -72,13 +80,19 @@ impl Pool {
         let key = origin_key(req);
         let mut conn = match self.take(&key) {
             Some(c) => c,
-            None => engine.open_for(req, overrides, deadline).await?,
+            None => {
+                engine
+                    .open_speaking(req, self.protocol, overrides, deadline)
+                    .await?
+            }
         };
         let reused = conn.is_reused();
         let result = match conn.send(req, deadline).await {
             Err(NetError::Closed(_)) if reused && idempotent(&req.method) => {
                 self.reconnects += 1;
-                conn = engine.open_for(req, overrides, deadline).await?;
+                conn = engine
+                    .open_speaking(req, self.protocol, overrides, deadline)
+                    .await?;
                 conn.send(req, deadline).await
             }
             other => other,

@@ -223,6 +223,8 @@ pub struct Server {
     pub addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
     pub hits: Arc<AtomicUsize>,
+    /// Connections accepted.
+    pub accepted: Arc<AtomicUsize>,
 }
 
 impl Drop for Server {
@@ -337,13 +339,16 @@ pub fn serve_on(
 ) -> Server {
     let addr = listener.local_addr().expect("addr");
     let hits = Arc::new(AtomicUsize::new(0));
+    let accepted = Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
+    let accepts = accepted.clone();
     let task = tokio::spawn(async move {
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
+            accepts.fetch_add(1, Ordering::SeqCst);
             // Like production servers: without it, Nagle and delayed ACKs add 40 ms to small responses.
             let _ = tcp.set_nodelay(true);
             let (handler, hits, acceptor) = (handler.clone(), counter.clone(), acceptor.clone());
@@ -363,7 +368,12 @@ pub fn serve_on(
             });
         }
     });
-    Server { addr, task, hits }
+    Server {
+        addr,
+        task,
+        hits,
+        accepted,
+    }
 }
 
 /// A raw TCP server: `behave` gets each accepted socket and does whatever a hostile target does.
@@ -375,11 +385,14 @@ where
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let behave = Arc::new(behave);
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let accepts = accepted.clone();
     let task = tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
+            accepts.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(behave(tcp));
         }
     });
@@ -387,6 +400,7 @@ where
         addr,
         task,
         hits: Arc::new(AtomicUsize::new(0)),
+        accepted,
     }
 }
 
