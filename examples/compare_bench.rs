@@ -27,7 +27,7 @@ fn outcome(center_us: u64, n: u64) -> Outcome {
     };
     let mut o = Outcome::could_not_run("api-latency", "latency", "prod", none);
     o.error = None;
-    o.details = Details::Latency(LatencyDetails {
+    o.details = Details::Latency(Box::new(LatencyDetails {
         latency: LatencySummary {
             requests: n,
             errors: 0,
@@ -44,7 +44,7 @@ fn outcome(center_us: u64, n: u64) -> Outcome {
             histogram: Vec::new(),
             hdr_histogram: shipwatch::assert::base64(&bytes),
         },
-    });
+    }));
     o
 }
 

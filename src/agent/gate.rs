@@ -87,7 +87,7 @@ fn pick_checks(
     env: &str,
     named: Option<&String>,
 ) -> Result<Vec<Key>, Refusal> {
-    let of_env: Vec<&Key> = loaded.jobs.keys().filter(|k| k.env == env).collect();
+    let of_env: Vec<&Key> = loaded.jobs.keys().filter(|k| &*k.env == env).collect();
     let Some(list) = named.filter(|c| !c.trim().is_empty()) else {
         return Ok(of_env.into_iter().cloned().collect());
     };
@@ -99,14 +99,14 @@ fn pick_checks(
     let unknown: Vec<&str> = wanted
         .iter()
         .copied()
-        .filter(|w| !of_env.iter().any(|k| k.check == *w))
+        .filter(|w| !of_env.iter().any(|k| &*k.check == *w))
         .collect();
     if !unknown.is_empty() {
         return Err((404, format!("no check {} in \"{env}\"", unknown.join(", "))));
     }
     Ok(of_env
         .into_iter()
-        .filter(|k| wanted.contains(&k.check.as_str()))
+        .filter(|k| wanted.contains(&&*k.check))
         .cloned()
         .collect())
 }

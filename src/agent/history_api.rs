@@ -68,8 +68,8 @@ fn env_of(state: &State, check: &str) -> Result<String, Answer> {
         .map_err(|_| problem(500, "state unavailable"))?;
     let envs: Vec<&str> = latest
         .keys()
-        .filter(|k| k.check == check)
-        .map(|k| k.env.as_str())
+        .filter(|k| &*k.check == check)
+        .map(|k| &*k.env)
         .collect();
     match envs.as_slice() {
         [one] => Ok(one.to_string()),

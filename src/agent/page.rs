@@ -75,7 +75,7 @@ fn clock(ms: i64) -> String {
 pub(crate) fn render(state: &State, filter: &Filter) -> String {
     let latest = state.latest.read().map(|l| l.clone()).unwrap_or_default();
     let envs: Vec<String> = {
-        let set: std::collections::BTreeSet<&str> = latest.keys().map(|k| k.env.as_str()).collect();
+        let set: std::collections::BTreeSet<&str> = latest.keys().map(|k| &*k.env).collect();
         set.into_iter().map(str::to_string).collect()
     };
     let incidents = state.history.incidents(500).unwrap_or_default();
@@ -97,12 +97,13 @@ pub(crate) fn render(state: &State, filter: &Filter) -> String {
         let shown: Vec<(&Key, &Outcome)> = latest
             .iter()
             .filter(|(k, o)| {
-                &k.env == env
+                &*k.env == env.as_str()
                     && filter
                         .status
                         .as_ref()
                         .is_none_or(|s| s == o.status.as_str())
             })
+            .map(|(k, o)| (k, o.as_ref()))
             .collect();
         if shown.is_empty() {
             continue;
@@ -112,7 +113,7 @@ pub(crate) fn render(state: &State, filter: &Filter) -> String {
             let view = state.history.view(&key.check, &key.env, now).ok().flatten();
             let alert = incidents
                 .iter()
-                .find(|i| i.check == key.check && i.env == key.env);
+                .find(|i| *i.check == *key.check && *i.env == *key.env);
             card(o, view.as_ref(), alert, now, &mut html);
         }
         html.push_str("</div></section>");
@@ -127,7 +128,7 @@ pub(crate) fn render(state: &State, filter: &Filter) -> String {
     html
 }
 
-fn head(state: &State, latest: &BTreeMap<Key, Outcome>) -> String {
+fn head(state: &State, latest: &BTreeMap<Key, std::sync::Arc<Outcome>>) -> String {
     let mut counts = [0usize; 4];
     for o in latest.values() {
         counts[o.status as usize] += 1;

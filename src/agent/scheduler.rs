@@ -8,17 +8,27 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::outcome::Outcome;
 
-/// What identifies a scheduled check: its name and environment.
+/// What identifies a scheduled check: its name and environment. The agent keeps a key per check
+/// in several maps; the names are shared, not copied.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
-    pub check: String,
-    pub env: String,
+    pub check: Arc<str>,
+    pub env: Arc<str>,
+}
+
+impl Key {
+    pub fn new(check: &str, env: &str) -> Key {
+        Key {
+            check: Arc::from(check),
+            env: Arc::from(env),
+        }
+    }
 }
 
 /// Runs one check once; the agent passes the real runner, tests a counting one.
@@ -30,14 +40,16 @@ pub(crate) type DoneFn = Arc<dyn Fn(Outcome) + Send + Sync>;
 
 /// A running check task. Dropping it does not stop it; `stop` does.
 pub struct Task {
-    stop: watch::Sender<bool>,
+    /// A permit here stops the task at its next wait (a watch channel would cost ten times the
+    /// memory, per check).
+    stop: Arc<Notify>,
     handle: JoinHandle<()>,
 }
 
 impl Task {
     /// Asks the task to stop after its current run, and waits at most `grace` for it.
     pub async fn stop(self, grace: Duration) {
-        let _ = self.stop.send(true);
+        self.stop.notify_one();
         let abort = self.handle.abort_handle();
         if tokio::time::timeout(grace, self.handle).await.is_err() {
             abort.abort();
@@ -73,14 +85,15 @@ pub fn spawn(
     run: RunFn,
     done: DoneFn,
 ) -> Task {
-    let (stop, mut stopped) = watch::channel(false);
+    let stop = Arc::new(Notify::new());
+    let stopped = stop.clone();
     let handle = tokio::spawn(async move {
         let mut jitter = Jitter::new(&key);
         let mut next = Instant::now() + interval.min(Duration::from_secs(5)).mul_f64(jitter.next());
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(next) => {}
-                _ = stopped.changed() => return,
+                _ = stopped.notified() => return,
             }
             let started = Instant::now();
             let outcome = {
@@ -133,7 +146,7 @@ mod shard_tests {
     fn keys() -> Vec<Key> {
         (0..10_000)
             .map(|i| Key {
-                check: format!("check-{i}"),
+                check: format!("check-{i}").into(),
                 env: ["prod", "staging"][i % 2].into(),
             })
             .collect()
@@ -191,13 +204,15 @@ mod tests {
         Arc::new(move |key: Key| {
             let log = log.clone();
             Box::pin(async move {
-                let cost = if key.check == "slow" {
+                let cost = if &*key.check == "slow" {
                     Duration::from_secs(45)
                 } else {
                     Duration::from_millis(100)
                 };
                 tokio::time::sleep(cost).await;
-                log.lock().unwrap().push((key.check.clone(), t0.elapsed()));
+                log.lock()
+                    .unwrap()
+                    .push((key.check.to_string(), t0.elapsed()));
                 outcome(&key)
             })
         })
@@ -299,7 +314,7 @@ mod tests {
             .map(|i| {
                 spawn(
                     Key {
-                        check: format!("c{i}"),
+                        check: format!("c{i}").into(),
                         env: "e".into(),
                     },
                     Duration::from_secs(10),
@@ -320,7 +335,7 @@ mod tests {
     fn shards_split_every_pair_exactly_once() {
         let keys: Vec<Key> = (0..300)
             .map(|i| Key {
-                check: format!("check-{i}"),
+                check: format!("check-{i}").into(),
                 env: ["a", "b"][i % 2].into(),
             })
             .collect();

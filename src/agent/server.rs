@@ -252,7 +252,11 @@ fn status_json(state: &State) -> serde_json::Value {
     let checks: Vec<_> = state
         .latest
         .read()
-        .map(|l| l.values().cloned().collect())
+        .map(|l| {
+            l.values()
+                .map(|o| crate::runner::Outcome::clone(o))
+                .collect()
+        })
         .unwrap_or_default();
     let started_at = time::OffsetDateTime::from(state.started);
     let (environment, target) = header(state, &checks);
@@ -337,7 +341,11 @@ fn compare_json(state: &State) -> Resp {
     let checks: Vec<_> = state
         .latest
         .read()
-        .map(|l| l.values().cloned().collect())
+        .map(|l| {
+            l.values()
+                .map(|o| crate::runner::Outcome::clone(o))
+                .collect()
+        })
         .unwrap_or_default();
     let (environment, target) = header(state, &checks);
     let mut report = Report {
@@ -376,8 +384,8 @@ async fn run_now(req: &http::Request<Incoming>, state: &Arc<State>, token: Optio
             l.jobs
                 .keys()
                 .filter(|k| {
-                    check.as_ref().is_none_or(|c| &k.check == c)
-                        && env.as_ref().is_none_or(|e| &k.env == e)
+                    check.as_ref().is_none_or(|c| &*k.check == c.as_str())
+                        && env.as_ref().is_none_or(|e| &*k.env == e.as_str())
                 })
                 .cloned()
                 .collect()
@@ -448,7 +456,7 @@ async fn gate(req: http::Request<Incoming>, state: &Arc<State>, token: Option<&s
         Ok(k) => k,
         Err((status, why)) => return json_resp(status, &json!({ "error": why })),
     };
-    let env = keys.first().map(|k| k.env.clone());
+    let env = keys.first().map(|k| k.env.to_string());
     let report = match run_keys(state, &keys, env).await {
         Ok(r) => r,
         Err(busy) => return busy,

@@ -204,7 +204,8 @@ pub(crate) fn render_expect(
     ctx: Context,
     diags: &mut Diags,
 ) -> Vec<Assertion> {
-    list.iter()
+    let mut assertions: Vec<Assertion> = list
+        .iter()
         .filter_map(|a| {
             let text = try_render(scope, a, diags)?.text;
             // Shape errors were reported when the file was read; this only catches interpolated values.
@@ -217,7 +218,10 @@ pub(crate) fn render_expect(
                 })
                 .ok()
         })
-        .collect()
+        .collect();
+    // Kept for as long as the agent runs: no spare capacity per check.
+    assertions.shrink_to_fit();
+    assertions
 }
 
 /// Renders a request: URL, method, headers and body.

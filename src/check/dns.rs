@@ -186,7 +186,7 @@ impl DnsProbe {
                 ..Timings::default()
             }),
             error: None,
-            details: Details::Dns(details),
+            details: Details::Dns(Box::new(details)),
             redact: Vec::new(),
         }
     }

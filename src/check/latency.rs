@@ -448,9 +448,9 @@ impl LatencyProbe {
             let id = if *n == 1 { base } else { format!("{base}.{n}") };
             findings.push(judge(a, stats, id));
         }
-        let details = Details::Latency(LatencyDetails {
+        let details = Details::Latency(Box::new(LatencyDetails {
             latency: summary(stats),
-        });
+        }));
         Probed {
             findings,
             timings: None,

@@ -203,6 +203,9 @@ impl Outcome {
         p: Probed,
         duration: Duration,
     ) -> Outcome {
+        let mut p = p;
+        // The agent keeps the latest outcome of every check: no spare capacity in it.
+        p.findings.shrink_to_fit();
         let status = if p.error.is_some() {
             Status::Error
         } else {

@@ -23,9 +23,9 @@ use crate::outcome::Status;
 use crate::runner::Outcome;
 
 /// Runs waiting for the writer, at most; more are dropped and counted. The queue's slots are
-/// allocated up front, so each holds a pointer: 20,000 of them are two minutes of 10,000 checks
-/// at one run a minute, in under half a MiB.
-const QUEUE: usize = 20_000;
+/// allocated up front, so each holds a pointer: 10,000 of them are a minute of 10,000 checks at
+/// one run a minute (the writer takes them four times a second), in under half a MiB.
+const QUEUE: usize = 10_000;
 /// Runs written per transaction, at most.
 const BATCH: usize = 5_000;
 /// How often the writer rolls up and prunes.

@@ -192,7 +192,7 @@ impl TcpProbe {
             findings: run.findings,
             timings: Some(run.timings),
             error,
-            details: Details::Tcp(run.details),
+            details: Details::Tcp(Box::new(run.details)),
             redact: Vec::new(),
         }
     }

@@ -112,7 +112,7 @@ impl TlsProbe {
 
 fn details(info: &TlsInfo, certs: &[Cert]) -> crate::outcome::Details {
     let leaf = &certs[0];
-    crate::outcome::Details::Tls(crate::outcome::TlsDetails {
+    crate::outcome::Details::Tls(Box::new(crate::outcome::TlsDetails {
         chain_not_after: certs[1..].iter().map(|c| c.not_after).min(),
         cipher: info.cipher.clone(),
         days_left: days_until(leaf.not_after).floor() as i64,
@@ -122,7 +122,7 @@ fn details(info: &TlsInfo, certs: &[Cert]) -> crate::outcome::Details {
         sans: leaf.sans.clone(),
         subject: leaf.subject.clone(),
         version: info.version.clone(),
-    })
+    }))
 }
 
 // The `[[check]]` keys of this kind, read and validated with positions.
