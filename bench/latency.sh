@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # Latency-engine benchmark: shipwatch against wrk on the same loopback endpoints, same connections
-# and duration. Prints the throughput ratio (target ≥ 0.8× wrk), p50/p99 agreement on a
-# fixed-delay endpoint (target within 10%), and shipwatch's peak RSS over 100k requests (< 30 MiB).
+# and duration, at 32 and at 256 connections (target ≥ 1.0× wrk); over HTTP/2 against h2load
+# (Debian's nghttp2-client) with the same connections and streams per connection (target ≥ 1.0×);
+# p50/p99 agreement on a fixed-delay endpoint (target within 10%), and shipwatch's peak RSS over
+# 100k requests (< 30 MiB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-32}
 DELAY_MS=${DELAY_MS:-20}
+H2_CONNS=${H2_CONNS:-16}
+H2_STREAMS=${H2_STREAMS:-16}
+command -v h2load >/dev/null 2>&1 || {
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nghttp2-client >/dev/null
+}
 
 cargo build --release --quiet --bin shipwatch --example testsite
 . bench/nginx.sh
@@ -19,13 +28,13 @@ BENCH_PIDS=$!
 for _ in $(seq 1 100); do [ -s "$work/site.txt" ] && break; sleep 0.05; done
 read -r HTTPS_PORT _ CA_FILE <"$work/site.txt"
 
-python3 - "$PORT" "$HTTPS_PORT" "$CA_FILE" "$DURATION" "$CONNS" "$DELAY_MS" "$work" <<'PY'
+python3 - "$PORT" "$HTTPS_PORT" "$CA_FILE" "$DURATION" "$CONNS" "$DELAY_MS" "$work" "$NGINX_TLS_PORT" "$NGINX_CA" "$H2_CONNS" "$H2_STREAMS" <<'PY'
 import json, os, re, subprocess, sys
-port, https_port, ca, duration, conns, delay, work = sys.argv[1:]
+port, https_port, ca, duration, conns, delay, work, tls_port, nginx_ca, h2_conns, h2_streams = sys.argv[1:]
 static = f"http://127.0.0.1:{port}/index.html"
 delayed = f"https://localhost:{https_port}/delay/{delay}"
 
-def shipwatch(url, extra, measure_rss=False):
+def shipwatch(url, extra, measure_rss=False, ca=ca):
     cfg = os.path.join(work, "lat.toml")
     with open(cfg, "w") as f:
         f.write(f'[[check]]\nname = "lat"\nkind = "latency"\nurl = "{url}"\ntimeout = "300s"\n{extra}\nexpect = [\'errors < 1%\']\n')
@@ -53,11 +62,25 @@ def wrk(url, threads, c, d):
         return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
     return rps, pct("50"), pct("99")
 
-print(f"shipwatch latency engine vs wrk, loopback, {conns} connections, {duration}s each")
-w_rps, _, _ = wrk(static, 2, int(conns), duration)
-s_lat, s_rss = shipwatch(static, f"concurrency = {conns}\nduration = \"{duration}s\"")
-ratio = s_lat["throughput_rps"] / w_rps
-print(f"  throughput  nginx static file: wrk {w_rps:9.0f} req/s   shipwatch {s_lat['throughput_rps']:9.0f} req/s   ratio {ratio:.2f}x   target >= 0.80   {'OK' if ratio >= 0.8 else 'UNDER'}")
+print(f"shipwatch latency engine vs wrk and h2load, loopback nginx, {duration}s each, {os.cpu_count()} cores")
+for c in sorted({int(conns), 256}):
+    w_rps, _, _ = wrk(static, 2, c, duration)
+    s_lat, s_rss = shipwatch(static, f"concurrency = {c}\nduration = \"{duration}s\"\nhttp2 = false")
+    ratio = s_lat["throughput_rps"] / w_rps
+    print(f"  HTTP/1.1, {c:3} connections: wrk {w_rps:9.0f} req/s   shipwatch {s_lat['throughput_rps']:9.0f} req/s   ratio {ratio:.2f}x   target >= 1.00   {'OK' if ratio >= 1.0 else 'UNDER'}")
+
+def h2load(url, c, m, d):
+    out = subprocess.run(["h2load", "-t", "2", "-c", str(c), "-m", str(m), "-D", str(d), url], capture_output=True, text=True).stdout
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", out)
+    if not done or int(done.group(3)) > 0:
+        sys.exit(f"h2load saw failures against {url}:\n{out}")
+    return float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
+
+h2_url = f"https://localhost:{tls_port}/index.html"
+h_rps = h2load(h2_url, h2_conns, h2_streams, duration)
+s_lat, _ = shipwatch(h2_url, f"concurrency = {h2_conns}\nstreams = {h2_streams}\nhttp2 = true\nduration = \"{duration}s\"", ca=nginx_ca)
+ratio = s_lat["throughput_rps"] / h_rps
+print(f"  HTTP/2, {h2_conns} connections x {h2_streams} streams (TLS 1.3): h2load {h_rps:9.0f} req/s   shipwatch {s_lat['throughput_rps']:9.0f} req/s   ratio {ratio:.2f}x   target >= 1.00   {'OK' if ratio >= 1.0 else 'UNDER'}")
 
 dc = 4
 w_rps, w50, w99 = wrk(delayed.replace("https://localhost", "https://127.0.0.1"), 1, dc, duration)

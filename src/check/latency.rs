@@ -113,10 +113,10 @@ impl Lane {
             return Ok(handle);
         }
         *slot = None;
-        let conn = s
+        let opening = s
             .engine
-            .open_speaking(&s.request, s.protocol, &s.overrides, deadline)
-            .await?;
+            .open_speaking(&s.request, s.protocol, &s.overrides, deadline);
+        let conn = Box::pin(opening).await?;
         let handle = conn.share().ok_or_else(|| {
             NetError::Protocol(
                 "the server answered in HTTP/1.1, which carries one request at a time: \
@@ -138,12 +138,18 @@ struct Tally {
     reconnects: u64,
 }
 
-/// 1 µs to 60 s at 3 significant figures: about 200 KiB, whatever the number of requests.
+/// The longest time a histogram records, in µs; longer ones are recorded as this.
+const LONGEST_US: u64 = 60_000_000;
+
+/// 1 µs up to 60 s at 3 significant figures. It grows with the longest time recorded: about
+/// 30 KiB for a run of milliseconds, 200 KiB at most, whatever the number of requests.
 fn histogram() -> Result<Histogram<u64>, super::ProbeError> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).map_err(|e| super::ProbeError {
+    let mut h = Histogram::new_with_bounds(1, 2_048, 3).map_err(|e| super::ProbeError {
         kind: "setup",
         message: format!("cannot create the latency histogram: {e}"),
-    })
+    })?;
+    h.auto(true);
+    Ok(h)
 }
 
 /// The statistics of a run, in milliseconds.
@@ -643,8 +649,11 @@ async fn worker(s: Arc<Shared>, mut pool: Way) -> Tally {
         tally.attempts += 1;
         match send(&s, &mut pool).await {
             Ok(status) => {
-                let us = intended.elapsed().as_micros().min(u128::from(u64::MAX)) as u64;
-                tally.hist.saturating_record(us.max(1));
+                let us = intended.elapsed().as_micros().min(u128::from(LONGEST_US)) as u64;
+                // `record` grows the histogram to the value (saturating would clamp it).
+                if tally.hist.record(us.max(1)).is_err() {
+                    tally.hist.saturating_record(us.max(1));
+                }
                 if status >= 400 {
                     tally.errors += 1;
                 }

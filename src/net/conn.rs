@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
@@ -87,50 +88,30 @@ impl Conn {
     pub async fn send(&mut self, req: &Request, deadline: Instant) -> Result<Response, NetError> {
         let started = Instant::now();
         let request = self.build(req)?;
-        let head = within(deadline, Phase::Ttfb, started, async {
-            let resp = match &mut self.sender {
-                Sender::H1(s) => {
-                    s.ready().await.map_err(|e| {
-                        NetError::Closed(format!("the connection is not usable: {e}"))
-                    })?;
-                    s.send_request(request).await
-                }
-                Sender::H2(s) => {
-                    s.ready().await.map_err(|e| {
-                        NetError::Closed(format!("the connection is not usable: {e}"))
-                    })?;
-                    s.send_request(request).await
-                }
-            };
-            resp.map_err(|e| {
-                if let Some(io) = reset(&e) {
-                    NetError::Closed(format!(
-                        "the server reset the connection before answering ({io})"
-                    ))
-                } else if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-                    NetError::Closed(format!("the connection closed before a response: {e}"))
-                } else {
-                    protocol("no valid HTTP response", &e)
-                }
-            })
-        })
-        .await?;
-        let ttfb = started.elapsed();
-        let (parts, body) = head.into_parts();
-        let (body, truncated) = within(
-            deadline,
-            Phase::Transfer,
-            started,
-            read_capped(
-                body,
-                if req.discard_body {
-                    None
-                } else {
-                    Some(req.max_body)
-                },
-            ),
-        )
-        .await?;
+        let cap = if req.discard_body {
+            None
+        } else {
+            Some(req.max_body)
+        };
+        // One timer for the whole exchange (a latency run sends tens of thousands of requests a
+        // second); the phase it ran out in is known from whether the head had arrived.
+        let got_head = AtomicBool::new(false);
+        let exchange = async {
+            let head = ask(&mut self.sender, request).await?;
+            got_head.store(true, Ordering::Relaxed);
+            let ttfb = started.elapsed();
+            let (parts, body) = head.into_parts();
+            let (body, truncated) = read_capped(body, cap).await?;
+            Ok::<_, NetError>((parts, body, truncated, ttfb))
+        };
+        let (parts, body, truncated, ttfb) = match tokio::time::timeout_at(deadline, exchange).await
+        {
+            Ok(r) => r?,
+            Err(_) if got_head.load(Ordering::Relaxed) => {
+                return Err(NetError::timed_out(Phase::Transfer, started));
+            }
+            Err(_) => return Err(NetError::timed_out(Phase::Ttfb, started)),
+        };
         let mut timings = if self.fresh {
             self.setup
         } else {
@@ -196,6 +177,37 @@ impl Conn {
     }
 }
 
+/// Sends a request and waits for its response head.
+async fn ask(
+    sender: &mut Sender,
+    request: http::Request<Full<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, NetError> {
+    let resp = match sender {
+        Sender::H1(s) => {
+            s.ready()
+                .await
+                .map_err(|e| NetError::Closed(format!("the connection is not usable: {e}")))?;
+            s.send_request(request).await
+        }
+        Sender::H2(s) => {
+            s.ready()
+                .await
+                .map_err(|e| NetError::Closed(format!("the connection is not usable: {e}")))?;
+            s.send_request(request).await
+        }
+    };
+    resp.map_err(|e| {
+        if let Some(io) = reset(&e) {
+            NetError::Closed(format!(
+                "the server reset the connection before answering ({io})"
+            ))
+        } else if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+            NetError::Closed(format!("the connection closed before a response: {e}"))
+        } else {
+            protocol("no valid HTTP response", &e)
+        }
+    })
+}
 /// Reads the body up to `cap` bytes; with no cap, reads it all and keeps nothing.
 async fn read_capped(
     mut body: hyper::body::Incoming,
