@@ -96,7 +96,7 @@ def runs_total(listen):
     return sum(float(v) for v in re.findall(r"^shipwatch_check_runs_total\{[^}]*\} (\S+)$", body, re.M))
 
 if big_checks:
-    agent, listen = start(big_checks, interval="60s", base=f"https://localhost:{tls_port}/index.html")
+    agent, listen = start(big_checks, interval="60s", base=f"https://localhost:{tls_port}")
     time.sleep(70)  # every check has run once
     rss = [rss_mib(agent.pid)]
     runs0, cpu0 = runs_total(listen), cpu_seconds(agent.pid)

@@ -299,43 +299,48 @@ impl Collector for Checks {
                 Ok(())
             },
         )?;
-        c.family(
-            e,
-            (
-                "finding_status",
-                "Last status of each finding: 0 pass, 1 warn, 2 fail",
-                MetricType::Gauge,
-            ),
-            |v| !v.findings.is_empty(),
-            |m, ce, v| {
-                for (id, s) in &v.findings {
-                    gauge(m, with(ce, [("finding", id)]), f64::from(*s))?;
-                }
-                Ok(())
-            },
-        )?;
         encode_timings(c, e)?;
         encode_details(c, e)?;
-        c.family(
-            e,
-            (
-                "alert_firing",
-                "1 while the check's alert fires",
-                MetricType::Gauge,
-            ),
-            |_| true,
-            |m, ce, v| {
-                for (sev, firing) in SEVERITIES.iter().zip(v.firing) {
-                    gauge(
-                        m,
-                        with(ce, [("severity", sev)]),
-                        f64::from(u8::from(firing)),
-                    )?;
-                }
-                Ok(())
-            },
-        )
+        encode_states(c, e)
     }
+}
+
+/// The findings' last statuses and whether each alert fires.
+fn encode_states(c: &Checks, e: &mut DescriptorEncoder) -> std::fmt::Result {
+    c.family(
+        e,
+        (
+            "finding_status",
+            "Last status of each finding: 0 pass, 1 warn, 2 fail",
+            MetricType::Gauge,
+        ),
+        |v| !v.findings.is_empty(),
+        |m, ce, v| {
+            for (id, s) in &v.findings {
+                gauge(m, with(ce, [("finding", id)]), f64::from(*s))?;
+            }
+            Ok(())
+        },
+    )?;
+    c.family(
+        e,
+        (
+            "alert_firing",
+            "1 while the check's alert fires",
+            MetricType::Gauge,
+        ),
+        |_| true,
+        |m, ce, v| {
+            for (sev, firing) in SEVERITIES.iter().zip(v.firing) {
+                gauge(
+                    m,
+                    with(ce, [("severity", sev)]),
+                    f64::from(u8::from(firing)),
+                )?;
+            }
+            Ok(())
+        },
+    )
 }
 
 fn encode_timings(c: &Checks, e: &mut DescriptorEncoder) -> std::fmt::Result {
