@@ -329,7 +329,7 @@ pub(super) async fn open(
 /// An HTTP/2 connection for a caller that needs what [`Conn::send`] hides, such as trailers.
 pub struct H2 {
     pub sender: http2::SendRequest<Full<Bytes>>,
-    _driver: AbortOnDrop,
+    _driver: Arc<AbortOnDrop>,
     pub tls: Option<Arc<TlsInfo>>,
     pub setup: Timings,
 }
@@ -341,40 +341,18 @@ pub(super) async fn open_h2(
     overrides: &Overrides,
     deadline: Instant,
 ) -> Result<H2, NetError> {
-    let (host, port) = host_and_port(url)?;
-    let (tcp, mut setup) = connect_tcp(engine, &host, port, overrides, deadline).await?;
-    let (sender, conn_task) = match url.scheme() {
-        "http" => h2_handshake(tcp, deadline).await?,
-        "https" => {
-            let started = Instant::now();
-            let handshake = tls_connect(engine, tcp, &host, &[b"h2"]);
-            let (stream, info) = within(deadline, Phase::Tls, started, handshake).await?;
-            setup.tls = started.elapsed();
-            if info.alpn.as_deref() != Some("h2") {
-                return Err(NetError::Protocol(format!(
-                    "{host}:{port} does not offer HTTP/2 over TLS (ALPN h2), which gRPC needs"
-                )));
-            }
-            let (sender, task) = h2_handshake(stream, deadline).await?;
-            return Ok(H2 {
-                sender,
-                _driver: task,
-                tls: Some(Arc::new(info)),
-                setup,
-            });
-        }
-        other => {
-            return Err(NetError::Protocol(format!(
-                "unsupported URL scheme \"{other}\" in {url}, expected http or https"
-            )));
-        }
-    };
-    Ok(H2 {
-        sender,
-        _driver: conn_task,
-        tls: None,
-        setup,
-    })
+    let conn = open(engine, url, overrides, deadline, Protocol::Http2).await?;
+    match conn.sender {
+        Sender::H2(sender) => Ok(H2 {
+            sender,
+            _driver: conn._driver,
+            tls: conn.tls,
+            setup: conn.setup,
+        }),
+        Sender::H1(_) => Err(NetError::Protocol(format!(
+            "{url} answered in HTTP/1.1 to a connection opened for HTTP/2"
+        ))),
+    }
 }
 
 async fn h2_handshake<S>(
