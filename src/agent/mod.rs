@@ -125,18 +125,18 @@ impl State {
         Some(runner::run_job(job, &env.engine, &env.plan).await)
     }
 
-    /// Takes in a finished run: metrics, the latest outcome, one log line per state change.
-    pub(crate) fn record(&self, o: Outcome) {
+    /// Takes in a finished run of `key`: metrics, the latest outcome, one log line per state
+    /// change. The key is the scheduled one, so the latest outcomes share its names.
+    pub(crate) fn record(&self, key: &Key, o: Outcome) {
         self.metrics.record(&o);
         self.history.record(&o);
         if let Some(change) = self.alerting.observe(&o, &self.metrics) {
             self.history.incident(&change);
         }
-        let key = Key::new(&o.name, &o.environment);
         let Ok(mut latest) = self.latest.write() else {
             return;
         };
-        let before = latest.get(&key).map(|p| p.status);
+        let before = latest.get(key).map(|p| p.status);
         if before != Some(o.status) {
             match o.status {
                 Status::Pass => tracing::info!(check = %key.check, env = %key.env, "check passes"),
@@ -145,7 +145,7 @@ impl State {
                 }
             }
         }
-        latest.insert(key, Arc::new(o));
+        latest.insert(key.clone(), Arc::new(o));
         // Readiness is decided once; after that a run costs no scan of every check.
         if self.ready.load(Ordering::Relaxed) {
             return;
@@ -397,7 +397,7 @@ impl Agent {
         });
         state.metrics.reloaded(true, unix_now());
         let recorder = state.clone();
-        let done: scheduler::DoneFn = Arc::new(move |o| recorder.record(o));
+        let done: scheduler::DoneFn = Arc::new(move |key, o| recorder.record(key, o));
         let mut agent = Agent {
             state,
             opts,

@@ -102,7 +102,7 @@ fn start(state: Arc<State>, key: Key) -> Run {
             Err(_) => None,
         };
         if let Some(o) = &outcome {
-            state.record(o.clone());
+            state.record(&key, o.clone());
         }
         if let Ok(mut inflight) = state.on_demand.inflight.lock() {
             inflight.remove(&key);

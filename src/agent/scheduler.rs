@@ -35,8 +35,9 @@ impl Key {
 pub(crate) type RunFn =
     Arc<dyn Fn(Key) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
 
-/// Takes a finished run (the agent records it where the run ended, with no hop to another task).
-pub(crate) type DoneFn = Arc<dyn Fn(Outcome) + Send + Sync>;
+/// Takes a finished run and the pair it belongs to (the agent records it where the run ended,
+/// with no hop to another task).
+pub(crate) type DoneFn = Arc<dyn Fn(&Key, Outcome) + Send + Sync>;
 
 /// A running check task. Dropping it does not stop it; `stop` does.
 pub struct Task {
@@ -102,7 +103,7 @@ pub fn spawn(
                 };
                 run(key.clone()).await
             };
-            done(outcome);
+            done(&key, outcome);
             // Runs never stack: the next one is scheduled from when this one started, and never in the past.
             let spread = interval.mul_f64(0.9 + 0.2 * jitter.next());
             next = (started + spread).max(Instant::now());
@@ -223,7 +224,7 @@ mod tests {
         let t0 = Instant::now();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, mut rx) = tokio::sync::mpsc::channel(1000);
-        let tx: DoneFn = Arc::new(move |o| {
+        let tx: DoneFn = Arc::new(move |_: &Key, o| {
             let _ = tx.try_send(o);
         });
         let limit = Arc::new(Semaphore::new(8));
@@ -306,7 +307,7 @@ mod tests {
             })
         };
         let (tx, _rx) = tokio::sync::mpsc::channel(10_000);
-        let tx: DoneFn = Arc::new(move |o| {
+        let tx: DoneFn = Arc::new(move |_: &Key, o| {
             let _ = tx.try_send(o);
         });
         let limit = Arc::new(Semaphore::new(4));

@@ -16,7 +16,7 @@ use prometheus_client::metrics::MetricType;
 use crate::outcome::{Outcome, Status};
 
 /// The `phase` label values of `shipwatch_http_phase_seconds`, in the order the values are kept.
-pub(super) const PHASES: [&str; 5] = ["dns", "connect", "tls", "ttfb", "transfer"];
+const PHASES: [&str; 5] = ["dns", "connect", "tls", "ttfb", "transfer"];
 const STATUSES: [Status; 4] = [Status::Pass, Status::Warn, Status::Fail, Status::Error];
 const SEVERITIES: [&str; 2] = ["warning", "critical"];
 /// Upper bounds of `shipwatch_request_duration_seconds`: 10 ms to about 10 s in steps of e,
@@ -172,13 +172,12 @@ impl Checks {
         }
     }
 
-    /// Sets whether the alert of the check that produced `o` fires at `severity`.
-    pub fn set_firing(&self, o: &Outcome, severity: &str, firing: bool) {
-        let index = SEVERITIES.iter().position(|s| *s == severity);
-        if let (Some(v), Some(i)) = (self.values(&o.name, &o.environment, o.kind), index)
+    /// Sets the severity at which the alert of the check that produced `o` fires, if it does.
+    pub fn set_firing(&self, o: &Outcome, severity: Option<&str>) {
+        if let Some(v) = self.values(&o.name, &o.environment, o.kind)
             && let Ok(mut v) = v.lock()
         {
-            v.firing[i] = firing;
+            v.firing = SEVERITIES.map(|s| Some(s) == severity);
         }
     }
 
@@ -252,7 +251,7 @@ fn with<'a, const M: usize>(
     ce.into_iter().chain(more).collect()
 }
 
-/// The check families, in the order DESIGN.md lists them.
+/// The check families: results, timings, details, then findings and alerts.
 impl Collector for Checks {
     fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
         let c = self;

@@ -142,9 +142,9 @@ impl Metrics {
         }
     }
 
-    /// Sets whether a check's alert fires, by severity.
-    pub(crate) fn set_firing(&self, o: &Outcome, severity: &str, firing: bool) {
-        self.checks.set_firing(o, severity, firing);
+    /// Sets the severity at which a check's alert fires, if it does (the other shows 0).
+    pub(crate) fn set_firing(&self, o: &Outcome, severity: Option<&str>) {
+        self.checks.set_firing(o, severity);
     }
 
     /// Counts `n` notifications of a sink by outcome.

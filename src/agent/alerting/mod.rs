@@ -333,12 +333,7 @@ impl Alerting {
             None
         };
         drop(engine);
-        for sev in [
-            crate::alert::Severity::Warning,
-            crate::alert::Severity::Critical,
-        ] {
-            metrics.set_firing(o, sev.as_str(), firing == Some(sev));
-        }
+        metrics.set_firing(o, firing.map(|s| s.as_str()));
         if let Some(n) = &note {
             // The outbox first, then the state: a restart neither loses nor repeats the change.
             self.enqueue(n, |_| true, metrics);
