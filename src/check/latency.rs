@@ -113,10 +113,10 @@ impl Lane {
             return Ok(handle);
         }
         *slot = None;
-        let opening = s
+        let conn = s
             .engine
-            .open_speaking(&s.request, s.protocol, &s.overrides, deadline);
-        let conn = Box::pin(opening).await?;
+            .open_speaking(&s.request, s.protocol, &s.overrides, deadline)
+            .await?;
         let handle = conn.share().ok_or_else(|| {
             NetError::Protocol(
                 "the server answered in HTTP/1.1, which carries one request at a time: \
@@ -605,7 +605,7 @@ enum Way {
 }
 
 /// Claims request numbers until there are none left, keeping its connection when it can.
-async fn worker(s: Arc<Shared>, mut pool: Way) -> Tally {
+async fn worker(s: Arc<Shared>, mut way: Way) -> Tally {
     let mut tally = Tally {
         hist: s.empty.clone(),
         errors: 0,
@@ -618,9 +618,9 @@ async fn worker(s: Arc<Shared>, mut pool: Way) -> Tally {
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| w.checked_sub(1))
         .is_ok()
     {
-        let _ = send(&s, &mut pool).await;
+        let _ = send(&s, &mut way).await;
     }
-    if let Way::Pool(p) = &mut pool {
+    if let Way::Pool(p) = &mut way {
         p.reconnects = 0;
     }
     s.barrier.wait().await;
@@ -647,7 +647,7 @@ async fn worker(s: Arc<Shared>, mut pool: Way) -> Tally {
             break;
         }
         tally.attempts += 1;
-        match send(&s, &mut pool).await {
+        match send(&s, &mut way).await {
             Ok(status) => {
                 let us = intended.elapsed().as_micros().min(u128::from(LONGEST_US)) as u64;
                 // `record` grows the histogram to the value (saturating would clamp it).
@@ -662,7 +662,7 @@ async fn worker(s: Arc<Shared>, mut pool: Way) -> Tally {
         }
         s.done.fetch_add(1, Ordering::Relaxed);
     }
-    if let Way::Pool(p) = &pool {
+    if let Way::Pool(p) = &way {
         tally.reconnects = p.reconnects;
     }
     tally

@@ -316,7 +316,9 @@ impl Engine {
         overrides: &Overrides,
         deadline: Instant,
     ) -> Result<Conn, NetError> {
-        let conn = conn::open(self, &req.url, overrides, deadline, protocol).await?;
+        // On the heap: opening (DNS, TCP, TLS) is a future of many kilobytes, and a caller that
+        // usually sends on a kept connection would otherwise carry and copy all of it.
+        let conn = Box::pin(conn::open(self, &req.url, overrides, deadline, protocol)).await?;
         if let Some(tls) = conn.tls().filter(|t| !t.verified() && !req.insecure) {
             return Err(NetError::Untrusted(tls.problem().unwrap_or_default()));
         }

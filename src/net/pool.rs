@@ -40,18 +40,6 @@ fn idempotent(m: &http::Method) -> bool {
     )
 }
 
-/// Opens a connection on the heap: opening (DNS, TCP, TLS) is a future of many kilobytes, and a
-/// request sent on a kept connection would otherwise carry and copy all of it.
-async fn open(
-    engine: &Engine,
-    req: &Request,
-    protocol: Protocol,
-    overrides: &Overrides,
-    deadline: Instant,
-) -> Result<Conn, NetError> {
-    Box::pin(engine.open_speaking(req, protocol, overrides, deadline)).await
-}
-
 fn origin_key(req: &Request) -> String {
     req.url.origin().ascii_serialization()
 }
@@ -92,13 +80,19 @@ impl Pool {
         let key = origin_key(req);
         let mut conn = match self.take(&key) {
             Some(c) => c,
-            None => open(engine, req, self.protocol, overrides, deadline).await?,
+            None => {
+                engine
+                    .open_speaking(req, self.protocol, overrides, deadline)
+                    .await?
+            }
         };
         let reused = conn.is_reused();
         let result = match conn.send(req, deadline).await {
             Err(NetError::Closed(_)) if reused && idempotent(&req.method) => {
                 self.reconnects += 1;
-                conn = open(engine, req, self.protocol, overrides, deadline).await?;
+                conn = engine
+                    .open_speaking(req, self.protocol, overrides, deadline)
+                    .await?;
                 conn.send(req, deadline).await
             }
             other => other,
