@@ -330,3 +330,227 @@ async fn http2_against_an_http1_only_server_says_why_it_failed() {
         assert_finding(&o, "latency.errors", Status::Fail, why);
     }
 }
+
+/// Reads one request (head and Content-Length body) from a kept connection; `None` at its end.
+async fn read_request(
+    tcp: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+) -> Option<(String, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            while buf.len() < end + 4 + length {
+                let mut more = [0u8; 4096];
+                let n = tcp.read(&mut more).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buf.extend_from_slice(&more[..n]);
+            }
+            let body = buf[end + 4..end + 4 + length].to_vec();
+            buf.drain(..end + 4 + length);
+            return Some((head, body));
+        }
+        let mut more = [0u8; 4096];
+        let n = tcp.read(&mut more).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&more[..n]);
+    }
+}
+
+/// The answers of the framing test, by their place on a connection: every way HTTP/1.1 ends a
+/// body, an interim 103 before a final answer, bodies longer than a read, and a close.
+fn framed_answer(i: usize) -> Vec<u8> {
+    let big = "x".repeat(100_000);
+    match i {
+        0 => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+        1 => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\nX-Trailer: yes\r\n\r\n".to_vec(),
+        2 => b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n".to_vec(),
+        3 => format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{big}", big.len()).into_bytes(),
+        4 => format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{big}\r\n{:x}\r\n{big}\r\n0\r\n\r\n", big.len(), big.len()).into_bytes(),
+        _ => b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 4\r\n\r\nbye.".to_vec(),
+    }
+}
+
+/// Every framing of an HTTP/1.1 body is read through on a kept connection, and an answer with
+/// `Connection: close` ends it: six answers a connection, then a new one, and no errors.
+#[tokio::test]
+async fn every_http1_framing_is_read_through_on_a_kept_connection() {
+    use tokio::io::AsyncWriteExt;
+    let s = raw_server(|mut tcp| async move {
+        let mut buf = Vec::new();
+        for i in 0..6 {
+            if read_request(&mut tcp, &mut buf).await.is_none() {
+                return;
+            }
+            if tcp.write_all(&framed_answer(i)).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let o = latency(&s, "requests = 240\nconcurrency = 1\nhttp2 = false").await;
+    assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
+    let l = &o.details.json()["latency"];
+    assert_eq!(
+        (l["requests"].as_u64(), l["errors"].as_u64()),
+        (Some(240), Some(0)),
+        "{l}"
+    );
+    assert_eq!(l["reconnects"], 0, "{l}");
+    // 240 requests, six on each connection, and one for the request that checks for redirects.
+    assert_eq!(s.accepted.load(std::sync::atomic::Ordering::SeqCst), 41);
+}
+
+/// A server that drops kept connections without saying so (after three answers each) costs a
+/// reconnect, not an error, as an idle timeout on a real server would.
+#[tokio::test]
+async fn a_silently_closed_kept_connection_is_a_reconnect_not_an_error() {
+    use tokio::io::AsyncWriteExt;
+    let s = raw_server(|mut tcp| async move {
+        let mut buf = Vec::new();
+        for _ in 0..3 {
+            if read_request(&mut tcp, &mut buf).await.is_none() {
+                return;
+            }
+            let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+            if tcp.write_all(answer).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let o = latency(&s, "requests = 90\nconcurrency = 1\nhttp2 = false").await;
+    assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
+    let l = &o.details.json()["latency"];
+    assert_eq!(
+        (l["requests"].as_u64(), l["errors"].as_u64()),
+        (Some(90), Some(0)),
+        "{l}"
+    );
+    // Every third request found its connection closed, the first run request excepted.
+    assert_eq!(l["reconnects"], 29, "{l}");
+}
+
+/// What the run sends over HTTP/1.1 is the configured request: method, path and query, Host,
+/// the default User-Agent and Accept, configured headers, Basic credentials from the URL, and
+/// the body with its length. The server answers 400 to anything else.
+#[tokio::test]
+async fn the_run_sends_the_configured_request() {
+    use tokio::io::AsyncWriteExt;
+    let s = raw_server(|mut tcp| async move {
+        let port = tcp.local_addr().map(|a| a.port()).unwrap_or(0);
+        let mut buf = Vec::new();
+        while let Some((head, body)) = read_request(&mut tcp, &mut buf).await {
+            let lower = head.to_ascii_lowercase() + "\r\n";
+            let wanted = [
+                "post /x?q=1 http/1.1\r\n".to_string(),
+                format!("host: 127.0.0.1:{port}\r\n"),
+                "user-agent: shipwatch/".into(),
+                "accept: */*\r\n".into(),
+                "x-probe: yes\r\n".into(),
+                // "user:pa ss" in Basic.
+                "authorization: basic dxnlcjpwysbzcw==\r\n".into(),
+                "content-length: 5\r\n".into(),
+            ];
+            let good = wanted.iter().all(|w| lower.contains(w.as_str())) && body == b"hello";
+            if !good {
+                eprintln!("unexpected request: {head:?} {body:?}");
+            }
+            let answer: &[u8] = if good {
+                b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+            } else {
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+            };
+            if tcp.write_all(answer).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let url = s
+        .url("http", "127.0.0.1")
+        .replace("http://", "http://user:pa%20ss@");
+    let toml = format!(
+        "[[check]]\nname = \"lat\"\nkind = \"latency\"\nurl = \"{url}/x?q=1\"\nmethod = \"POST\"\nbody = \"hello\"\nheaders = {{ X-Probe = \"yes\" }}\nrequests = 50\nconcurrency = 2\nhttp2 = false\n"
+    );
+    let o = run_toml(&toml, None).await.remove(0);
+    assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
+    assert_eq!(o.details.json()["latency"]["errors"], 0);
+}
+
+/// A broken answer is an error that says what was wrong, and a head that never ends stops at
+/// 64 KiB instead of growing with what the server sends.
+#[tokio::test]
+async fn broken_http1_answers_are_errors_that_say_why() {
+    use tokio::io::AsyncWriteExt;
+    let bad_length = raw_server(|mut tcp| async move {
+        let mut buf = Vec::new();
+        while read_request(&mut tcp, &mut buf).await.is_some() {
+            let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 12abc\r\n\r\n";
+            if tcp.write_all(answer).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let o = latency(
+        &bad_length,
+        "requests = 10\nconcurrency = 1\nhttp2 = false\nfollow_redirects = false",
+    )
+    .await;
+    assert_finding(
+        &o,
+        "latency.errors",
+        Status::Fail,
+        "Content-Length \"12abc\" is not a number",
+    );
+
+    let endless = raw_server(|mut tcp| async move {
+        let mut buf = Vec::new();
+        if read_request(&mut tcp, &mut buf).await.is_none() {
+            return;
+        }
+        let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\n").await;
+        let line = format!("X-Filler: {}\r\n", "y".repeat(1000));
+        for _ in 0..200 {
+            if tcp.write_all(line.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let o = latency(
+        &endless,
+        "requests = 3\nconcurrency = 1\nhttp2 = false\nfollow_redirects = false",
+    )
+    .await;
+    assert_finding(&o, "latency.errors", Status::Fail, "longer than 64 KiB");
+}
+
+/// `threads = 2` spreads the connections over two threads; the run still sends exactly its
+/// requests, on exactly `concurrency` connections.
+#[tokio::test]
+async fn threads_share_out_the_connections() {
+    let s = http_server(|_| Resp::new(200, "ok")).await;
+    let o = latency(
+        &s,
+        "requests = 400\nconcurrency = 8\nthreads = 2\nhttp2 = false",
+    )
+    .await;
+    assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
+    assert_eq!(o.details.json()["latency"]["requests"], 400);
+    assert_eq!(s.hits.load(std::sync::atomic::Ordering::SeqCst), 401);
+    assert_eq!(s.accepted.load(std::sync::atomic::Ordering::SeqCst), 9);
+}

@@ -18,7 +18,7 @@ use tokio::sync::{Barrier, OnceCell};
 use tokio::time::Instant;
 
 use crate::assert::{Assertion, Expected, Query, Severity, compare_number};
-use crate::net::{Conn, Engine, NetError, Overrides, Pool, Protocol, Request};
+use crate::net::{Conn, Engine, Kept, NetError, Overrides, Pool, Prepared, Protocol, Request};
 
 use super::{Ctx, Finding, Probed, Status};
 
@@ -54,6 +54,9 @@ pub struct LatencyProbe {
     pub protocol: Protocol,
     /// Requests in flight on each HTTP/2 connection (1: one at a time, as over HTTP/1.1).
     pub streams: u64,
+    /// Threads the connections are spread over, each running its own event loop (wrk's and
+    /// h2load's `-t`).
+    pub threads: u64,
 }
 
 /// Redirects followed to find the URL a run times, like the `http` kind.
@@ -61,10 +64,10 @@ const MAX_REDIRECTS: usize = 10;
 
 /// Where the timed requests go.
 enum Target {
-    /// The configured URL answers for itself.
-    Direct,
-    /// It redirects: the run times the final URL, and says so.
-    Redirected(Box<Request>, Finding),
+    /// The configured URL answers for itself, from this address when it answered at all.
+    Direct(Option<std::net::SocketAddr>),
+    /// It redirects: the run times the final URL, answered from this address, and says so.
+    Redirected(Box<Request>, Finding, std::net::SocketAddr),
     /// It redirects and redirects are not followed: nothing worth timing.
     Refused(Finding),
 }
@@ -77,10 +80,14 @@ struct Shared {
     engine: Engine,
     overrides: Overrides,
     request: Request,
+    /// The request's bytes for HTTP/1.1, the same for every request of the run.
+    prepared: Result<Prepared, NetError>,
     deadline: Instant,
     warmup: AtomicU64,
     next: AtomicU64,
     total: u64,
+    /// Workers in the run.
+    workers: u64,
     /// Open loop: the time between two intended sends.
     interval: Option<Duration>,
     /// A timed closed loop stops claiming requests once this much time has passed.
@@ -129,13 +136,102 @@ impl Lane {
     }
 }
 
-/// A worker's tally, merged at the end.
-struct Tally {
-    hist: Histogram<u64>,
+/// What a worker counts, added up at the end.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
     errors: u64,
     attempts: u64,
     /// Requests sent again on a new connection because the kept one had been closed.
     reconnects: u64,
+}
+
+impl Counts {
+    fn add(&mut self, c: Counts) {
+        self.errors += c.errors;
+        self.attempts += c.attempts;
+        self.reconnects += c.reconnects;
+    }
+}
+
+/// A crew's times and counts, and in the end the run's.
+struct Tally {
+    hist: Histogram<u64>,
+    counts: Counts,
+}
+
+impl Tally {
+    fn new(s: &Shared) -> Tally {
+        Tally {
+            hist: s.empty.clone(),
+            counts: Counts::default(),
+        }
+    }
+
+    fn add(&mut self, t: &Tally) {
+        let _ = self.hist.add(&t.hist);
+        self.counts.add(t.counts);
+    }
+}
+
+/// Starts a thread with a single-threaded runtime of its own for one crew of workers, as wrk
+/// gives each of its threads its own connections: a connection's task and the worker waiting
+/// on it wake each other on one thread, with no hand-over between threads and no stealing.
+/// Should no thread start, the crew runs on the caller's runtime instead. The returned future
+/// is the crew's merged tally.
+fn start_crew(
+    shared: &Arc<Shared>,
+    crew: Vec<Way>,
+) -> impl std::future::Future<Output = Option<Tally>> + use<> {
+    let (give, take) = std::sync::mpsc::channel::<Vec<Way>>();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let s = shared.clone();
+    let thread = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .and_then(|runtime| {
+            std::thread::Builder::new()
+                .name("shipwatch-latency".into())
+                .spawn(move || {
+                    if let Ok(crew) = take.recv() {
+                        let _ = tx.send(runtime.block_on(crew_tally(s, crew)));
+                    }
+                })
+        });
+    let fallback = match thread {
+        Ok(_) => give
+            .send(crew)
+            .err()
+            .map(|back| tokio::spawn(crew_tally(shared.clone(), back.0))),
+        Err(_) => Some(tokio::spawn(crew_tally(shared.clone(), crew))),
+    };
+    async move {
+        match fallback {
+            None => rx.await.ok(),
+            Some(task) => task.await.ok(),
+        }
+    }
+}
+
+/// Runs a crew's workers to the end. They are polled together in one task and record into
+/// one histogram: a histogram per worker, hundreds of them, would be out of the cache at
+/// every request.
+async fn crew_tally(shared: Arc<Shared>, crew: Vec<Way>) -> Tally {
+    use futures_util::StreamExt;
+    let hist = std::sync::Mutex::new(shared.empty.clone());
+    let mut counts = Counts::default();
+    {
+        let mut workers: futures_util::stream::FuturesUnordered<_> = crew
+            .into_iter()
+            .map(|way| worker(&shared, way, &hist))
+            .collect();
+        while let Some(c) = workers.next().await {
+            counts.add(c);
+        }
+    }
+    Tally {
+        hist: hist.into_inner().unwrap_or_else(|e| e.into_inner()),
+        counts,
+    }
 }
 
 /// The longest time a histogram records, in µs; longer ones are recorded as this.
@@ -257,7 +353,8 @@ impl LatencyProbe {
                         ),
                     )
                 }
-                _ => Target::Direct,
+                Ok(r) => Target::Direct(Some(r.remote)),
+                Err(_) => Target::Direct(None),
             };
         }
         let exchange = match pool
@@ -274,10 +371,10 @@ impl LatencyProbe {
                 ));
             }
             // Unreachable and the like: the run counts those as errors.
-            Err(_) => return Target::Direct,
+            Err(_) => return Target::Direct(None),
         };
         let Some(first) = exchange.hops.first() else {
-            return Target::Direct;
+            return Target::Direct(Some(exchange.response.remote));
         };
         let mut request = self.request.clone();
         let nexts = exchange
@@ -298,13 +395,13 @@ impl LatencyProbe {
             ),
         )
         .with_values("the final URL", request.url.to_string());
-        Target::Redirected(Box::new(request), finding)
+        Target::Redirected(Box::new(request), finding, exchange.response.remote)
     }
 
     pub async fn run(&self, ctx: &Ctx<'_>) -> Probed {
-        let (request, note) = match self.target(ctx).await {
-            Target::Direct => (self.request.clone(), None),
-            Target::Redirected(r, f) => (*r, Some(f)),
+        let (request, note, reached) = match self.target(ctx).await {
+            Target::Direct(reached) => (self.request.clone(), None, reached),
+            Target::Redirected(r, f, reached) => (*r, Some(f), Some(reached)),
             Target::Refused(f) => {
                 return Probed {
                     findings: vec![f],
@@ -315,7 +412,17 @@ impl LatencyProbe {
                 };
             }
         };
-        let mut probed = self.run_against(ctx, request).await;
+        // The run's connections go where the first request went: the name is resolved once,
+        // as wrk resolves it, and never from the run's own threads.
+        let mut overrides = ctx.overrides.clone();
+        if let (Some(addr), Some(host), Some(port)) = (
+            reached,
+            request.url.host_str(),
+            request.url.port_or_known_default(),
+        ) {
+            overrides.connect_to(host, port, addr);
+        }
+        let mut probed = self.run_against(ctx, request, overrides).await;
         if let Some(f) = note {
             probed.findings.insert(0, f);
         }
@@ -343,7 +450,7 @@ impl LatencyProbe {
         }
     }
 
-    async fn run_against(&self, ctx: &Ctx<'_>, request: Request) -> Probed {
+    async fn run_against(&self, ctx: &Ctx<'_>, request: Request, overrides: Overrides) -> Probed {
         let (total, concurrency, interval, until) = self.pacing();
         let in_flight = concurrency.saturating_mul(self.streams.max(1));
         let workers = in_flight.clamp(1, total.max(1).saturating_add(self.warmup)) as usize;
@@ -353,9 +460,10 @@ impl LatencyProbe {
         };
         let shared = Arc::new(Shared {
             engine: ctx.engine.clone(),
-            overrides: ctx.overrides.clone(),
+            overrides,
             // Bodies are counted and dropped as they stream: memory must not grow with
             // concurrency times body size.
+            prepared: Prepared::new(&request),
             request: Request {
                 discard_body: true,
                 ..request
@@ -364,6 +472,7 @@ impl LatencyProbe {
             warmup: AtomicU64::new(self.warmup),
             next: AtomicU64::new(0),
             total,
+            workers: workers as u64,
             interval,
             until,
             start: OnceCell::new(),
@@ -380,13 +489,13 @@ impl LatencyProbe {
         let unsent = if until.is_some() {
             0
         } else {
-            total.saturating_sub(merged.attempts)
+            total.saturating_sub(merged.counts.attempts)
         };
         self.report(&Stats {
             count: merged.hist.len(),
-            errors: merged.errors + unsent,
-            attempts: merged.attempts + unsent,
-            reconnects: merged.reconnects,
+            errors: merged.counts.errors + unsent,
+            attempts: merged.counts.attempts + unsent,
+            reconnects: merged.counts.reconnects,
             elapsed: started.elapsed(),
             hist: merged.hist,
             first_error: shared.first_error.get().cloned(),
@@ -396,41 +505,47 @@ impl LatencyProbe {
     /// Runs the workers to the end, with a progress bar on a terminal, and merges their tallies.
     async fn run_workers(&self, ctx: &Ctx<'_>, shared: &Arc<Shared>, workers: usize) -> Tally {
         let progress = ctx.progress.then(|| Progress::start(shared));
-        // Over HTTP/2 with several streams, each group of `streams` workers shares a connection.
-        let lanes: Vec<Arc<Lane>> = if self.streams > 1 {
-            let n = workers.div_ceil(self.streams as usize);
-            (0..n).map(|_| Arc::default()).collect()
-        } else {
-            Vec::new()
-        };
-        let handles: Vec<_> = (0..workers)
-            .map(|i| {
-                let way = match lanes.get(i / self.streams.max(1) as usize) {
-                    Some(lane) => Way::Lane(lane.clone()),
-                    None if self.keepalive => Way::Pool(Pool::new().speaking(self.protocol)),
-                    None => Way::Pool(Pool::single_use().speaking(self.protocol)),
-                };
-                tokio::spawn(worker(shared.clone(), way))
-            })
+        let mut merged = Tally::new(shared);
+        // All crews start before any is waited on: their workers meet at a barrier.
+        let crews: Vec<_> = self
+            .crews(workers)
+            .into_iter()
+            .map(|crew| start_crew(shared, crew))
             .collect();
-        let mut merged = Tally {
-            hist: shared.empty.clone(),
-            errors: 0,
-            attempts: 0,
-            reconnects: 0,
-        };
-        for h in handles {
-            if let Ok(t) = h.await {
-                let _ = merged.hist.add(&t.hist);
-                merged.errors += t.errors;
-                merged.attempts += t.attempts;
-                merged.reconnects += t.reconnects;
+        for crew in crews {
+            if let Some(t) = crew.await {
+                merged.add(&t);
             }
         }
         if let Some(p) = progress {
             p.finish();
         }
         merged
+    }
+
+    /// The workers' ways of sending, dealt to one crew per thread. The workers of an HTTP/2
+    /// lane share its connection, so they share a thread too.
+    fn crews(&self, workers: usize) -> Vec<Vec<Way>> {
+        let streams = self.streams.max(1) as usize;
+        let lanes = workers.div_ceil(streams);
+        let threads = (self.threads as usize).clamp(1, lanes.max(1));
+        let mut crews: Vec<Vec<Way>> = (0..threads).map(|_| Vec::new()).collect();
+        let n = crews.len();
+        for lane in 0..lanes {
+            let shared_lane: Option<Arc<Lane>> = (streams > 1).then(Arc::default);
+            for _ in (lane * streams)..((lane + 1) * streams).min(workers) {
+                let way = match &shared_lane {
+                    Some(l) => Way::Lane(l.clone()),
+                    None if self.keepalive => Way::Kept {
+                        conn: None,
+                        reconnects: 0,
+                    },
+                    None => Way::Fresh(Pool::single_use().speaking(self.protocol)),
+                };
+                crews[lane % n].push(way);
+            }
+        }
+        crews
     }
 
     fn report(&self, stats: &Stats) -> Probed {
@@ -598,98 +713,168 @@ fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
     bar
 }
 
-/// How a worker sends: on connections of its own, or as one stream of a shared connection.
+/// How a worker sends: on a connection of its own, on a new connection each time, or as one
+/// stream of a shared HTTP/2 connection.
 enum Way {
-    Pool(Pool),
+    Kept {
+        conn: Option<Kept>,
+        /// Requests sent again on a new connection because the kept one had been closed.
+        reconnects: u64,
+    },
+    Fresh(Pool),
     Lane(Arc<Lane>),
 }
 
+impl Way {
+    fn reconnects(&mut self) -> Option<&mut u64> {
+        match self {
+            Way::Kept { reconnects, .. } => Some(reconnects),
+            Way::Fresh(p) => Some(&mut p.reconnects),
+            Way::Lane(_) => None,
+        }
+    }
+}
+
 /// Claims request numbers until there are none left, keeping its connection when it can.
-async fn worker(s: Arc<Shared>, mut way: Way) -> Tally {
-    let mut tally = Tally {
-        hist: s.empty.clone(),
-        errors: 0,
-        attempts: 0,
-        reconnects: 0,
-    };
+async fn worker(s: &Shared, mut way: Way, hist: &std::sync::Mutex<Histogram<u64>>) -> Counts {
+    let mut counts = Counts::default();
     // Warm-up: sent, not recorded.
     while s
         .warmup
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |w| w.checked_sub(1))
         .is_ok()
     {
-        let _ = send(&s, &mut way).await;
+        let _ = send(s, &mut way, Instant::now()).await;
     }
-    if let Way::Pool(p) = &mut way {
-        p.reconnects = 0;
+    if let Some(r) = way.reconnects() {
+        *r = 0;
     }
     s.barrier.wait().await;
     let start = *s.start.get_or_init(|| async { Instant::now() }).await;
+    let mut claimed = 0..0;
+    let mut unreported = 0;
     loop {
-        if s.until.is_some_and(|d| start.elapsed() >= d) {
+        let now = Instant::now();
+        if s.until.is_some_and(|d| now.duration_since(start) >= d) {
             break;
         }
-        let i = s.next.fetch_add(1, Ordering::SeqCst);
-        if i >= s.total {
+        let Some(i) = claimed.next().or_else(|| {
+            claimed = claim(s);
+            claimed.next()
+        }) else {
             break;
-        }
-        let intended = match s.interval {
+        };
+        let (intended, sent) = match s.interval {
             Some(iv) => {
                 let t = start + iv.mul_f64(i as f64);
                 tokio::time::sleep_until(t).await;
-                t
+                (t, Instant::now())
             }
-            None => Instant::now(),
+            None => (now, now),
         };
-        if Instant::now() >= s.deadline {
-            // Put the claim back so the total counts it as unsent.
-            s.next.fetch_sub(1, Ordering::SeqCst);
+        if sent >= s.deadline {
             break;
         }
-        tally.attempts += 1;
-        match send(&s, &mut way).await {
+        counts.attempts += 1;
+        match send(s, &mut way, sent).await {
             Ok(status) => {
                 let us = intended.elapsed().as_micros().min(u128::from(LONGEST_US)) as u64;
-                // `record` grows the histogram to the value (saturating would clamp it).
-                if tally.hist.record(us.max(1)).is_err() {
-                    tally.hist.saturating_record(us.max(1));
+                if let Ok(mut h) = hist.lock() {
+                    // `record` grows the histogram to the value (saturating would clamp it).
+                    if h.record(us.max(1)).is_err() {
+                        h.saturating_record(us.max(1));
+                    }
                 }
                 if status >= 400 {
-                    tally.errors += 1;
+                    counts.errors += 1;
                 }
             }
-            Err(()) => tally.errors += 1,
+            Err(()) => counts.errors += 1,
         }
-        s.done.fetch_add(1, Ordering::Relaxed);
+        unreported += 1;
+        if unreported == PROGRESS_EVERY {
+            s.done.fetch_add(unreported, Ordering::Relaxed);
+            unreported = 0;
+        }
     }
-    if let Way::Pool(p) = &way {
-        tally.reconnects = p.reconnects;
-    }
-    tally
+    s.done.fetch_add(unreported, Ordering::Relaxed);
+    counts.reconnects = way.reconnects().map_or(0, |r| *r);
+    counts
 }
 
-/// One request on the worker's kept connection (a new one when the server closed it), or as a
+/// Request numbers a worker of a closed loop claims at once, fewer near the end so that the
+/// workers finish together. One at a time, every request of every thread would write the
+/// same shared counter.
+const CLAIM: u64 = 32;
+
+/// Requests a worker sends between two updates of the shared progress count.
+const PROGRESS_EVERY: u64 = 64;
+
+/// The next request numbers for a worker: one at a time in an open loop, where a number is a
+/// time slot, a few at a time in a closed loop.
+fn claim(s: &Shared) -> std::ops::Range<u64> {
+    let chunk = if s.interval.is_some() {
+        1
+    } else {
+        let left = s.total.saturating_sub(s.next.load(Ordering::Relaxed));
+        (left / s.workers.saturating_mul(4).max(1)).clamp(1, CLAIM)
+    };
+    let first = s.next.fetch_add(chunk, Ordering::SeqCst);
+    first.min(s.total)..first.saturating_add(chunk).min(s.total)
+}
+
+/// One request sent at `sent` on the worker's kept connection, on a new connection, or as a
 /// stream of its lane's connection.
-async fn send(s: &Shared, way: &mut Way) -> Result<u16, ()> {
-    let deadline = (Instant::now() + REQUEST_TIMEOUT).min(s.deadline);
+async fn send(s: &Shared, way: &mut Way, sent: Instant) -> Result<u16, ()> {
+    let deadline = (sent + REQUEST_TIMEOUT).min(s.deadline);
     let result = match way {
-        Way::Pool(pool) => {
-            let r = pool
-                .send(&s.engine, &s.request, &s.overrides, deadline)
-                .await;
-            if r.is_err() {
-                pool.clear();
-            }
-            r
-        }
+        Way::Kept { conn, reconnects } => send_kept(s, conn, reconnects, sent, deadline).await,
+        Way::Fresh(pool) => pool
+            .send(&s.engine, &s.request, &s.overrides, deadline)
+            .await
+            .map(|r| r.status),
         Way::Lane(lane) => match lane.handle(s, deadline).await {
-            Ok(mut conn) => conn.send(&s.request, deadline).await,
+            Ok(mut conn) => conn.send(&s.request, deadline).await.map(|r| r.status),
             Err(e) => Err(e),
         },
     };
-    result.map(|r| r.status).map_err(|e| {
+    result.map_err(|e| {
         s.first_error.get_or_init(|| e.to_string());
     })
+}
+
+/// One request on the worker's kept connection, opened when it has none. A kept connection
+/// found closed before its answer began is replaced and an idempotent request sent again, as
+/// [`Pool`] does: a reconnect, not an error.
+async fn send_kept(
+    s: &Shared,
+    slot: &mut Option<Kept>,
+    reconnects: &mut u64,
+    sent: Instant,
+    deadline: Instant,
+) -> Result<u16, NetError> {
+    let prepared = s.prepared.as_ref().map_err(Clone::clone)?;
+    let open = || {
+        s.engine
+            .open_kept(&s.request, s.protocol, &s.overrides, deadline)
+    };
+    let mut conn = match slot.take() {
+        Some(c) => c,
+        None => open().await?,
+    };
+    let reused = conn.is_reused();
+    let answer = match conn.send(&s.request, prepared, sent, deadline).await {
+        Err(NetError::Closed(_)) if reused && crate::net::idempotent(&s.request.method) => {
+            *reconnects += 1;
+            conn = open().await?;
+            conn.send(&s.request, prepared, sent, deadline).await
+        }
+        other => other,
+    }?;
+    if answer.keep {
+        *slot = Some(conn);
+    }
+    Ok(answer.status)
 }
 
 #[cfg(test)]
@@ -714,6 +899,7 @@ pub const KEYS: &[&str] = &[
     "expect",
     "http2",
     "streams",
+    "threads",
 ];
 
 /// `kind = "latency"`: many requests, percentiles from an HDR histogram.
@@ -736,6 +922,8 @@ pub struct LatencySpec {
     pub http2: Protocol,
     /// Requests in flight on each HTTP/2 connection.
     pub streams: u64,
+    /// Threads the connections are spread over, each with its own event loop.
+    pub threads: u64,
 }
 
 pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<LatencySpec> {
@@ -766,6 +954,7 @@ pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<Latency
     let follow_redirects = t.bool("follow_redirects", diags).unwrap_or(true);
     let expect = read_expect(t, Context::Latency, diags);
     let (http2, streams) = read_http2(t, diags);
+    let threads = t.int("threads", 1..257, diags).unwrap_or(1) as u64;
     Some(LatencySpec {
         request: request?,
         requests,
@@ -778,6 +967,7 @@ pub(crate) fn read(t: &mut Table<'_>, diags: &mut Diagnostics) -> Option<Latency
         expect,
         http2,
         streams,
+        threads,
     })
 }
 
@@ -841,6 +1031,7 @@ pub(crate) fn build(l: &LatencySpec, b: &mut Build<'_>) -> Option<LatencyProbe> 
         expect,
         protocol: l.http2,
         streams: l.streams,
+        threads: l.threads,
     })
 }
 

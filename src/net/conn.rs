@@ -147,34 +147,44 @@ impl Conn {
                     .header(http::header::HOST, &self.authority)
             }
         };
-        let has = |name: &str| {
-            req.headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case(name))
-        };
-        if !has("user-agent") {
-            b = b.header(http::header::USER_AGENT, USER_AGENT);
-        }
-        if !has("accept") {
-            b = b.header(http::header::ACCEPT, "*/*");
-        }
-        // Credentials in the URL are sent as Basic auth, as curl sends them. A redirect to another
-        // origin resolves to a URL without them, so they stay with the first origin.
-        if !has("authorization") && (!req.url.username().is_empty() || req.url.password().is_some())
-        {
-            let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
-            let mut creds = decode(req.url.username());
-            creds.push(b':');
-            creds.extend(decode(req.url.password().unwrap_or("")));
-            let basic = format!("Basic {}", crate::assert::base64(&creds));
-            b = b.header(http::header::AUTHORIZATION, basic);
-        }
-        for (k, v) in &req.headers {
-            b = b.header(k.as_str(), v.as_str());
+        for (k, v) in header_lines(req) {
+            b = b.header(k, v.as_ref());
         }
         b.body(Full::new(req.body.clone()))
             .map_err(|e| NetError::Protocol(format!("invalid request to {}: {e}", req.url)))
     }
+}
+
+/// The headers a request carries besides Host, in order: User-Agent and Accept unless
+/// configured, Basic credentials from the URL unless an Authorization header is configured,
+/// then the configured headers.
+pub(super) fn header_lines(req: &Request) -> Vec<(&str, std::borrow::Cow<'_, str>)> {
+    let has = |name: &str| {
+        req.headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+    };
+    let mut lines = Vec::with_capacity(req.headers.len() + 3);
+    if !has("user-agent") {
+        lines.push(("user-agent", USER_AGENT.into()));
+    }
+    if !has("accept") {
+        lines.push(("accept", "*/*".into()));
+    }
+    // Credentials in the URL are sent as Basic auth, as curl sends them. A redirect to another
+    // origin resolves to a URL without them, so they stay with the first origin.
+    if !has("authorization") && (!req.url.username().is_empty() || req.url.password().is_some()) {
+        let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
+        let mut creds = decode(req.url.username());
+        creds.push(b':');
+        creds.extend(decode(req.url.password().unwrap_or("")));
+        let basic = format!("Basic {}", crate::assert::base64(&creds));
+        lines.push(("authorization", basic.into()));
+    }
+    for (k, v) in &req.headers {
+        lines.push((k.as_str(), v.as_str().into()));
+    }
+    lines
 }
 
 /// Sends a request and waits for its response head.
@@ -250,39 +260,49 @@ fn host_and_port(url: &Url) -> Result<(String, u16), NetError> {
     Ok((host.to_string(), port))
 }
 
-pub(super) async fn open(
+/// A connection up to where HTTP starts: TCP, and TLS for https.
+pub(crate) struct Link {
+    pub(crate) io: Io,
+    pub(crate) tls: Option<Arc<TlsInfo>>,
+    pub(crate) setup: Timings,
+    pub(crate) remote: SocketAddr,
+    /// `host[:port]` as the Host header carries it.
+    pub(crate) authority: String,
+    /// The connection speaks HTTP/2: chosen by ALPN, or by prior knowledge (h2c) when asked for.
+    pub(crate) h2: bool,
+}
+
+/// A plain or TLS byte stream.
+pub(crate) enum Io {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// `host[:port]`, the port only when the URL names one.
+pub(super) fn authority(url: &Url) -> Result<String, NetError> {
+    let (host, _) = host_and_port(url)?;
+    Ok(match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    })
+}
+
+/// Opens TCP, and TLS for https, offering by ALPN what `protocol` allows.
+pub(super) async fn link(
     engine: &Engine,
     url: &Url,
     overrides: &Overrides,
     deadline: Instant,
     protocol: Protocol,
-) -> Result<Conn, NetError> {
+) -> Result<Link, NetError> {
     let (host, port) = host_and_port(url)?;
-    let authority = match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.clone(),
-    };
+    let authority = authority(url)?;
     let (tcp, mut setup) = connect_tcp(engine, &host, port, overrides, deadline).await?;
     let remote = tcp
         .peer_addr()
         .map_err(|e| NetError::Connect(format!("connection to {host}:{port} lost: {e}")))?;
-    match url.scheme() {
-        "http" => {
-            let (sender, driver) = if protocol == Protocol::Http2 {
-                start_h2(tcp, deadline).await?
-            } else {
-                start_h1(tcp, deadline).await?
-            };
-            Ok(Conn {
-                sender,
-                _driver: driver,
-                tls: None,
-                setup,
-                remote,
-                authority,
-                fresh: true,
-            })
-        }
+    let (io, tls) = match url.scheme() {
+        "http" => (Io::Plain(tcp), None),
         "https" => {
             let alpn: &[&[u8]] = match protocol {
                 Protocol::Auto => &[b"h2", b"http/1.1"],
@@ -298,31 +318,129 @@ pub(super) async fn open(
             )
             .await?;
             setup.tls = started.elapsed();
-            let h2 = info.alpn.as_deref() == Some("h2");
-            if protocol == Protocol::Http2 && !h2 {
-                return Err(NetError::Protocol(format!(
-                    "{host}:{port} does not offer HTTP/2 over TLS: asked for ALPN h2, it chose {}",
-                    info.alpn.as_deref().unwrap_or("none")
-                )));
-            }
-            let (sender, driver) = if h2 {
-                start_h2(stream, deadline).await?
-            } else {
-                start_h1(stream, deadline).await?
-            };
-            Ok(Conn {
-                sender,
-                _driver: driver,
-                tls: Some(Arc::new(info)),
-                setup,
-                remote,
-                authority,
-                fresh: true,
-            })
+            (Io::Tls(Box::new(stream)), Some(Arc::new(info)))
         }
-        other => Err(NetError::Protocol(format!(
-            "unsupported URL scheme \"{other}\" in {url}"
-        ))),
+        other => {
+            return Err(NetError::Protocol(format!(
+                "unsupported URL scheme \"{other}\" in {url}"
+            )));
+        }
+    };
+    let h2 = match &tls {
+        Some(info) => info.alpn.as_deref() == Some("h2"),
+        None => protocol == Protocol::Http2,
+    };
+    if protocol == Protocol::Http2 && !h2 {
+        let chose = tls
+            .as_ref()
+            .and_then(|t| t.alpn.as_deref())
+            .unwrap_or("none");
+        return Err(NetError::Protocol(format!(
+            "{host}:{port} does not offer HTTP/2 over TLS: asked for ALPN h2, it chose {chose}"
+        )));
+    }
+    Ok(Link {
+        io,
+        tls,
+        setup,
+        remote,
+        authority,
+        h2,
+    })
+}
+
+pub(super) async fn open(
+    engine: &Engine,
+    url: &Url,
+    overrides: &Overrides,
+    deadline: Instant,
+    protocol: Protocol,
+) -> Result<Conn, NetError> {
+    let link = link(engine, url, overrides, deadline, protocol).await?;
+    Conn::over(link, deadline).await
+}
+
+impl Conn {
+    /// Starts hyper's HTTP/1.1 or HTTP/2 client over an open link.
+    pub(crate) async fn over(link: Link, deadline: Instant) -> Result<Conn, NetError> {
+        let (sender, driver) = if link.h2 {
+            start_h2(link.io, deadline).await?
+        } else {
+            start_h1(link.io, deadline).await?
+        };
+        Ok(Conn {
+            sender,
+            _driver: driver,
+            tls: link.tls,
+            setup: link.setup,
+            remote: link.remote,
+            authority: link.authority,
+            fresh: true,
+        })
+    }
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Io::Plain(s) => std::pin::Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => std::pin::Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Io::Plain(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => std::pin::Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Io::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod conn;
 mod dns;
+mod h1;
 pub mod jar;
 pub mod legacy;
 mod pool;
@@ -23,7 +24,9 @@ use url::Url;
 
 pub use conn::{Conn, H2};
 pub use dns::Overrides;
+pub(crate) use h1::{Kept, Prepared};
 pub use pool::Pool;
+pub(crate) use pool::idempotent;
 pub use tls::{CertProblem, TlsInfo};
 
 /// Why a request could not complete. `kind()` is a fixed word, safe as a metric label.
@@ -243,6 +246,14 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Nothing is sent over a connection whose certificate failed, unless the request says so.
+fn trusted(tls: Option<&Arc<TlsInfo>>, req: &Request) -> Result<(), NetError> {
+    match tls.filter(|t| !t.verified() && !req.insecure) {
+        Some(t) => Err(NetError::Untrusted(t.problem().unwrap_or_default())),
+        None => Ok(()),
+    }
+}
+
 /// Headers that are dropped when a redirect leaves the origin they were configured for.
 const CREDENTIAL_HEADERS: &[&str] = &["authorization", "cookie", "proxy-authorization"];
 
@@ -319,10 +330,26 @@ impl Engine {
         // On the heap: opening (DNS, TCP, TLS) is a future of many kilobytes, and a caller that
         // usually sends on a kept connection would otherwise carry and copy all of it.
         let conn = Box::pin(conn::open(self, &req.url, overrides, deadline, protocol)).await?;
-        if let Some(tls) = conn.tls().filter(|t| !t.verified() && !req.insecure) {
-            return Err(NetError::Untrusted(tls.problem().unwrap_or_default()));
-        }
+        trusted(conn.tls(), req)?;
         Ok(conn)
+    }
+
+    /// A connection kept for a run of the same request (a latency run): HTTP/1.1 through the
+    /// lean client of [`h1`], HTTP/2 through hyper.
+    pub(crate) async fn open_kept(
+        &self,
+        req: &Request,
+        protocol: Protocol,
+        overrides: &Overrides,
+        deadline: Instant,
+    ) -> Result<Kept, NetError> {
+        let link = Box::pin(conn::link(self, &req.url, overrides, deadline, protocol)).await?;
+        trusted(link.tls.as_ref(), req)?;
+        Ok(if link.h2 {
+            Kept::Hyper(Conn::over(link, deadline).await?)
+        } else {
+            Kept::Wire(h1::Wire::new(link))
+        })
     }
 
     /// Opens a connection (DNS, TCP, and TLS for https) ready to send requests.

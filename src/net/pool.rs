@@ -28,7 +28,7 @@ impl Default for Pool {
 }
 
 /// Methods that may be sent twice without changing the outcome (RFC 9110 §9.2.2).
-fn idempotent(m: &http::Method) -> bool {
+pub(crate) fn idempotent(m: &http::Method) -> bool {
     matches!(
         *m,
         http::Method::GET
@@ -161,7 +161,7 @@ impl Pool {
 
 /// False when the response ends its connection: `Connection: close`, HTTP/1.0 without
 /// `keep-alive`, or a body cut at the cap and so left unread on the wire.
-fn keeps_alive(resp: &Response) -> bool {
+pub(super) fn keeps_alive(resp: &Response) -> bool {
     let has = |token: &str| {
         resp.headers
             .get_all(http::header::CONNECTION)
