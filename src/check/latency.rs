@@ -82,6 +82,8 @@ struct Shared {
     request: Request,
     /// The request's bytes for HTTP/1.1, the same for every request of the run.
     prepared: Result<Prepared, NetError>,
+    /// The request as hyper sends it over HTTP/2, built once.
+    h2_request: Result<http::Request<http_body_util::Full<bytes::Bytes>>, NetError>,
     deadline: Instant,
     warmup: AtomicU64,
     next: AtomicU64,
@@ -464,6 +466,7 @@ impl LatencyProbe {
             // Bodies are counted and dropped as they stream: memory must not grow with
             // concurrency times body size.
             prepared: Prepared::new(&request),
+            h2_request: crate::net::h2_request(&request),
             request: Request {
                 discard_body: true,
                 ..request
@@ -535,7 +538,7 @@ impl LatencyProbe {
             let shared_lane: Option<Arc<Lane>> = (streams > 1).then(Arc::default);
             for _ in (lane * streams)..((lane + 1) * streams).min(workers) {
                 let way = match &shared_lane {
-                    Some(l) => Way::Lane(l.clone()),
+                    Some(l) => Way::Lane(l.clone(), None),
                     None if self.keepalive => Way::Kept {
                         conn: None,
                         reconnects: 0,
@@ -722,7 +725,8 @@ enum Way {
         reconnects: u64,
     },
     Fresh(Pool),
-    Lane(Arc<Lane>),
+    /// A stream of the lane's connection, through a handle kept until that connection closes.
+    Lane(Arc<Lane>, Option<Conn>),
 }
 
 impl Way {
@@ -730,7 +734,7 @@ impl Way {
         match self {
             Way::Kept { reconnects, .. } => Some(reconnects),
             Way::Fresh(p) => Some(&mut p.reconnects),
-            Way::Lane(_) => None,
+            Way::Lane(..) => None,
         }
     }
 }
@@ -833,10 +837,21 @@ async fn send(s: &Shared, way: &mut Way, sent: Instant) -> Result<u16, ()> {
             .send(&s.engine, &s.request, &s.overrides, deadline)
             .await
             .map(|r| r.status),
-        Way::Lane(lane) => match lane.handle(s, deadline).await {
-            Ok(mut conn) => conn.send(&s.request, deadline).await.map(|r| r.status),
-            Err(e) => Err(e),
-        },
+        Way::Lane(lane, kept) => {
+            let handle = match kept.take().filter(|c| !c.is_closed()) {
+                Some(c) => Ok(c),
+                None => lane.handle(s, deadline).await,
+            };
+            match (handle, &s.h2_request) {
+                (Ok(mut conn), Ok(request)) => {
+                    let status = conn.status_of(request.clone(), sent, deadline).await;
+                    *kept = Some(conn);
+                    status
+                }
+                (Err(e), _) => Err(e),
+                (_, Err(e)) => Err(e.clone()),
+            }
+        }
     };
     result.map_err(|e| {
         s.first_error.get_or_init(|| e.to_string());

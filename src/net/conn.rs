@@ -135,24 +135,69 @@ impl Conn {
     }
 
     fn build(&self, req: &Request) -> Result<http::Request<Full<Bytes>>, NetError> {
-        let mut b = http::Request::builder().method(req.method.clone());
-        let mut target = req.url.clone();
-        let _ = target.set_username("");
-        let _ = target.set_password(None);
-        b = match self.sender {
-            Sender::H2(_) => b.uri(target.as_str()),
-            Sender::H1(_) => {
-                let path = &req.url[url::Position::BeforePath..url::Position::AfterQuery];
-                b.uri(if path.is_empty() { "/" } else { path })
-                    .header(http::header::HOST, &self.authority)
-            }
+        let host = match self.sender {
+            Sender::H2(_) => None,
+            Sender::H1(_) => Some(self.authority.as_str()),
         };
-        for (k, v) in header_lines(req) {
-            b = b.header(k, v.as_ref());
-        }
-        b.body(Full::new(req.body.clone()))
-            .map_err(|e| NetError::Protocol(format!("invalid request to {}: {e}", req.url)))
+        request_for(req, host)
     }
+
+    /// Sends a request built beforehand with [`h2_request`] (a latency run sends the same one
+    /// again and again) and reads its body through, keeping none of it: only the status.
+    pub(crate) async fn status_of(
+        &mut self,
+        request: http::Request<Full<Bytes>>,
+        sent: Instant,
+        deadline: Instant,
+    ) -> Result<u16, NetError> {
+        let got_head = AtomicBool::new(false);
+        let exchange = async {
+            let head = ask(&mut self.sender, request).await?;
+            got_head.store(true, Ordering::Relaxed);
+            let status = head.status().as_u16();
+            read_capped(head.into_body(), None).await?;
+            Ok::<_, NetError>(status)
+        };
+        let result = tokio::time::timeout_at(deadline, exchange).await;
+        self.fresh = false;
+        match result {
+            Ok(r) => r,
+            Err(_) if got_head.load(Ordering::Relaxed) => {
+                Err(NetError::timed_out(Phase::Transfer, sent))
+            }
+            Err(_) => Err(NetError::timed_out(Phase::Ttfb, sent)),
+        }
+    }
+}
+
+/// The request as hyper sends it over HTTP/2: the whole URL (without credentials) as its
+/// target, no Host header.
+pub(crate) fn h2_request(req: &Request) -> Result<http::Request<Full<Bytes>>, NetError> {
+    request_for(req, None)
+}
+
+/// The request for hyper: over HTTP/1.1 (`host` given) the path and query with a Host header,
+/// over HTTP/2 the URL without its credentials.
+fn request_for(req: &Request, host: Option<&str>) -> Result<http::Request<Full<Bytes>>, NetError> {
+    let mut b = http::Request::builder().method(req.method.clone());
+    b = match host {
+        None => {
+            let mut target = req.url.clone();
+            let _ = target.set_username("");
+            let _ = target.set_password(None);
+            b.uri(target.as_str())
+        }
+        Some(host) => {
+            let path = &req.url[url::Position::BeforePath..url::Position::AfterQuery];
+            b.uri(if path.is_empty() { "/" } else { path })
+                .header(http::header::HOST, host)
+        }
+    };
+    for (k, v) in header_lines(req) {
+        b = b.header(k, v.as_ref());
+    }
+    b.body(Full::new(req.body.clone()))
+        .map_err(|e| NetError::Protocol(format!("invalid request to {}: {e}", req.url)))
 }
 
 /// The headers a request carries besides Host, in order: User-Agent and Accept unless

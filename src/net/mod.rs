@@ -22,6 +22,7 @@ use hickory_resolver::TokioResolver;
 use tokio::time::Instant;
 use url::Url;
 
+pub(crate) use conn::h2_request;
 pub use conn::{Conn, H2};
 pub use dns::Overrides;
 pub(crate) use h1::{Kept, Prepared};
