@@ -18,7 +18,9 @@ use tokio::sync::{Barrier, OnceCell};
 use tokio::time::Instant;
 
 use crate::assert::{Assertion, Expected, Query, Severity, compare_number};
-use crate::net::{Conn, Engine, Kept, NetError, Overrides, Pool, Prepared, Protocol, Request};
+use crate::net::{
+    Engine, Kept, Mux, NetError, Overrides, Pool, Prepared, Protocol, Request, Stream2,
+};
 
 use super::{Ctx, Finding, Probed, Status};
 
@@ -82,8 +84,8 @@ struct Shared {
     request: Request,
     /// The request's bytes for HTTP/1.1, the same for every request of the run.
     prepared: Result<Prepared, NetError>,
-    /// The request as hyper sends it over HTTP/2, built once.
-    h2_request: Result<http::Request<http_body_util::Full<bytes::Bytes>>, NetError>,
+    /// The request as the streams of an HTTP/2 lane send it, built once.
+    stream: Result<Stream2, NetError>,
     deadline: Instant,
     warmup: AtomicU64,
     next: AtomicU64,
@@ -107,34 +109,30 @@ struct Shared {
 /// opened again once the server closed it.
 #[derive(Default)]
 struct Lane {
-    conn: tokio::sync::Mutex<Option<Conn>>,
+    conn: tokio::sync::Mutex<Option<Mux>>,
 }
 
 impl Lane {
     /// A handle on the lane's connection.
-    async fn handle(&self, s: &Shared, deadline: Instant) -> Result<Conn, NetError> {
+    async fn handle(&self, s: &Shared, deadline: Instant) -> Result<Mux, NetError> {
         let mut slot = self.conn.lock().await;
-        if let Some(handle) = slot
-            .as_ref()
-            .filter(|c| !c.is_closed())
-            .and_then(Conn::share)
-        {
-            return Ok(handle);
+        if let Some(mux) = slot.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(mux.clone());
         }
         *slot = None;
-        let conn = s
+        let mux = s
             .engine
-            .open_speaking(&s.request, s.protocol, &s.overrides, deadline)
-            .await?;
-        let handle = conn.share().ok_or_else(|| {
-            NetError::Protocol(
-                "the server answered in HTTP/1.1, which carries one request at a time: \
-                 streams needs HTTP/2 (set http2 = false and raise concurrency instead)"
-                    .into(),
-            )
-        })?;
-        *slot = Some(conn);
-        Ok(handle)
+            .open_mux(&s.request, s.protocol, &s.overrides, deadline)
+            .await?
+            .ok_or_else(|| {
+                NetError::Protocol(
+                    "the server answered in HTTP/1.1, which carries one request at a time: \
+                     streams needs HTTP/2 (set http2 = false and raise concurrency instead)"
+                        .into(),
+                )
+            })?;
+        *slot = Some(mux.clone());
+        Ok(mux)
     }
 }
 
@@ -466,7 +464,7 @@ impl LatencyProbe {
             // Bodies are counted and dropped as they stream: memory must not grow with
             // concurrency times body size.
             prepared: Prepared::new(&request),
-            h2_request: crate::net::h2_request(&request),
+            stream: Stream2::new(&request),
             request: Request {
                 discard_body: true,
                 ..request
@@ -726,7 +724,7 @@ enum Way {
     },
     Fresh(Pool),
     /// A stream of the lane's connection, through a handle kept until that connection closes.
-    Lane(Arc<Lane>, Option<Conn>),
+    Lane(Arc<Lane>, Option<Mux>),
 }
 
 impl Way {
@@ -842,10 +840,10 @@ async fn send(s: &Shared, way: &mut Way, sent: Instant) -> Result<u16, ()> {
                 Some(c) => Ok(c),
                 None => lane.handle(s, deadline).await,
             };
-            match (handle, &s.h2_request) {
-                (Ok(mut conn), Ok(request)) => {
-                    let status = conn.status_of(request.clone(), sent, deadline).await;
-                    *kept = Some(conn);
+            match (handle, &s.stream) {
+                (Ok(mut mux), Ok(stream)) => {
+                    let status = mux.status_of(stream, sent, deadline).await;
+                    *kept = Some(mux);
                     status
                 }
                 (Err(e), _) => Err(e),

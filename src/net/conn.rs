@@ -24,7 +24,14 @@ use super::{
 const USER_AGENT: &str = concat!("shipwatch/", env!("CARGO_PKG_VERSION"));
 
 /// Stops the task that drives a connection when the connection is dropped, so nothing outlives a check.
-struct AbortOnDrop(JoinHandle<()>);
+pub(super) struct AbortOnDrop(JoinHandle<()>);
+
+impl AbortOnDrop {
+    /// True once the task has ended: for a connection, once it is closed.
+    pub(super) fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+}
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -52,23 +59,6 @@ pub struct Conn {
 impl Conn {
     pub fn tls(&self) -> Option<&Arc<TlsInfo>> {
         self.tls.as_ref()
-    }
-
-    /// Another handle on the same HTTP/2 connection, for a stream sent alongside this one's.
-    /// `None` for HTTP/1.1, which carries one request at a time.
-    pub(crate) fn share(&self) -> Option<Conn> {
-        match &self.sender {
-            Sender::H2(s) => Some(Conn {
-                sender: Sender::H2(s.clone()),
-                _driver: self._driver.clone(),
-                tls: self.tls.clone(),
-                setup: self.setup,
-                remote: self.remote,
-                authority: self.authority.clone(),
-                fresh: false,
-            }),
-            Sender::H1(_) => None,
-        }
     }
 
     /// True once a request has been sent on this connection.
@@ -140,33 +130,6 @@ impl Conn {
             Sender::H1(_) => Some(self.authority.as_str()),
         };
         request_for(req, host)
-    }
-
-    /// Sends a request built beforehand with [`h2_request`] (a latency run sends the same one
-    /// again and again) and reads its body through, keeping none of it: only the status.
-    pub(crate) async fn status_of(
-        &mut self,
-        request: http::Request<Full<Bytes>>,
-        sent: Instant,
-        deadline: Instant,
-    ) -> Result<u16, NetError> {
-        let got_head = AtomicBool::new(false);
-        let exchange = async {
-            let head = ask(&mut self.sender, request).await?;
-            got_head.store(true, Ordering::Relaxed);
-            let status = head.status().as_u16();
-            read_capped(head.into_body(), None).await?;
-            Ok::<_, NetError>(status)
-        };
-        let result = tokio::time::timeout_at(deadline, exchange).await;
-        self.fresh = false;
-        match result {
-            Ok(r) => r,
-            Err(_) if got_head.load(Ordering::Relaxed) => {
-                Err(NetError::timed_out(Phase::Transfer, sent))
-            }
-            Err(_) => Err(NetError::timed_out(Phase::Ttfb, sent)),
-        }
     }
 }
 
@@ -731,7 +694,7 @@ where
 }
 
 /// The connection task also stops at the deadline, in case the connection is leaked.
-fn drive<F>(conn: F, deadline: Instant) -> AbortOnDrop
+pub(super) fn drive<F>(conn: F, deadline: Instant) -> AbortOnDrop
 where
     F: std::future::Future + Send + 'static,
 {

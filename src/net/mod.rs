@@ -9,6 +9,7 @@ mod dns;
 mod h1;
 pub mod jar;
 pub mod legacy;
+mod mux;
 mod pool;
 mod tls;
 
@@ -22,10 +23,10 @@ use hickory_resolver::TokioResolver;
 use tokio::time::Instant;
 use url::Url;
 
-pub(crate) use conn::h2_request;
 pub use conn::{Conn, H2};
 pub use dns::Overrides;
 pub(crate) use h1::{Kept, Prepared};
+pub(crate) use mux::{Mux, Stream2};
 pub use pool::Pool;
 pub(crate) use pool::idempotent;
 pub use tls::{CertProblem, TlsInfo};
@@ -344,13 +345,42 @@ impl Engine {
         overrides: &Overrides,
         deadline: Instant,
     ) -> Result<Kept, NetError> {
-        let link = Box::pin(conn::link(self, &req.url, overrides, deadline, protocol)).await?;
-        trusted(link.tls.as_ref(), req)?;
+        let link = self.open_link(req, protocol, overrides, deadline).await?;
         Ok(if link.h2 {
             Kept::Hyper(Conn::over(link, deadline).await?)
         } else {
             Kept::Wire(h1::Wire::new(link))
         })
+    }
+
+    /// An HTTP/2 connection whose streams a latency run's workers share; `None` when the server
+    /// chose HTTP/1.1 by ALPN.
+    pub(crate) async fn open_mux(
+        &self,
+        req: &Request,
+        protocol: Protocol,
+        overrides: &Overrides,
+        deadline: Instant,
+    ) -> Result<Option<Mux>, NetError> {
+        let link = self.open_link(req, protocol, overrides, deadline).await?;
+        if !link.h2 {
+            return Ok(None);
+        }
+        Ok(Some(Mux::over(link, deadline).await?))
+    }
+
+    /// TCP, and TLS for https, to where `req` goes; nothing over an untrusted certificate
+    /// unless the request allows it.
+    async fn open_link(
+        &self,
+        req: &Request,
+        protocol: Protocol,
+        overrides: &Overrides,
+        deadline: Instant,
+    ) -> Result<conn::Link, NetError> {
+        let link = Box::pin(conn::link(self, &req.url, overrides, deadline, protocol)).await?;
+        trusted(link.tls.as_ref(), req)?;
+        Ok(link)
     }
 
     /// Opens a connection (DNS, TCP, and TLS for https) ready to send requests.
