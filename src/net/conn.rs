@@ -47,7 +47,7 @@ enum Sender {
 /// An open connection. Requests sent on it after the first report zero set-up time.
 pub struct Conn {
     sender: Sender,
-    /// Shared by the handles of one HTTP/2 connection; the last one dropped stops it.
+    /// Stops the connection's task once the last holder is dropped (an [`H2`] takes it over).
     _driver: Arc<AbortOnDrop>,
     tls: Option<Arc<TlsInfo>>,
     setup: Timings,
