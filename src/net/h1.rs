@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::Instant;
 
 use super::conn::{Io, Link, authority, header_lines};
-use super::{Conn, NetError, Phase, Request, pool};
+use super::{Alarm, Conn, NetError, Phase, Request, pool};
 
 /// What a response head may take at most, status line and headers together.
 const MAX_HEAD: usize = 64 * 1024;
@@ -104,10 +104,8 @@ pub(crate) struct Wire {
     stream: Stream,
     /// A request has been sent on it before.
     reused: bool,
-    /// One timer for the connection's life rather than one per request: it is left running
-    /// from one request to the next and only moved on when it goes off early, about once per
-    /// request timeout rather than tens of thousands of times a second.
-    alarm: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// The request timeout, one timer for the connection's life.
+    alarm: Alarm,
 }
 
 /// The byte stream and what has been read of it.
@@ -132,7 +130,7 @@ impl Wire {
                 answered: false,
             },
             reused: false,
-            alarm: None,
+            alarm: Alarm::default(),
         }
     }
 
@@ -152,28 +150,7 @@ impl Wire {
     ) -> Result<Answer, NetError> {
         self.stream.answered = false;
         self.reused = true;
-        let alarm = self
-            .alarm
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if alarm.deadline() > deadline {
-            alarm.as_mut().reset(deadline);
-        }
-        let answer = {
-            let mut exchange = std::pin::pin!(self.stream.exchange(req));
-            loop {
-                tokio::select! {
-                    biased;
-                    answer = &mut exchange => break Some(answer),
-                    () = alarm.as_mut() => {
-                        if alarm.deadline() >= deadline {
-                            break None;
-                        }
-                        // Set by an earlier request: this one has until its own deadline.
-                        alarm.as_mut().reset(deadline);
-                    }
-                }
-            }
-        };
+        let answer = self.alarm.within(deadline, self.stream.exchange(req)).await;
         match answer {
             Some(answer) => answer,
             None if self.stream.answered => Err(NetError::timed_out(Phase::Transfer, sent)),

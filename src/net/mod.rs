@@ -496,6 +496,49 @@ impl Engine {
     }
 }
 
+/// A timer kept for the life of a connection that sends one request after another: it is left
+/// running from one request to the next and moved on only when it goes off early, about once
+/// per request timeout rather than tens of thousands of times a second. A clone starts
+/// without a timer of its own.
+#[derive(Default)]
+pub(crate) struct Alarm(Option<std::pin::Pin<Box<tokio::time::Sleep>>>);
+
+impl Clone for Alarm {
+    fn clone(&self) -> Alarm {
+        Alarm(None)
+    }
+}
+
+impl Alarm {
+    /// `fut`'s output, or `None` once `deadline` has passed.
+    pub(crate) async fn within<F: std::future::Future>(
+        &mut self,
+        deadline: Instant,
+        fut: F,
+    ) -> Option<F::Output> {
+        let alarm = self
+            .0
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if alarm.deadline() > deadline {
+            alarm.as_mut().reset(deadline);
+        }
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            tokio::select! {
+                biased;
+                out = &mut fut => return Some(out),
+                () = alarm.as_mut() => {
+                    if alarm.deadline() >= deadline {
+                        return None;
+                    }
+                    // Set by an earlier request: this one has until its own deadline.
+                    alarm.as_mut().reset(deadline);
+                }
+            }
+        }
+    }
+}
+
 /// Runs `fut` until `deadline`, turning a timeout into a [`NetError::Timeout`] for `phase`.
 async fn within<T>(
     deadline: Instant,

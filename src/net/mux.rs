@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::conn::{AbortOnDrop, Link, drive};
-use super::{NetError, Phase, Request, within};
+use super::{Alarm, NetError, Phase, Request, within};
 
 /// The request of a run as its streams send it, built once.
 #[derive(Debug, Clone)]
@@ -35,6 +35,8 @@ impl Stream2 {
 pub(crate) struct Mux {
     sender: h2::client::SendRequest<Bytes>,
     driver: Arc<AbortOnDrop>,
+    /// The request timeout of this handle's streams.
+    alarm: Alarm,
 }
 
 impl Mux {
@@ -50,6 +52,7 @@ impl Mux {
         Ok(Mux {
             sender,
             driver: Arc::new(drive(conn, deadline)),
+            alarm: Alarm::default(),
         })
     }
 
@@ -67,13 +70,13 @@ impl Mux {
         deadline: Instant,
     ) -> Result<u16, NetError> {
         let mut answered = false;
+        let sender = &mut self.sender;
         let exchange = async {
-            std::future::poll_fn(|cx| self.sender.poll_ready(cx))
+            std::future::poll_fn(|cx| sender.poll_ready(cx))
                 .await
                 .map_err(|e| failed("the connection is not usable", &e))?;
             let end = req.body.is_empty();
-            let (response, mut outgoing) = self
-                .sender
+            let (response, mut outgoing) = sender
                 .send_request(req.head.clone(), end)
                 .map_err(|e| failed("the request could not be sent", &e))?;
             if !end {
@@ -93,10 +96,10 @@ impl Mux {
             }
             Ok(status)
         };
-        match tokio::time::timeout_at(deadline, exchange).await {
-            Ok(r) => r,
-            Err(_) if answered => Err(NetError::timed_out(Phase::Transfer, sent)),
-            Err(_) => Err(NetError::timed_out(Phase::Ttfb, sent)),
+        match self.alarm.within(deadline, exchange).await {
+            Some(r) => r,
+            None if answered => Err(NetError::timed_out(Phase::Transfer, sent)),
+            None => Err(NetError::timed_out(Phase::Ttfb, sent)),
         }
     }
 }
