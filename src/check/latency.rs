@@ -18,9 +18,9 @@ use tokio::sync::{Barrier, OnceCell};
 use tokio::time::Instant;
 
 use crate::assert::{Assertion, Expected, Query, Severity, compare_number};
-use crate::net::{
-    Engine, Kept, Mux, NetError, Overrides, Pool, Prepared, Protocol, Request, Stream2,
-};
+mod lane;
+
+use crate::net::{Block, Engine, Kept, NetError, Overrides, Pool, Prepared, Protocol, Request};
 
 use super::{Ctx, Finding, Probed, Status};
 
@@ -84,8 +84,8 @@ struct Shared {
     request: Request,
     /// The request's bytes for HTTP/1.1, the same for every request of the run.
     prepared: Result<Prepared, NetError>,
-    /// The request as the streams of an HTTP/2 lane send it, built once.
-    stream: Result<Stream2, NetError>,
+    /// The request as the streams of an HTTP/2 lane send it, encoded once.
+    block: Result<Block, NetError>,
     deadline: Instant,
     warmup: AtomicU64,
     next: AtomicU64,
@@ -103,37 +103,6 @@ struct Shared {
     protocol: Protocol,
     /// Why the first failed request failed, for the report.
     first_error: std::sync::OnceLock<String>,
-}
-
-/// The HTTP/2 connection that `streams` workers share, opened by whichever needs it first and
-/// opened again once the server closed it.
-#[derive(Default)]
-struct Lane {
-    conn: tokio::sync::Mutex<Option<Mux>>,
-}
-
-impl Lane {
-    /// A handle on the lane's connection.
-    async fn handle(&self, s: &Shared, deadline: Instant) -> Result<Mux, NetError> {
-        let mut slot = self.conn.lock().await;
-        if let Some(mux) = slot.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(mux.clone());
-        }
-        *slot = None;
-        let mux = s
-            .engine
-            .open_mux(&s.request, s.protocol, &s.overrides, deadline)
-            .await?
-            .ok_or_else(|| {
-                NetError::Protocol(
-                    "the server answered in HTTP/1.1, which carries one request at a time: \
-                     streams needs HTTP/2 (set http2 = false and raise concurrency instead)"
-                        .into(),
-                )
-            })?;
-        *slot = Some(mux.clone());
-        Ok(mux)
-    }
 }
 
 /// What a worker counts, added up at the end.
@@ -180,9 +149,9 @@ impl Tally {
 /// is the crew's merged tally.
 fn start_crew(
     shared: &Arc<Shared>,
-    crew: Vec<Way>,
+    crew: Vec<Job>,
 ) -> impl std::future::Future<Output = Option<Tally>> + use<> {
-    let (give, take) = std::sync::mpsc::channel::<Vec<Way>>();
+    let (give, take) = std::sync::mpsc::channel::<Vec<Job>>();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let s = shared.clone();
     let thread = tokio::runtime::Builder::new_current_thread()
@@ -212,19 +181,27 @@ fn start_crew(
     }
 }
 
-/// Runs a crew's workers to the end. They are polled together in one task and record into
-/// one histogram: a histogram per worker, hundreds of them, would be out of the cache at
-/// every request.
-async fn crew_tally(shared: Arc<Shared>, crew: Vec<Way>) -> Tally {
+/// Runs a crew's jobs to the end. They are polled together in one task and record into one
+/// histogram: a histogram per worker, hundreds of them, would be out of the cache at every
+/// request.
+async fn crew_tally(shared: Arc<Shared>, crew: Vec<Job>) -> Tally {
     use futures_util::StreamExt;
     let hist = std::sync::Mutex::new(shared.empty.clone());
     let mut counts = Counts::default();
     {
-        let mut workers: futures_util::stream::FuturesUnordered<_> = crew
+        let mut jobs: futures_util::stream::FuturesUnordered<_> = crew
             .into_iter()
-            .map(|way| worker(&shared, way, &hist))
+            .map(|job| {
+                let (s, hist) = (&shared, &hist);
+                async move {
+                    match job {
+                        Job::Worker(way) => worker(s, way, hist).await,
+                        Job::Lane(streams) => lane::lane(s, streams, hist).await,
+                    }
+                }
+            })
             .collect();
-        while let Some(c) = workers.next().await {
+        while let Some(c) = jobs.next().await {
             counts.add(c);
         }
     }
@@ -464,7 +441,7 @@ impl LatencyProbe {
             // Bodies are counted and dropped as they stream: memory must not grow with
             // concurrency times body size.
             prepared: Prepared::new(&request),
-            stream: Stream2::new(&request),
+            block: Block::new(&request),
             request: Request {
                 discard_body: true,
                 ..request
@@ -477,7 +454,7 @@ impl LatencyProbe {
             interval,
             until,
             start: OnceCell::new(),
-            barrier: Barrier::new(workers),
+            barrier: Barrier::new(jobs(workers, self.streams as usize)),
             done: AtomicU64::new(0),
             empty,
             protocol: self.protocol,
@@ -524,27 +501,25 @@ impl LatencyProbe {
         merged
     }
 
-    /// The workers' ways of sending, dealt to one crew per thread. The workers of an HTTP/2
-    /// lane share its connection, so they share a thread too.
-    fn crews(&self, workers: usize) -> Vec<Vec<Way>> {
+    /// The run's jobs, dealt to one crew per thread: a worker per connection over HTTP/1.1, or
+    /// with `streams` above 1, a lane per HTTP/2 connection with its streams.
+    fn crews(&self, workers: usize) -> Vec<Vec<Job>> {
         let streams = self.streams.max(1) as usize;
-        let lanes = workers.div_ceil(streams);
-        let threads = (self.threads as usize).clamp(1, lanes.max(1));
-        let mut crews: Vec<Vec<Way>> = (0..threads).map(|_| Vec::new()).collect();
-        let n = crews.len();
-        for lane in 0..lanes {
-            let shared_lane: Option<Arc<Lane>> = (streams > 1).then(Arc::default);
-            for _ in (lane * streams)..((lane + 1) * streams).min(workers) {
-                let way = match &shared_lane {
-                    Some(l) => Way::Lane(l.clone(), None),
-                    None if self.keepalive => Way::Kept {
-                        conn: None,
-                        reconnects: 0,
-                    },
-                    None => Way::Fresh(Pool::single_use().speaking(self.protocol)),
-                };
-                crews[lane % n].push(way);
-            }
+        let jobs = jobs(workers, streams);
+        let threads = (self.threads as usize).clamp(1, jobs.max(1));
+        let mut crews: Vec<Vec<Job>> = (0..threads).map(|_| Vec::new()).collect();
+        for i in 0..jobs {
+            let job = if streams > 1 {
+                Job::Lane(streams.min(workers - i * streams))
+            } else if self.keepalive {
+                Job::Worker(Way::Kept {
+                    conn: None,
+                    reconnects: 0,
+                })
+            } else {
+                Job::Worker(Way::Fresh(Pool::single_use().speaking(self.protocol)))
+            };
+            crews[i % threads].push(job);
         }
         crews
     }
@@ -714,8 +689,19 @@ fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
     bar
 }
 
-/// How a worker sends: on a connection of its own, on a new connection each time, or as one
-/// stream of a shared HTTP/2 connection.
+/// Jobs for `workers` requests in flight, `streams` to a connection: workers, or lanes.
+fn jobs(workers: usize, streams: usize) -> usize {
+    workers.div_ceil(streams.max(1))
+}
+
+/// What a crew runs: a worker sending one request at a time, or a lane keeping this many
+/// requests in flight on an HTTP/2 connection.
+enum Job {
+    Worker(Way),
+    Lane(usize),
+}
+
+/// How a worker sends: on a connection of its own, or on a new connection each time.
 enum Way {
     Kept {
         conn: Option<Kept>,
@@ -723,8 +709,6 @@ enum Way {
         reconnects: u64,
     },
     Fresh(Pool),
-    /// A stream of the lane's connection, through a handle kept until that connection closes.
-    Lane(Arc<Lane>, Option<Mux>),
 }
 
 impl Way {
@@ -732,7 +716,6 @@ impl Way {
         match self {
             Way::Kept { reconnects, .. } => Some(reconnects),
             Way::Fresh(p) => Some(&mut p.reconnects),
-            Way::Lane(..) => None,
         }
     }
 }
@@ -835,21 +818,6 @@ async fn send(s: &Shared, way: &mut Way, sent: Instant) -> Result<u16, ()> {
             .send(&s.engine, &s.request, &s.overrides, deadline)
             .await
             .map(|r| r.status),
-        Way::Lane(lane, kept) => {
-            let handle = match kept.take().filter(|c| !c.is_closed()) {
-                Some(c) => Ok(c),
-                None => lane.handle(s, deadline).await,
-            };
-            match (handle, &s.stream) {
-                (Ok(mut mux), Ok(stream)) => {
-                    let status = mux.status_of(stream, sent, deadline).await;
-                    *kept = Some(mux);
-                    status
-                }
-                (Err(e), _) => Err(e),
-                (_, Err(e)) => Err(e.clone()),
-            }
-        }
     };
     result.map_err(|e| {
         s.first_error.get_or_init(|| e.to_string());

@@ -26,13 +26,6 @@ const USER_AGENT: &str = concat!("shipwatch/", env!("CARGO_PKG_VERSION"));
 /// Stops the task that drives a connection when the connection is dropped, so nothing outlives a check.
 pub(super) struct AbortOnDrop(JoinHandle<()>);
 
-impl AbortOnDrop {
-    /// True once the task has ended: for a connection, once it is closed.
-    pub(super) fn is_finished(&self) -> bool {
-        self.0.is_finished()
-    }
-}
-
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
@@ -694,7 +687,7 @@ where
 }
 
 /// The connection task also stops at the deadline, in case the connection is leaked.
-pub(super) fn drive<F>(conn: F, deadline: Instant) -> AbortOnDrop
+fn drive<F>(conn: F, deadline: Instant) -> AbortOnDrop
 where
     F: std::future::Future + Send + 'static,
 {

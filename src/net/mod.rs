@@ -7,9 +7,9 @@
 mod conn;
 mod dns;
 mod h1;
+mod h2wire;
 pub mod jar;
 pub mod legacy;
-mod mux;
 mod pool;
 mod tls;
 
@@ -26,7 +26,7 @@ use url::Url;
 pub use conn::{Conn, H2};
 pub use dns::Overrides;
 pub(crate) use h1::{Kept, Prepared};
-pub(crate) use mux::{Mux, Stream2};
+pub(crate) use h2wire::{Block, Event, First, RECV_WINDOW, REFUSED_STREAM, Wire2, code_name};
 pub use pool::Pool;
 pub(crate) use pool::idempotent;
 pub use tls::{CertProblem, TlsInfo};
@@ -353,20 +353,17 @@ impl Engine {
         })
     }
 
-    /// An HTTP/2 connection whose streams a latency run's workers share; `None` when the server
-    /// chose HTTP/1.1 by ALPN.
-    pub(crate) async fn open_mux(
+    /// An HTTP/2 connection for a lane of a latency run; `None` when the server chose HTTP/1.1
+    /// by ALPN.
+    pub(crate) async fn open_lane(
         &self,
         req: &Request,
         protocol: Protocol,
         overrides: &Overrides,
         deadline: Instant,
-    ) -> Result<Option<Mux>, NetError> {
+    ) -> Result<Option<Wire2>, NetError> {
         let link = self.open_link(req, protocol, overrides, deadline).await?;
-        if !link.h2 {
-            return Ok(None);
-        }
-        Ok(Some(Mux::over(link, deadline).await?))
+        Ok(link.h2.then(|| Wire2::over(link)))
     }
 
     /// TCP, and TLS for https, to where `req` goes; nothing over an untrusted certificate
