@@ -11,8 +11,8 @@
 # request (user + system, from the kernel's accounting of the child), which swings much less.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-8}
-ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-6}
+ROUNDS=${ROUNDS:-5}
 THREADS=${THREADS:-1 2}
 CONNS=${CONNS:-32}
 DELAY_MS=${DELAY_MS:-20}

@@ -189,7 +189,9 @@ async fn bodies_respect_the_windows_and_streams_the_servers_limit() {
     let body = "b".repeat(100_000);
     let o = run(
         &server,
-        &format!("method = \"POST\"\nbody = \"{body}\"\nstreams = 8\nconcurrency = 1\nrequests = 40"),
+        &format!(
+            "method = \"POST\"\nbody = \"{body}\"\nstreams = 8\nconcurrency = 1\nrequests = 40"
+        ),
     )
     .await;
     assert_eq!(o.status, Status::Pass, "{:#?}", o.findings);
@@ -248,7 +250,11 @@ async fn broken_http2_servers_are_errors_that_say_why() {
         })
         .await;
         let started = std::time::Instant::now();
-        let o = run(&server, "streams = 4\nconcurrency = 1\nrequests = 8\ntimeout = \"5s\"").await;
+        let o = run(
+            &server,
+            "streams = 4\nconcurrency = 1\nrequests = 8\ntimeout = \"5s\"",
+        )
+        .await;
         assert_eq!(latency(&o, "errors"), 8, "{why}: {:#?}", o.findings);
         assert_finding(&o, "latency.errors", Status::Fail, why);
         assert!(started.elapsed() < Duration::from_secs(6), "{why}");
@@ -265,7 +271,39 @@ async fn a_silent_server_ends_the_run_at_its_timeout() {
     })
     .await;
     let started = std::time::Instant::now();
-    let o = run(&server, "streams = 4\nconcurrency = 1\nrequests = 10\ntimeout = \"2s\"").await;
+    let o = run(
+        &server,
+        "streams = 4\nconcurrency = 1\nrequests = 10\ntimeout = \"2s\"",
+    )
+    .await;
     assert_eq!(latency(&o, "errors"), 10, "{:#?}", o.findings);
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+/// An answer whose body never ends: the lane keeps reading it and still stops at the check's
+/// timeout, with the unfinished requests as errors.
+#[tokio::test]
+async fn an_endless_answer_ends_at_the_timeout() {
+    let server = raw_server(|mut tcp| async move {
+        let head = [
+            &[0u8, 0, 0, 4, 0, 0, 0, 0, 0][..],
+            &[0, 0, 1, 1, 4, 0, 0, 0, 1, 0x88],
+        ]
+        .concat();
+        if tcp.write_all(&head).await.is_err() {
+            return;
+        }
+        let mut frame = vec![0x00, 0x40, 0x00, 0, 0, 0, 0, 0, 1];
+        frame.resize(9 + 16_384, b'x');
+        for _ in 0..1_000_000 {
+            if tcp.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let o = run(&server, "streams = 4\nconcurrency = 1\nrequests = 4\ntimeout = \"2s\"").await;
+    assert_eq!(latency(&o, "errors"), 4, "{:#?}", o.findings);
     assert!(started.elapsed() < Duration::from_secs(4));
 }

@@ -11,6 +11,9 @@ use tokio::time::Instant;
 use super::{Counts, LONGEST_US, PROGRESS_EVERY, REQUEST_TIMEOUT, Shared, claim};
 use crate::net::{Alarm, Block, Event, First, NetError, Phase, RECV_WINDOW, Wire2};
 
+/// Reads a lane makes without waiting before it writes again.
+const READS_PER_TURN: usize = 16;
+
 /// A request in flight, or waiting to be sent again.
 #[derive(Clone, Copy)]
 struct Flight {
@@ -118,12 +121,36 @@ impl Lane<'_> {
             match read {
                 Some(Ok(n)) if n > 0 => {
                     self.read(hist);
+                    // The next requests go out a turn of the event loop later, after what else
+                    // arrived meanwhile is read: larger batches each way, as h2load writes once
+                    // a turn of its loop.
+                    tokio::task::yield_now().await;
+                    self.read_ready(hist);
                 }
                 Some(Ok(_)) => {
                     self.lost(NetError::Closed("the server closed the connection".into()))
                 }
                 Some(Err(e)) => self.lost(e),
                 None => self.expire(),
+            }
+        }
+    }
+
+    /// Reads whatever else has already arrived, without waiting; a few reads at most, so that
+    /// a server that never stops sending cannot keep the lane from its timers.
+    fn read_ready(&mut self, hist: &std::sync::Mutex<Histogram<u64>>) {
+        use futures_util::FutureExt;
+        for _ in 0..READS_PER_TURN {
+            let Some(conn) = self.conn.as_mut() else {
+                return;
+            };
+            match conn.fill().now_or_never() {
+                None => return,
+                Some(Ok(n)) if n > 0 => self.read(hist),
+                Some(Ok(_)) => {
+                    return self.lost(NetError::Closed("the server closed the connection".into()));
+                }
+                Some(Err(e)) => return self.lost(e),
             }
         }
     }
@@ -245,8 +272,11 @@ impl Lane<'_> {
             .values()
             .next()
             .map(|f| f.sent + REQUEST_TIMEOUT);
+        // Only an open loop's slots have times; a closed loop sends as answers free streams.
         let sending = self.conn.as_ref().is_some_and(Wire2::takes_streams);
-        let slot = self.waiting.front().copied().filter(|_| sending);
+        let slot = (self.s.interval.is_some() && sending)
+            .then(|| self.waiting.front().copied())
+            .flatten();
         let settling = self
             .conn
             .as_ref()
