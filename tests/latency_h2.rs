@@ -98,6 +98,24 @@ async fn run(server: &Server, body: &str) -> Outcome {
     run_toml(&toml, None).await.remove(0)
 }
 
+/// A run of `requests` on four streams of one connection, with the check's timeout in seconds,
+/// and how long it took.
+async fn timed_run(server: &Server, requests: usize, timeout: u64) -> (Outcome, Duration) {
+    let started = std::time::Instant::now();
+    let o = run(
+        server,
+        &format!("streams = 4\nconcurrency = 1\nrequests = {requests}\ntimeout = \"{timeout}s\""),
+    )
+    .await;
+    (o, started.elapsed())
+}
+
+/// Reads and drops what the client sends, until it closes.
+async fn drain(tcp: &mut tokio::net::TcpStream) {
+    let mut sink = [0u8; 4096];
+    while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+}
+
 fn latency(o: &Outcome, key: &str) -> i64 {
     o.details.json()["latency"][key]
         .as_i64()
@@ -244,20 +262,14 @@ async fn broken_http2_servers_are_errors_that_say_why() {
                         return;
                     }
                 }
-                let mut sink = [0u8; 4096];
-                while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+                drain(&mut tcp).await;
             }
         })
         .await;
-        let started = std::time::Instant::now();
-        let o = run(
-            &server,
-            "streams = 4\nconcurrency = 1\nrequests = 8\ntimeout = \"5s\"",
-        )
-        .await;
+        let (o, took) = timed_run(&server, 8, 5).await;
         assert_eq!(latency(&o, "errors"), 8, "{why}: {:#?}", o.findings);
         assert_finding(&o, "latency.errors", Status::Fail, why);
-        assert!(started.elapsed() < Duration::from_secs(6), "{why}");
+        assert!(took < Duration::from_secs(6), "{why}");
     }
 }
 
@@ -265,19 +277,10 @@ async fn broken_http2_servers_are_errors_that_say_why() {
 /// request an error.
 #[tokio::test]
 async fn a_silent_server_ends_the_run_at_its_timeout() {
-    let server = raw_server(|mut tcp| async move {
-        let mut sink = [0u8; 4096];
-        while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
-    })
-    .await;
-    let started = std::time::Instant::now();
-    let o = run(
-        &server,
-        "streams = 4\nconcurrency = 1\nrequests = 10\ntimeout = \"2s\"",
-    )
-    .await;
+    let server = raw_server(|mut tcp| async move { drain(&mut tcp).await }).await;
+    let (o, took) = timed_run(&server, 10, 2).await;
     assert_eq!(latency(&o, "errors"), 10, "{:#?}", o.findings);
-    assert!(started.elapsed() < Duration::from_secs(4));
+    assert!(took < Duration::from_secs(4));
 }
 
 /// An answer whose body never ends: the lane keeps reading it and still stops at the check's
@@ -303,7 +306,11 @@ async fn an_endless_answer_ends_at_the_timeout() {
     })
     .await;
     let started = std::time::Instant::now();
-    let o = run(&server, "streams = 4\nconcurrency = 1\nrequests = 4\ntimeout = \"2s\"").await;
+    let o = run(
+        &server,
+        "streams = 4\nconcurrency = 1\nrequests = 4\ntimeout = \"2s\"",
+    )
+    .await;
     assert_eq!(latency(&o, "errors"), 4, "{:#?}", o.findings);
     assert!(started.elapsed() < Duration::from_secs(4));
 }
