@@ -18,11 +18,11 @@ use tokio::sync::{Barrier, OnceCell};
 use tokio::time::Instant;
 
 use crate::assert::{Assertion, Expected, Query, Severity, compare_number};
-mod lane;
-
 use crate::net::{Block, Engine, Kept, NetError, Overrides, Pool, Prepared, Protocol, Request};
 
 use super::{Ctx, Finding, Probed, Status};
+
+mod lane;
 
 /// How requests are paced.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -712,10 +712,10 @@ enum Way {
 }
 
 impl Way {
-    fn reconnects(&mut self) -> Option<&mut u64> {
+    fn reconnects(&mut self) -> &mut u64 {
         match self {
-            Way::Kept { reconnects, .. } => Some(reconnects),
-            Way::Fresh(p) => Some(&mut p.reconnects),
+            Way::Kept { reconnects, .. } => reconnects,
+            Way::Fresh(p) => &mut p.reconnects,
         }
     }
 }
@@ -731,9 +731,7 @@ async fn worker(s: &Shared, mut way: Way, hist: &std::sync::Mutex<Histogram<u64>
     {
         let _ = send(s, &mut way, Instant::now()).await;
     }
-    if let Some(r) = way.reconnects() {
-        *r = 0;
-    }
+    *way.reconnects() = 0;
     s.barrier.wait().await;
     let start = *s.start.get_or_init(|| async { Instant::now() }).await;
     let mut claimed = 0..0;
@@ -762,29 +760,42 @@ async fn worker(s: &Shared, mut way: Way, hist: &std::sync::Mutex<Histogram<u64>
         }
         counts.attempts += 1;
         match send(s, &mut way, sent).await {
-            Ok(status) => {
-                let us = intended.elapsed().as_micros().min(u128::from(LONGEST_US)) as u64;
-                if let Ok(mut h) = hist.lock() {
-                    // `record` grows the histogram to the value (saturating would clamp it).
-                    if h.record(us.max(1)).is_err() {
-                        h.saturating_record(us.max(1));
-                    }
-                }
-                if status >= 400 {
-                    counts.errors += 1;
-                }
-            }
+            Ok(status) => record(hist, intended, status, &mut counts),
             Err(()) => counts.errors += 1,
         }
-        unreported += 1;
-        if unreported == PROGRESS_EVERY {
-            s.done.fetch_add(unreported, Ordering::Relaxed);
-            unreported = 0;
-        }
+        progressed(s, &mut unreported);
     }
     s.done.fetch_add(unreported, Ordering::Relaxed);
-    counts.reconnects = way.reconnects().map_or(0, |r| *r);
+    counts.reconnects = *way.reconnects();
     counts
+}
+
+/// Records an answer's time from when its request was meant to go; from 400 up it is an error.
+fn record(
+    hist: &std::sync::Mutex<Histogram<u64>>,
+    intended: Instant,
+    status: u16,
+    counts: &mut Counts,
+) {
+    let us = intended.elapsed().as_micros().min(u128::from(LONGEST_US)) as u64;
+    if let Ok(mut h) = hist.lock() {
+        // `record` grows the histogram to the value (saturating would clamp it).
+        if h.record(us.max(1)).is_err() {
+            h.saturating_record(us.max(1));
+        }
+    }
+    if status >= 400 {
+        counts.errors += 1;
+    }
+}
+
+/// Counts a finished request towards the progress shown, [`PROGRESS_EVERY`] at a time.
+fn progressed(s: &Shared, unreported: &mut u64) {
+    *unreported += 1;
+    if *unreported == PROGRESS_EVERY {
+        s.done.fetch_add(*unreported, Ordering::Relaxed);
+        *unreported = 0;
+    }
 }
 
 /// Request numbers a worker of a closed loop claims at once, fewer near the end so that the

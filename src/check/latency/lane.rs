@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
-use super::{Counts, LONGEST_US, PROGRESS_EVERY, REQUEST_TIMEOUT, Shared, claim};
+use super::{Counts, REQUEST_TIMEOUT, Shared, claim, progressed, record};
 use crate::net::{Alarm, Block, Event, First, NetError, Phase, RECV_WINDOW, Wire2};
 
 /// Reads a lane makes without waiting before it writes again.
@@ -118,20 +118,16 @@ impl Lane<'_> {
                 Ok(()) => self.alarm.within(deadline, conn.fill()).await,
                 Err(e) => Some(Err(e)),
             };
-            match read {
-                Some(Ok(n)) if n > 0 => {
-                    self.read(hist);
-                    // The next requests go out a turn of the event loop later, after what else
-                    // arrived meanwhile is read: larger batches each way, as h2load writes once
-                    // a turn of its loop.
-                    tokio::task::yield_now().await;
-                    self.read_ready(hist);
-                }
-                Some(Ok(_)) => {
-                    self.lost(NetError::Closed("the server closed the connection".into()))
-                }
-                Some(Err(e)) => self.lost(e),
-                None => self.expire(),
+            let Some(read) = read else {
+                self.expire();
+                continue;
+            };
+            if self.took(read, hist) {
+                // The next requests go out a turn of the event loop later, after what else
+                // arrived meanwhile is read: larger batches each way, as h2load writes once a
+                // turn of its loop.
+                tokio::task::yield_now().await;
+                self.read_ready(hist);
             }
         }
     }
@@ -144,13 +140,33 @@ impl Lane<'_> {
             let Some(conn) = self.conn.as_mut() else {
                 return;
             };
-            match conn.fill().now_or_never() {
-                None => return,
-                Some(Ok(n)) if n > 0 => self.read(hist),
-                Some(Ok(_)) => {
-                    return self.lost(NetError::Closed("the server closed the connection".into()));
-                }
-                Some(Err(e)) => return self.lost(e),
+            let Some(read) = conn.fill().now_or_never() else {
+                return;
+            };
+            if !self.took(read, hist) {
+                return;
+            }
+        }
+    }
+
+    /// Settles what a read brought; false when nothing came because the connection is gone.
+    fn took(
+        &mut self,
+        read: Result<usize, NetError>,
+        hist: &std::sync::Mutex<Histogram<u64>>,
+    ) -> bool {
+        match read {
+            Ok(n) if n > 0 => {
+                self.read(hist);
+                true
+            }
+            Ok(_) => {
+                self.lost(NetError::Closed("the server closed the connection".into()));
+                false
+            }
+            Err(e) => {
+                self.lost(e);
+                false
             }
         }
     }
@@ -315,9 +331,16 @@ impl Lane<'_> {
                     match first {
                         First::Status(s) if s >= 200 => f.status = Some(s),
                         First::Status(_) => {}
-                        First::Other | First::Unreadable => {
+                        First::Other => {
                             return self.stream_failed(id, NetError::Protocol(
                                 "no valid HTTP response: an HTTP/2 answer whose first field is not :status"
+                                    .into(),
+                            ));
+                        }
+                        First::Unreadable => {
+                            return self.stream_failed(id, NetError::Protocol(
+                                "an HTTP/2 answer whose first field has a Huffman-coded name, which the \
+                                 streams client does not decode: set streams = 1 to time this server"
                                     .into(),
                             ));
                         }
@@ -371,23 +394,9 @@ impl Lane<'_> {
                 ),
             );
         };
-        if f.warm {
-            return;
-        }
-        let us = f.intended.elapsed().as_micros().min(u128::from(LONGEST_US)) as u64;
-        if let Ok(mut h) = hist.lock() {
-            // `record` grows the histogram to the value (saturating would clamp it).
-            if h.record(us.max(1)).is_err() {
-                h.saturating_record(us.max(1));
-            }
-        }
-        if status >= 400 {
-            self.counts.errors += 1;
-        }
-        self.unreported += 1;
-        if self.unreported == PROGRESS_EVERY {
-            self.s.done.fetch_add(self.unreported, Ordering::Relaxed);
-            self.unreported = 0;
+        if !f.warm {
+            record(hist, f.intended, status, &mut self.counts);
+            progressed(self.s, &mut self.unreported);
         }
     }
 
@@ -507,8 +516,10 @@ impl Lane<'_> {
         }
     }
 
+    /// A timed request failed: an error, and the first error's reason is kept for the report.
     fn failed(&mut self, e: &NetError) {
         self.counts.errors += 1;
         self.s.first_error.get_or_init(|| e.to_string());
+        progressed(self.s, &mut self.unreported);
     }
 }
